@@ -1,0 +1,27 @@
+"""DynamoDB Streams consumer of the events table: builds every read model, batch by batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lighthouse import wiring
+from lighthouse.events.model import StoredEvent
+
+logger = Logger(service="lighthouse-projector")
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def project_record(record: DynamoDBRecord) -> None:
+    event = StoredEvent.from_stream_record(record.raw_event)
+    if event is not None:
+        wiring.projector().project([event])
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=project_record, processor=processor, context=context)

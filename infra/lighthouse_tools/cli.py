@@ -1,0 +1,216 @@
+"""The `lighthouse` command: run the embedded local cloud, manage agents, open sessions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+DEFAULT_STATE_FILE = Path(".lighthouse/local.json")
+ROLES = ("agent", "expert", "human", "admin")
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--param expects KEY=VALUE, got {pair!r}")
+        params[key] = value
+    return params
+
+
+# ---- up -------------------------------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from lighthouse_tools.localcloud.cloud import REGION, LocalCloud, LocalCloudOptions
+
+    options = LocalCloudOptions(
+        host=args.host,
+        aws_port=args.aws_port,
+        api_port=args.api_port,
+        parameter_overrides=_parse_params(args.param),
+        start_schedules=not args.no_schedules,
+    )
+    cloud = LocalCloud(options)
+    stopped = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        cloud.start()
+    except Exception as error:
+        print(f"lighthouse up: could not start the local cloud: {error}", file=sys.stderr)
+        cloud.stop()
+        return 1
+    state_file: Path = args.state_file
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "api_url": cloud.api_url,
+        "aws_endpoint_url": cloud.aws_endpoint_url,
+        "region": REGION,
+        "environment": cloud.function_environment(),
+        "pid": os.getpid(),
+    }
+    state_file.write_text(json.dumps(state, indent=2))
+    print(f"Lighthouse is up on the embedded local cloud (ready in {cloud.started_in_seconds:.2f} s)")
+    print(f"  API:          {cloud.api_url}")
+    print(f"  AWS endpoint: {cloud.aws_endpoint_url}  (region {REGION}; any access key works)")
+    print(f"  State file:   {state_file}")
+    print("Press Ctrl+C to stop.", flush=True)
+    stopped.wait()
+    print("Stopping...", flush=True)
+    cloud.stop()
+    state_file.unlink(missing_ok=True)
+    print("Stopped.", flush=True)
+    return 0
+
+
+# ---- configuration for admin commands -------------------------------------------------------
+
+
+def _configure(args: argparse.Namespace) -> dict[str, Any]:
+    """Point the lighthouse package at the platform: a running local cloud, or AWS via the environment."""
+    state_file: Path = args.state_file
+    if state_file.exists() and "LIGHTHOUSE_EVENTS_TABLE" not in os.environ:
+        state = json.loads(state_file.read_text())
+        for key, value in state["environment"].items():
+            os.environ.setdefault(key, value)
+        os.environ.setdefault("LIGHTHOUSE_AWS_ENDPOINT_URL", state["aws_endpoint_url"])
+        os.environ.setdefault("AWS_DEFAULT_REGION", state["region"])
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "lighthouse-local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "lighthouse-local")
+        os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+        return dict(state)
+    if "LIGHTHOUSE_EVENTS_TABLE" not in os.environ:
+        raise SystemExit(
+            f"no running local cloud ({state_file} not found) and LIGHTHOUSE_EVENTS_TABLE is not set: "
+            "start `lighthouse up`, or export the stack outputs (see README, 'Deploy to AWS')"
+        )
+    return {"api_url": os.environ.get("LIGHTHOUSE_API_URL", "")}
+
+
+def cmd_agents_add(args: argparse.Namespace) -> int:
+    _configure(args)
+    from lighthouse import wiring
+    from lighthouse.errors import LighthouseError
+
+    try:
+        metadata = json.loads(args.metadata) if args.metadata else {}
+        if not isinstance(metadata, dict):
+            raise ValueError("metadata must be a JSON object")
+    except ValueError as error:
+        print(f"lighthouse agents add: --metadata: {error}", file=sys.stderr)
+        return 2
+    from lighthouse.agents.models import AGENT_ID_PATTERN
+
+    import re
+
+    if not re.match(AGENT_ID_PATTERN, args.agent_id):
+        print(f"lighthouse agents add: agent id must match {AGENT_ID_PATTERN}", file=sys.stderr)
+        return 2
+    try:
+        registration = wiring.agent_service().register(args.agent_id, args.role, metadata)
+    except LighthouseError as error:
+        print(f"lighthouse agents add: {error.message}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"agent_id": registration.agent_id, "role": registration.role, "secret": registration.secret}))
+    else:
+        print(f"Registered {registration.agent_id} (role {registration.role}).")
+        print(f"Secret (shown once, keep it safe): {registration.secret}")
+    return 0
+
+
+def cmd_agents_list(args: argparse.Namespace) -> int:
+    _configure(args)
+    from lighthouse import wiring
+
+    page = wiring.agent_service().list(limit=200, next_token=None)
+    for agent in page.agents:
+        print(f"{agent.agent_id}\t{agent.role}\t{agent.presence}\tlast seen {agent.last_seen or '-'}")
+    return 0
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    from lighthouse.auth.keys import sign_session_request
+
+    api_url = args.api_url
+    if not api_url and args.state_file.exists():
+        api_url = json.loads(args.state_file.read_text())["api_url"]
+    if not api_url:
+        print("lighthouse session: pass --api-url (no local state file found)", file=sys.stderr)
+        return 2
+    secret = args.secret or os.environ.get("LIGHTHOUSE_AGENT_SECRET", "")
+    if not secret:
+        print("lighthouse session: pass --secret or set LIGHTHOUSE_AGENT_SECRET", file=sys.stderr)
+        return 2
+    timestamp, nonce = int(time.time()), secrets.token_hex(16)
+    body = {
+        "agent_id": args.agent_id,
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "signature": sign_session_request(secret, args.agent_id, timestamp, nonce),
+    }
+    response = requests.post(f"{api_url.rstrip('/')}/sessions", json=body, timeout=30)
+    if response.status_code != 201:
+        print(f"lighthouse session: {response.status_code} {response.text}", file=sys.stderr)
+        return 1
+    print(response.json()["token"] if not args.json else response.text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lighthouse", description=__doc__)
+    parser.add_argument(
+        "--state-file", type=Path, default=DEFAULT_STATE_FILE, help="where `up` records its endpoints"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run the platform on the embedded local cloud until interrupted")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--api-port", type=int, default=8787, help="0 picks a free port")
+    up.add_argument("--aws-port", type=int, default=4577, help="0 picks a free port")
+    up.add_argument("--param", action="append", default=[], help="template parameter override KEY=VALUE")
+    up.add_argument("--no-schedules", action="store_true", help="do not run scheduled events")
+    up.set_defaults(func=cmd_up)
+
+    agents = commands.add_parser("agents", help="manage agents").add_subparsers(dest="agents_command", required=True)
+    add = agents.add_parser("add", help="register an agent and print its secret once")
+    add.add_argument("agent_id")
+    add.add_argument("--role", choices=ROLES, default="agent")
+    add.add_argument("--metadata", help="JSON object stored with the agent")
+    add.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add.set_defaults(func=cmd_agents_add)
+    listing = agents.add_parser("list", help="list agents and their presence")
+    listing.set_defaults(func=cmd_agents_list)
+
+    session = commands.add_parser("session", help="sign in as an agent and print a bearer token")
+    session.add_argument("agent_id")
+    session.add_argument("--secret", help="the agent's secret (or LIGHTHOUSE_AGENT_SECRET)")
+    session.add_argument("--api-url", help="defaults to the running local cloud's API")
+    session.add_argument("--json", action="store_true")
+    session.set_defaults(func=cmd_session)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

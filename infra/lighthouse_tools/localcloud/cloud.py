@@ -1,0 +1,275 @@
+"""LocalCloud: one process holding the emulated AWS account, the runtime and every event source."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from lighthouse_tools.localcloud.provision import Provisioner, Stack
+from lighthouse_tools.localcloud.runtime import FunctionRuntime
+from lighthouse_tools.localcloud.servers import ApiGateway, ServerThread
+from lighthouse_tools.localcloud.sources import Poller, ScheduleRunner, SqsPoller, StreamPoller
+from lighthouse_tools.template import TEMPLATE_PATH, TemplateError, load_template
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "lighthouse-local",
+    "AWS_SECRET_ACCESS_KEY": "lighthouse-local",  # noqa: S105 - the emulator accepts any credentials
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    # Account-based endpoints (<account>.streams-ddb...) are not routed by the emulator.
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+}
+
+
+@dataclass
+class LocalCloudOptions:
+    host: str = "127.0.0.1"
+    aws_port: int = 4577
+    api_port: int = 8787
+    template_path: Path = TEMPLATE_PATH
+    stack_name: str = "lighthouse"
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    # Local-only knob for tests: scales schedules and queue visibility timeouts (1.0 = as written).
+    time_scale: float = 1.0
+    start_schedules: bool = True
+    max_concurrency: int = 32
+
+
+class _LambdaInvokeBridge:
+    """Routes the emulator's Lambda Invoke (from Step Functions Task states, or any client) to the
+    local runtime; moto would otherwise need Docker to run the function."""
+
+    def __init__(self) -> None:
+        self.runtime: FunctionRuntime | None = None
+        self._original: Any = None
+
+    def install(self, runtime: FunctionRuntime) -> None:
+        from moto.awslambda.models import LambdaBackend
+
+        self.runtime = runtime
+        if self._original is not None:
+            return
+        self._original = LambdaBackend.invoke
+        bridge = self
+
+        def invoke(
+            backend: Any, function_name: str, qualifier: str, body: Any, headers: Any, response_headers: Any
+        ) -> Any:
+            runtime = bridge.runtime
+            logical_id = runtime.resolve(function_name) if runtime else None
+            if runtime is None or logical_id is None:
+                return bridge._original(backend, function_name, qualifier, body, headers, response_headers)
+            payload, function_error = runtime.invoke_for_lambda_api(logical_id, body)
+            if function_error:
+                response_headers["x-amz-function-error"] = function_error
+            return payload
+
+        LambdaBackend.invoke = invoke
+
+    def uninstall(self) -> None:
+        from moto.awslambda.models import LambdaBackend
+
+        if self._original is not None:
+            LambdaBackend.invoke = self._original
+            self._original = None
+        self.runtime = None
+
+
+_bridge = _LambdaInvokeBridge()
+
+
+class LocalCloud:
+    """Start with `start()` (or as a context manager); `stop()` shuts every thread down."""
+
+    def __init__(self, options: LocalCloudOptions | None = None) -> None:
+        self.options = options or LocalCloudOptions()
+        self.stack: Stack | None = None
+        self.runtime: FunctionRuntime | None = None
+        self.aws_server: ServerThread | None = None
+        self.api_server: ServerThread | None = None
+        self.pollers: list[Poller] = []
+        self._stop = threading.Event()
+        self._mock: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self.started_in_seconds = 0.0
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> LocalCloud:
+        began = time.perf_counter()
+        from moto import mock_aws
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._set_env(FAKE_CREDENTIALS)
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        options = self.options
+        self.aws_server = ServerThread(
+            DomainDispatcherApplication(create_backend_app), options.host, options.aws_port, "aws-endpoint"
+        )
+        self.aws_server.start()
+        self._set_env({"MOTO_PORT": str(self.aws_server.port)})
+        clients = {name: self.client(name) for name in ("dynamodb", "sqs", "secretsmanager", "s3", "stepfunctions")}
+        self.stack = Provisioner(
+            load_template(options.template_path),
+            clients,
+            stack_name=options.stack_name,
+            region=REGION,
+            account=ACCOUNT,
+            parameter_overrides=options.parameter_overrides,
+            time_scale=options.time_scale,
+        ).provision()
+        self._set_env(self.function_environment())
+        self._reset_lighthouse_caches()
+        self.runtime = FunctionRuntime(self.stack.functions, options.max_concurrency)
+        _bridge.install(self.runtime)
+        api = self.stack.api_function()
+        self.runtime.warm(api.logical_id)
+        routes = [(method, path) for _, method, path in self.stack.api_routes]
+        gateway = ApiGateway(self.runtime._pools[api.logical_id], routes)
+        self.api_server = ServerThread(gateway, options.host, options.api_port, "api")
+        self.api_server.start()
+        self._start_sources()
+        self.started_in_seconds = time.perf_counter() - began
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for poller in self.pollers:
+            poller.join(timeout=5)
+        for server in (self.api_server, self.aws_server):
+            if server is not None:
+                server.stop()
+        _bridge.uninstall()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        self._reset_lighthouse_caches()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- what callers need --------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        assert self.api_server is not None, "local cloud not started"
+        return self.api_server.url
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        assert self.aws_server is not None, "local cloud not started"
+        return self.aws_server.url
+
+    def client(self, service: str) -> Any:
+        """An in-process client (intercepted by the emulator: no HTTP)."""
+        return boto3.session.Session().client(service, region_name=REGION)  # type: ignore[call-overload]
+
+    def function_environment(self) -> dict[str, str]:
+        """The environment every function sees; one process, so conflicting values are an error."""
+        assert self.stack is not None
+        merged: dict[str, str] = {}
+        for spec in self.stack.functions.values():
+            for key, value in spec.environment.items():
+                if key in merged and merged[key] != value:
+                    raise TemplateError(f"functions disagree on {key}; the local cloud shares one environment")
+                merged[key] = value
+        merged["LIGHTHOUSE_MODE"] = "local"
+        merged["POWERTOOLS_METRICS_DISABLED"] = "true"
+        merged["POWERTOOLS_LOG_LEVEL"] = os.environ.get("LIGHTHOUSE_LOG_LEVEL", "WARNING")
+        return merged
+
+    def stream_poller(self) -> StreamPoller:
+        return next(p for p in self.pollers if isinstance(p, StreamPoller))
+
+    def schedule_runner(self, source_prefix: str) -> ScheduleRunner:
+        return next(
+            p for p in self.pollers if isinstance(p, ScheduleRunner) and p.schedule.source.startswith(source_prefix)
+        )
+
+    def wait_for_projection(self, timeout: float = 10.0) -> None:
+        """Block until every stream record written so far has been delivered to the projector."""
+        assert self.stack is not None
+        streams = self.client("dynamodbstreams")
+        deadline = time.monotonic() + timeout
+        for poller in self.pollers:
+            if not isinstance(poller, StreamPoller):
+                continue
+            while time.monotonic() < deadline:
+                total = 0
+                description = streams.describe_stream(StreamArn=poller.source.stream_arn)["StreamDescription"]
+                for shard in description["Shards"]:
+                    iterator = streams.get_shard_iterator(
+                        StreamArn=poller.source.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                    )["ShardIterator"]
+                    total += len(streams.get_records(ShardIterator=iterator, Limit=1000).get("Records", []))
+                if poller.records_delivered >= total:
+                    break
+                time.sleep(0.01)
+            else:
+                raise TimeoutError("the projector did not catch up with the event stream in time")
+
+    # ---- internals ----------------------------------------------------------------------------
+
+    def _start_sources(self) -> None:
+        assert self.stack is not None and self.runtime is not None
+        sqs = self.client("sqs")
+        for queue_source in self.stack.queue_sources:
+            self.pollers.append(SqsPoller(queue_source, sqs, self.runtime, REGION, self._stop))
+        for stream_source in self.stack.stream_sources:
+            self.pollers.append(
+                StreamPoller(stream_source, self.client("dynamodbstreams"), sqs, self.runtime, REGION, self._stop)
+            )
+        if self.options.start_schedules:
+            stepfunctions = self.client("stepfunctions")
+            for schedule in self.stack.schedules:
+                self.pollers.append(
+                    ScheduleRunner(
+                        schedule, self.runtime, stepfunctions, REGION, ACCOUNT, self._stop, self.options.time_scale
+                    )
+                )
+        for poller in self.pollers:
+            poller.start()
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            if key not in self._saved_env:
+                self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    @staticmethod
+    def _reset_lighthouse_caches() -> None:
+        from lighthouse import wiring
+
+        wiring.reset()
+
+
+@contextmanager
+def running(options: LocalCloudOptions | None = None) -> Iterator[LocalCloud]:
+    cloud = LocalCloud(options)
+    cloud.start()
+    try:
+        yield cloud
+    finally:
+        cloud.stop()

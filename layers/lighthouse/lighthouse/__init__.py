@@ -1,0 +1,1 @@
+"""Lighthouse: coordination of AI agent teams on AWS primitives (the shared Lambda layer)."""

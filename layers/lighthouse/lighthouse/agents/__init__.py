@@ -1,0 +1,1 @@
+"""Agent identity and presence: registration, sessions, heartbeats, offline detection."""

@@ -1,0 +1,209 @@
+"""Agent identity and presence decisions. Data access is injected; nothing here reads the environment."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from lighthouse.agents.models import (
+    AgentPage,
+    AgentView,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    Role,
+    SessionRequest,
+    SessionResponse,
+)
+from lighthouse.agents.state import (
+    AGENT_HEARTBEAT,
+    AGENT_REGISTERED,
+    AGENT_WENT_OFFLINE,
+    AgentReducer,
+    AgentState,
+    stream_id,
+)
+from lighthouse.auth.keys import agent_secret, sign_session_request
+from lighthouse.auth.nonces import NonceStore
+from lighthouse.auth.tokens import Principal, TokenSigner
+from lighthouse.clock import Clock
+from lighthouse.errors import AlreadyExists, ConcurrencyError, NotFound, Unauthenticated
+from lighthouse.events import EventStore, NewEvent, ReadModelStore
+from lighthouse.ratelimit import Limit, TokenBucketLimiter
+
+OFFLINE_AFTER_MISSED_HEARTBEATS = 3
+MAX_APPEND_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class PresencePolicy:
+    heartbeat_interval_seconds: int
+
+    @property
+    def offline_after_seconds(self) -> int:
+        return self.heartbeat_interval_seconds * OFFLINE_AFTER_MISSED_HEARTBEATS
+
+
+@dataclass(frozen=True)
+class Registration:
+    agent_id: str
+    role: Role
+    secret: str
+
+
+class AgentService:
+    def __init__(
+        self,
+        *,
+        events: EventStore,
+        read_models: ReadModelStore,
+        nonces: NonceStore,
+        limiter: TokenBucketLimiter,
+        signer: TokenSigner,
+        master_secret: str,
+        clock: Clock,
+        presence: PresencePolicy,
+        token_ttl_seconds: int = 3600,
+        clock_skew_seconds: int = 300,
+        session_limit: Limit | None = None,
+        heartbeat_limit: Limit | None = None,
+    ) -> None:
+        self._events = events
+        self._read_models = read_models
+        self._nonces = nonces
+        self._limiter = limiter
+        self._signer = signer
+        self._master_secret = master_secret
+        self._clock = clock
+        self._presence = presence
+        self._token_ttl = token_ttl_seconds
+        self._skew = clock_skew_seconds
+        self._session_limit = session_limit or Limit(per_minute=30, burst=10)
+        self._heartbeat_limit = heartbeat_limit or Limit(per_minute=120, burst=10)
+        self._reducer = AgentReducer()
+
+    # registration ---------------------------------------------------------------------------
+
+    def register(self, agent_id: str, role: Role, metadata: dict[str, Any] | None = None) -> Registration:
+        salt = secrets.token_hex(16)
+        event = NewEvent(
+            AGENT_REGISTERED,
+            {
+                "agent_id": agent_id,
+                "role": role,
+                "salt": salt,
+                "registered_at": self._clock.now(),
+                "metadata": metadata or {},
+            },
+        )
+        try:
+            self._events.append(stream_id(agent_id), [event], expected_version=0)
+        except ConcurrencyError as error:
+            raise AlreadyExists(f"agent {agent_id!r} is already registered") from error
+        return Registration(agent_id, role, agent_secret(self._master_secret, agent_id, salt))
+
+    def _state(self, agent_id: str) -> tuple[AgentState, int]:
+        return self._events.load_state(stream_id(agent_id), self._reducer)
+
+    # sessions -------------------------------------------------------------------------------
+
+    def create_session(self, request: SessionRequest) -> SessionResponse:
+        now = self._clock.now()
+        if abs(now - request.timestamp) > self._skew:
+            raise Unauthenticated(
+                f"timestamp is more than {self._skew} s away from server time; check the agent's clock",
+                {"server_time": int(now)},
+            )
+        self._limiter.consume(f"sessions#{request.agent_id}", self._session_limit)
+        state, _ = self._state(request.agent_id)
+        # The same message for an unknown agent and a bad signature: ids are not enumerable.
+        failure = Unauthenticated("signature does not verify for this agent")
+        if not state.exists:
+            raise failure
+        secret = agent_secret(self._master_secret, state.agent_id, state.salt)
+        expected = sign_session_request(secret, request.agent_id, request.timestamp, request.nonce)
+        if not hmac.compare_digest(expected, request.signature):
+            raise failure
+        # Only after the signature checks out, so nobody can burn another agent's nonces.
+        self._nonces.remember(f"session#{request.agent_id}", request.nonce.lower(), now, 2 * self._skew)
+        token, principal = self._signer.issue(state.agent_id, state.role, now, self._token_ttl)
+        return SessionResponse(
+            token=token,
+            agent_id=principal.agent_id,
+            role=state.role,  # type: ignore[arg-type]
+            expires_at=principal.expires_at,
+        )
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        return self._signer.verify_header(authorization, self._clock.now())
+
+    # presence -------------------------------------------------------------------------------
+
+    def heartbeat(self, principal: Principal, request: HeartbeatRequest) -> HeartbeatResponse:
+        self._limiter.consume(f"heartbeats#{principal.agent_id}", self._heartbeat_limit)
+        for _attempt in range(MAX_APPEND_ATTEMPTS):
+            state, version = self._state(principal.agent_id)
+            if not state.exists:
+                raise NotFound(f"agent {principal.agent_id!r} is not registered")
+            now = self._clock.now()
+            event = NewEvent(AGENT_HEARTBEAT, {"at": now, "status": request.status, "metadata": request.metadata})
+            try:
+                self._events.append(stream_id(principal.agent_id), [event], expected_version=version)
+            except ConcurrencyError:
+                continue
+            return HeartbeatResponse(
+                agent_id=principal.agent_id,
+                last_seen=now,
+                next_heartbeat_before=now + self._presence.heartbeat_interval_seconds,
+            )
+        raise ConcurrencyError(f"agent {principal.agent_id!r} stream is too contended")
+
+    def sweep_offline(self) -> list[str]:
+        """Mark offline (the agent's last will) every online agent silent for 3 intervals."""
+        now = self._clock.now()
+        cutoff = now - self._presence.offline_after_seconds
+        marked: list[str] = []
+        next_token: str | None = None
+        while True:
+            documents, next_token = self._read_models.list("agents", limit=200, start_key=next_token)
+            for document in documents:
+                body = document.body or {}
+                if body.get("presence") != "online" or (body.get("last_seen") or 0) >= cutoff:
+                    continue
+                if self._mark_offline(document.key, cutoff, now):
+                    marked.append(document.key)
+            if not next_token:
+                return marked
+
+    def _mark_offline(self, agent_id: str, cutoff: float, now: float) -> bool:
+        # The read model may lag; the stream decides.
+        state, version = self._state(agent_id)
+        if not state.online or (state.last_seen or 0) >= cutoff:
+            return False
+        event = NewEvent(
+            AGENT_WENT_OFFLINE,
+            {
+                "at": now,
+                "last_seen": state.last_seen,
+                "reason": f"missed {OFFLINE_AFTER_MISSED_HEARTBEATS} heartbeats "
+                f"({self._presence.offline_after_seconds} s)",
+            },
+        )
+        try:
+            self._events.append(stream_id(agent_id), [event], expected_version=version)
+        except ConcurrencyError:
+            return False  # a heartbeat won the race: the agent is alive
+        return True
+
+    # directory ------------------------------------------------------------------------------
+
+    def get(self, agent_id: str) -> AgentView:
+        document = self._read_models.get("agents", agent_id)
+        if document.body is None:
+            raise NotFound(f"agent {agent_id!r} not found")
+        return AgentView.model_validate(document.body)
+
+    def list(self, limit: int, next_token: str | None) -> AgentPage:
+        documents, token = self._read_models.list("agents", limit=limit, start_key=next_token)
+        return AgentPage(agents=[AgentView.model_validate(d.body) for d in documents], next_token=token)

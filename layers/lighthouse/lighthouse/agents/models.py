@@ -1,0 +1,73 @@
+"""Request and view models for agents (pydantic validates every body)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Role = Literal["agent", "expert", "human", "admin"]
+AGENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+MAX_METADATA_BYTES = 4096
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+def _check_metadata_size(value: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata must serialise to at most {MAX_METADATA_BYTES} bytes")
+    return value
+
+
+class SessionRequest(StrictModel):
+    agent_id: str = Field(pattern=AGENT_ID_PATTERN)
+    timestamp: int = Field(description="Unix seconds when the request was signed")
+    nonce: str = Field(pattern=r"^[0-9a-fA-F]{32,128}$", description="at least 128 random bits, hex")
+    signature: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex HMAC-SHA256 of agent_id\\ntimestamp\\nnonce")
+
+
+class SessionResponse(BaseModel):
+    token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    agent_id: str
+    role: Role
+    expires_at: int
+
+
+class HeartbeatRequest(StrictModel):
+    status: Literal["ready", "busy", "idle"] = "ready"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    _metadata_size = field_validator("metadata")(_check_metadata_size)
+
+
+class QueuedHeartbeat(HeartbeatRequest):
+    """A heartbeat sent through the presence queue: the token travels in the message."""
+
+    token: str = Field(min_length=1, max_length=2048)
+
+
+class AgentView(BaseModel):
+    agent_id: str
+    role: Role
+    presence: Literal["online", "offline"]
+    status: str | None = None
+    last_seen: float | None = None
+    registered_at: float
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class AgentPage(BaseModel):
+    agents: list[AgentView]
+    next_token: str | None = None
+
+
+class HeartbeatResponse(BaseModel):
+    agent_id: str
+    presence: Literal["online"] = "online"
+    last_seen: float
+    next_heartbeat_before: float

@@ -1,0 +1,1 @@
+"""Agent credentials: derived secrets, signed session tokens, replay-proof nonces."""

@@ -1,0 +1,28 @@
+"""Keys derived from the master secret, one purpose each, so no key is ever used twice."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+MIN_MASTER_SECRET_LENGTH = 32
+
+
+def derive(master_secret: str, purpose: str, *parts: str) -> bytes:
+    message = "\x00".join(("lighthouse", purpose, *parts)).encode()
+    return hmac.new(master_secret.encode(), message, hashlib.sha256).digest()
+
+
+def agent_secret(master_secret: str, agent_id: str, salt: str) -> str:
+    """The secret an agent proves it holds; re-derivable, never stored."""
+    return derive(master_secret, "agent-secret/v1", agent_id, salt).hex()
+
+
+def session_token_key(master_secret: str) -> bytes:
+    return derive(master_secret, "session-token/v1")
+
+
+def sign_session_request(secret: str, agent_id: str, timestamp: int, nonce: str) -> str:
+    """HMAC-SHA256 an agent sends to POST /sessions, hex encoded."""
+    message = f"{agent_id}\n{timestamp}\n{nonce}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()

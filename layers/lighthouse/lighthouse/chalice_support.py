@@ -1,0 +1,86 @@
+"""Route registration for the Chalice app: body cap, authentication and error mapping in one place."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from chalice import Chalice, Response
+from chalice.app import Request
+from pydantic import BaseModel
+
+from lighthouse.auth.tokens import Principal
+from lighthouse.errors import LighthouseError, PayloadTooLarge
+from lighthouse.http import error_body, error_response
+
+logger = Logger(service="lighthouse-api")
+
+View = Callable[..., Any]
+Authenticator = Callable[[str | None], Principal]
+# Bodies are always parsed as JSON; clients such as curl send form or text content types by default.
+ACCEPTED_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
+    return Response(
+        body=json.dumps(body),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+class Endpoints:
+    """Registers views on a Chalice app; every view gets the request and the caller's principal."""
+
+    def __init__(self, app: Chalice, authenticate: Callable[[], Authenticator], max_body_bytes: Callable[[], int]):
+        self._app = app
+        self._authenticate = authenticate
+        self._max_body_bytes = max_body_bytes
+        self.public_routes: set[tuple[str, str]] = set()
+
+    def route(self, path: str, method: str, *, public: bool = False, status: int = 200) -> Callable[[View], View]:
+        if public:
+            self.public_routes.add((path, method))
+
+        def register(view: View) -> View:
+            @functools.wraps(view)
+            def handle(**params: Any) -> Response:
+                request: Request = self._app.current_request  # type: ignore[assignment]
+                started = time.perf_counter()
+                try:
+                    body = request.raw_body or b""
+                    limit = self._max_body_bytes()
+                    if len(body) > limit:
+                        raise PayloadTooLarge(
+                            f"request body is {len(body)} bytes; the limit is {limit}", {"limit_bytes": limit}
+                        )
+                    principal = None if public else self._authenticate()(request.headers.get("authorization"))
+                    result = view(request, principal, **params)
+                    response = result if isinstance(result, Response) else json_response(status, result)
+                except LighthouseError as error:
+                    code, payload, headers = error_response(error)
+                    response = json_response(code, payload, headers)
+                except Exception:
+                    logger.exception("unhandled error", extra={"path": path, "method": method})
+                    response = json_response(500, error_body("INTERNAL_ERROR", "internal error; see the logs"))
+                logger.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "route": path,
+                        "status": response.status_code,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+                return response
+
+            self._app.route(path, methods=[method], content_types=ACCEPTED_CONTENT_TYPES)(handle)
+            return view
+
+        return register

@@ -1,0 +1,39 @@
+"""Settings parsed once per function from the environment (the only place that reads it)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIGHTHOUSE_", extra="ignore")
+
+    mode: Literal["aws", "local"] = "aws"
+    events_table: str = "lighthouse-events"
+    snapshots_table: str = "lighthouse-snapshots"
+    read_models_table: str = "lighthouse-read-models"
+    nonces_table: str = "lighthouse-nonces"
+    rate_limits_table: str = "lighthouse-rate-limits"
+    presence_queue_url: str = ""
+    master_secret_arn: str = ""
+    # Only for local runs and tests: the secret itself. AWS deployments use master_secret_arn.
+    master_secret: str = Field(default="", repr=False)
+    snapshot_every: int = Field(default=1000, ge=1)
+    token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    clock_skew_seconds: int = Field(default=300, ge=1)
+    heartbeat_interval_seconds: int = Field(default=30, ge=1)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    sessions_per_minute: int = Field(default=30, ge=1)
+    heartbeats_per_minute: int = Field(default=120, ge=1)
+    requests_per_minute: int = Field(default=600, ge=1)
+    rate_limit_burst: int = Field(default=20, ge=1)
+    aws_endpoint_url: str = ""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,84 @@
+"""The one place that maps domain errors to HTTP, and parses bodies into pydantic models."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from lighthouse import errors
+
+M = TypeVar("M", bound=BaseModel)
+
+STATUS_BY_ERROR: dict[type[errors.LighthouseError], int] = {
+    errors.MalformedRequest: 400,
+    errors.Unauthenticated: 401,
+    errors.ReplayDetected: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.AlreadyExists: 409,
+    errors.Conflict: 409,
+    errors.ConcurrencyError: 409,
+    errors.PayloadTooLarge: 413,
+    errors.ValidationFailed: 422,
+    errors.RateLimited: 429,
+    errors.ConfigurationError: 500,
+    errors.DependencyUnavailable: 503,
+}
+
+
+def status_for(error: errors.LighthouseError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(error: errors.LighthouseError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, body, headers) for a domain error."""
+    headers: dict[str, str] = {}
+    if isinstance(error, errors.RateLimited):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    if isinstance(error, errors.Unauthenticated | errors.ReplayDetected):
+        headers["WWW-Authenticate"] = 'Bearer realm="lighthouse"'
+    return status_for(error), error_body(error.code, error.message, error.details), headers
+
+
+def validation_details(error: ValidationError) -> dict[str, Any]:
+    return {
+        "fields": [
+            {
+                "path": ".".join(str(part) for part in item["loc"]) or "$",
+                "message": item["msg"],
+                "type": item["type"],
+            }
+            for item in error.errors(include_url=False, include_input=False)
+        ]
+    }
+
+
+def parse_body(model: type[M], raw: bytes | None, max_bytes: int) -> M:
+    body = raw or b""
+    if len(body) > max_bytes:
+        raise errors.PayloadTooLarge(
+            f"request body is {len(body)} bytes; the limit is {max_bytes}", {"limit_bytes": max_bytes}
+        )
+    try:
+        data = json.loads(body or b"{}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise errors.MalformedRequest(f"request body is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise errors.MalformedRequest("request body must be a JSON object")
+    return parse_object(model, data)
+
+
+def parse_object(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise errors.ValidationFailed("request body failed validation", validation_details(error)) from error

@@ -1,0 +1,99 @@
+"""Builds the services a function needs from settings, once per process (container)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from functools import lru_cache
+
+from lighthouse.agents.logic import AgentService, PresencePolicy
+from lighthouse.agents.state import AgentDirectoryProjection
+from lighthouse.auth.keys import session_token_key
+from lighthouse.auth.nonces import NonceStore
+from lighthouse.auth.tokens import TokenSigner
+from lighthouse.aws import client
+from lighthouse.clock import SystemClock
+from lighthouse.config import get_settings
+from lighthouse.events import EventStore, Projector, ReadModelStore
+from lighthouse.ratelimit import Limit, TokenBucketLimiter
+from lighthouse.secrets import resolve_master_secret
+
+
+@lru_cache(maxsize=1)
+def master_secret() -> str:
+    return resolve_master_secret(get_settings(), client("secretsmanager"))
+
+
+@lru_cache(maxsize=1)
+def event_store() -> EventStore:
+    settings = get_settings()
+    return EventStore(
+        client("dynamodb"),
+        settings.events_table,
+        settings.snapshots_table,
+        SystemClock(),
+        snapshot_every=settings.snapshot_every,
+    )
+
+
+@lru_cache(maxsize=1)
+def read_models() -> ReadModelStore:
+    return ReadModelStore(client("dynamodb"), get_settings().read_models_table)
+
+
+@lru_cache(maxsize=1)
+def limiter() -> TokenBucketLimiter:
+    return TokenBucketLimiter(client("dynamodb"), get_settings().rate_limits_table, SystemClock())
+
+
+@lru_cache(maxsize=1)
+def agent_service() -> AgentService:
+    settings = get_settings()
+    secret = master_secret()
+    return AgentService(
+        events=event_store(),
+        read_models=read_models(),
+        nonces=NonceStore(client("dynamodb"), settings.nonces_table),
+        limiter=limiter(),
+        signer=TokenSigner(session_token_key(secret)),
+        master_secret=secret,
+        clock=SystemClock(),
+        presence=PresencePolicy(settings.heartbeat_interval_seconds),
+        token_ttl_seconds=settings.token_ttl_seconds,
+        clock_skew_seconds=settings.clock_skew_seconds,
+        session_limit=Limit(settings.sessions_per_minute, settings.rate_limit_burst),
+        heartbeat_limit=Limit(settings.heartbeats_per_minute, settings.rate_limit_burst),
+    )
+
+
+@lru_cache(maxsize=1)
+def projector() -> Projector:
+    return Projector(event_store(), read_models(), [AgentDirectoryProjection()])
+
+
+def reset() -> None:
+    """Forget every cached service (tests and the local cloud change settings between runs)."""
+    for cached in (master_secret, event_store, read_models, limiter, agent_service, projector, get_settings):
+        cached.cache_clear()
+    client.cache_clear()
+
+
+def health_checks() -> dict[str, Callable[[], None]]:
+    settings = get_settings()
+    dynamodb = client("dynamodb")
+    checks: dict[str, Callable[[], None]] = {
+        f"dynamodb:{name}": functools.partial(dynamodb.describe_table, TableName=name)
+        for name in (
+            settings.events_table,
+            settings.snapshots_table,
+            settings.read_models_table,
+            settings.nonces_table,
+            settings.rate_limits_table,
+        )
+    }
+    if settings.presence_queue_url:
+        checks["sqs:presence-queue"] = functools.partial(
+            client("sqs").get_queue_attributes, QueueUrl=settings.presence_queue_url, AttributeNames=["QueueArn"]
+        )
+    checks["secrets:master"] = master_secret
+    return checks
