@@ -12,7 +12,6 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from lighthouse import wiring
 from lighthouse.agents.models import HeartbeatRequest, QueuedHeartbeat
 from lighthouse.http import parse_body
@@ -31,4 +30,6 @@ def record_heartbeat(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_heartbeat, processor=processor, context=context)
+    return process_partial_response(  # type: ignore[return-value]  # a TypedDict of the same shape
+        event=event, record_handler=record_heartbeat, processor=processor, context=context
+    )

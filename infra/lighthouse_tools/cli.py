@@ -115,9 +115,9 @@ def cmd_agents_add(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"lighthouse agents add: --metadata: {error}", file=sys.stderr)
         return 2
-    from lighthouse.agents.models import AGENT_ID_PATTERN
-
     import re
+
+    from lighthouse.agents.models import AGENT_ID_PATTERN
 
     if not re.match(AGENT_ID_PATTERN, args.agent_id):
         print(f"lighthouse agents add: agent id must match {AGENT_ID_PATTERN}", file=sys.stderr)
@@ -128,7 +128,11 @@ def cmd_agents_add(args: argparse.Namespace) -> int:
         print(f"lighthouse agents add: {error.message}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"agent_id": registration.agent_id, "role": registration.role, "secret": registration.secret}))
+        print(
+            json.dumps(
+                {"agent_id": registration.agent_id, "role": registration.role, "secret": registration.secret}
+            )
+        )
     else:
         print(f"Registered {registration.agent_id} (role {registration.role}).")
         print(f"Secret (shown once, keep it safe): {registration.secret}")
@@ -173,6 +177,17 @@ def cmd_session(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from lighthouse_tools.openapi import OPENAPI_PATH, render, write
+
+    if args.write:
+        write()
+        print(f"wrote {OPENAPI_PATH}")
+    else:
+        sys.stdout.write(render())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lighthouse", description=__doc__)
     parser.add_argument(
@@ -188,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-schedules", action="store_true", help="do not run scheduled events")
     up.set_defaults(func=cmd_up)
 
-    agents = commands.add_parser("agents", help="manage agents").add_subparsers(dest="agents_command", required=True)
+    agents = commands.add_parser("agents", help="manage agents").add_subparsers(
+        dest="agents_command", required=True
+    )
     add = agents.add_parser("add", help="register an agent and print its secret once")
     add.add_argument("agent_id")
     add.add_argument("--role", choices=ROLES, default="agent")
@@ -204,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--api-url", help="defaults to the running local cloud's API")
     session.add_argument("--json", action="store_true")
     session.set_defaults(func=cmd_session)
+    openapi = commands.add_parser("openapi", help="print (or --write) the OpenAPI document of the HTTP API")
+    openapi.add_argument("--write", action="store_true", help="write schemas/openapi.json")
+    openapi.set_defaults(func=cmd_openapi)
     return parser
 
 

@@ -24,7 +24,7 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "lighthouse-local",
-    "AWS_SECRET_ACCESS_KEY": "lighthouse-local",  # noqa: S105 - the emulator accepts any credentials
+    "AWS_SECRET_ACCESS_KEY": "lighthouse-local",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
     # Account-based endpoints (<account>.streams-ddb...) are not routed by the emulator.
@@ -75,13 +75,13 @@ class _LambdaInvokeBridge:
                 response_headers["x-amz-function-error"] = function_error
             return payload
 
-        LambdaBackend.invoke = invoke
+        LambdaBackend.invoke = invoke  # type: ignore[method-assign, assignment]
 
     def uninstall(self) -> None:
         from moto.awslambda.models import LambdaBackend
 
         if self._original is not None:
-            LambdaBackend.invoke = self._original
+            LambdaBackend.invoke = self._original  # type: ignore[method-assign]
             self._original = None
         self.runtime = None
 
@@ -121,7 +121,9 @@ class LocalCloud:
         )
         self.aws_server.start()
         self._set_env({"MOTO_PORT": str(self.aws_server.port)})
-        clients = {name: self.client(name) for name in ("dynamodb", "sqs", "secretsmanager", "s3", "stepfunctions")}
+        clients = {
+            name: self.client(name) for name in ("dynamodb", "sqs", "secretsmanager", "s3", "stepfunctions")
+        }
         self.stack = Provisioner(
             load_template(options.template_path),
             clients,
@@ -193,7 +195,9 @@ class LocalCloud:
         for spec in self.stack.functions.values():
             for key, value in spec.environment.items():
                 if key in merged and merged[key] != value:
-                    raise TemplateError(f"functions disagree on {key}; the local cloud shares one environment")
+                    raise TemplateError(
+                        f"functions disagree on {key}; the local cloud shares one environment"
+                    )
                 merged[key] = value
         merged["LIGHTHOUSE_MODE"] = "local"
         merged["POWERTOOLS_METRICS_DISABLED"] = "true"
@@ -205,7 +209,9 @@ class LocalCloud:
 
     def schedule_runner(self, source_prefix: str) -> ScheduleRunner:
         return next(
-            p for p in self.pollers if isinstance(p, ScheduleRunner) and p.schedule.source.startswith(source_prefix)
+            p
+            for p in self.pollers
+            if isinstance(p, ScheduleRunner) and p.schedule.source.startswith(source_prefix)
         )
 
     def wait_for_projection(self, timeout: float = 10.0) -> None:
@@ -221,7 +227,9 @@ class LocalCloud:
                 description = streams.describe_stream(StreamArn=poller.source.stream_arn)["StreamDescription"]
                 for shard in description["Shards"]:
                     iterator = streams.get_shard_iterator(
-                        StreamArn=poller.source.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                        StreamArn=poller.source.stream_arn,
+                        ShardId=shard["ShardId"],
+                        ShardIteratorType="TRIM_HORIZON",
                     )["ShardIterator"]
                     total += len(streams.get_records(ShardIterator=iterator, Limit=1000).get("Records", []))
                 if poller.records_delivered >= total:
@@ -233,20 +241,29 @@ class LocalCloud:
     # ---- internals ----------------------------------------------------------------------------
 
     def _start_sources(self) -> None:
-        assert self.stack is not None and self.runtime is not None
+        assert self.stack is not None
+        assert self.runtime is not None
         sqs = self.client("sqs")
         for queue_source in self.stack.queue_sources:
             self.pollers.append(SqsPoller(queue_source, sqs, self.runtime, REGION, self._stop))
         for stream_source in self.stack.stream_sources:
             self.pollers.append(
-                StreamPoller(stream_source, self.client("dynamodbstreams"), sqs, self.runtime, REGION, self._stop)
+                StreamPoller(
+                    stream_source, self.client("dynamodbstreams"), sqs, self.runtime, REGION, self._stop
+                )
             )
         if self.options.start_schedules:
             stepfunctions = self.client("stepfunctions")
             for schedule in self.stack.schedules:
                 self.pollers.append(
                     ScheduleRunner(
-                        schedule, self.runtime, stepfunctions, REGION, ACCOUNT, self._stop, self.options.time_scale
+                        schedule,
+                        self.runtime,
+                        stepfunctions,
+                        REGION,
+                        ACCOUNT,
+                        self._stop,
+                        self.options.time_scale,
                     )
                 )
         for poller in self.pollers:

@@ -197,7 +197,8 @@ class Provisioner:
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
             dynamodb.update_time_to_live(
-                TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+                TableName=name,
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
             )
         resolver = self.stack.resolver
         resolver.physical_ids[logical_id] = name
@@ -209,11 +210,18 @@ class Provisioner:
         props = self.stack.resolver.resolve(properties)
         name = props.get("QueueName") or self._name(logical_id)
         attributes: dict[str, str] = {}
-        for key in ("DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds"):
+        for key in (
+            "DelaySeconds",
+            "MaximumMessageSize",
+            "MessageRetentionPeriod",
+            "ReceiveMessageWaitTimeSeconds",
+        ):
             if key in props:
                 attributes[key] = str(props[key])
         if "VisibilityTimeout" in props:
-            attributes["VisibilityTimeout"] = str(max(1, round(int(props["VisibilityTimeout"]) * self._time_scale)))
+            attributes["VisibilityTimeout"] = str(
+                max(1, round(int(props["VisibilityTimeout"]) * self._time_scale))
+            )
         if "RedrivePolicy" in props:
             attributes["RedrivePolicy"] = json.dumps(
                 {
@@ -315,7 +323,9 @@ class Provisioner:
                     )
                 )
             else:
-                raise TemplateError(f"{logical_id}.{event_id}: state machine event {event['Type']} not supported")
+                raise TemplateError(
+                    f"{logical_id}.{event_id}: state machine event {event['Type']} not supported"
+                )
 
     # ---- event sources ------------------------------------------------------------------------
 
@@ -331,7 +341,13 @@ class Provisioner:
                 elif kind == "SQS":
                     arn = props["Queue"]
                     self.stack.queue_sources.append(
-                        QueueSource(logical_id, self._queue_urls_by_arn[arn], arn, int(props.get("BatchSize", 10)), report)
+                        QueueSource(
+                            logical_id,
+                            self._queue_urls_by_arn[arn],
+                            arn,
+                            int(props.get("BatchSize", 10)),
+                            report,
+                        )
                     )
                 elif kind == "DynamoDB":
                     on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
@@ -343,7 +359,9 @@ class Provisioner:
                             batch_size=int(props.get("BatchSize", 100)),
                             maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
                             report_failures=report,
-                            on_failure_queue_url=self._queue_urls_by_arn.get(on_failure) if on_failure else None,
+                            on_failure_queue_url=self._queue_urls_by_arn.get(on_failure)
+                            if on_failure
+                            else None,
                         )
                     )
                 elif kind == "Schedule":
@@ -356,4 +374,6 @@ class Provisioner:
                         )
                     )
                 else:
-                    raise TemplateError(f"{logical_id}.{event_id}: event type {kind} is not supported locally")
+                    raise TemplateError(
+                        f"{logical_id}.{event_id}: event type {kind} is not supported locally"
+                    )

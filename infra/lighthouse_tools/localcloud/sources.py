@@ -45,7 +45,9 @@ def failed_ids(payload: Any) -> list[str]:
 
 
 class SqsPoller(Poller):
-    def __init__(self, source: QueueSource, sqs: Any, runtime: FunctionRuntime, region: str, stop: threading.Event):
+    def __init__(
+        self, source: QueueSource, sqs: Any, runtime: FunctionRuntime, region: str, stop: threading.Event
+    ):
         super().__init__(f"sqs:{source.function}", stop)
         self.source = source
         self._sqs = sqs
@@ -222,7 +224,10 @@ class StreamPoller(Poller):
             QueueUrl=self.source.on_failure_queue_url,
             MessageBody=json.dumps(
                 {
-                    "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.source.function},
+                    "requestContext": {
+                        "condition": "RetryAttemptsExhausted",
+                        "functionArn": self.source.function,
+                    },
                     "responseContext": {"functionError": reason},
                     "DDBStreamBatchInfo": {
                         "streamArn": self.source.stream_arn,

@@ -6,11 +6,11 @@ import functools
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from chalice import Chalice, Response
-from chalice.app import Request
+from chalice.app import Chalice, Request, Response
 from pydantic import BaseModel
 
 from lighthouse.auth.tokens import Principal
@@ -35,18 +35,42 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
+@dataclass(frozen=True)
+class RouteDoc:
+    """What the OpenAPI document says about a route; recorded where the route is declared."""
+
+    path: str
+    method: str
+    summary: str
+    public: bool
+    status: int
+    request_model: type[BaseModel] | None
+    response_model: type[BaseModel] | None
+
+
 class Endpoints:
     """Registers views on a Chalice app; every view gets the request and the caller's principal."""
 
-    def __init__(self, app: Chalice, authenticate: Callable[[], Authenticator], max_body_bytes: Callable[[], int]):
+    def __init__(
+        self, app: Chalice, authenticate: Callable[[], Authenticator], max_body_bytes: Callable[[], int]
+    ):
         self._app = app
         self._authenticate = authenticate
         self._max_body_bytes = max_body_bytes
-        self.public_routes: set[tuple[str, str]] = set()
+        self.docs: list[RouteDoc] = []
 
-    def route(self, path: str, method: str, *, public: bool = False, status: int = 200) -> Callable[[View], View]:
-        if public:
-            self.public_routes.add((path, method))
+    def route(
+        self,
+        path: str,
+        method: str,
+        *,
+        summary: str,
+        public: bool = False,
+        status: int = 200,
+        request_model: type[BaseModel] | None = None,
+        response_model: type[BaseModel] | None = None,
+    ) -> Callable[[View], View]:
+        self.docs.append(RouteDoc(path, method, summary, public, status, request_model, response_model))
 
         def register(view: View) -> View:
             @functools.wraps(view)
@@ -68,7 +92,9 @@ class Endpoints:
                     response = json_response(code, payload, headers)
                 except Exception:
                     logger.exception("unhandled error", extra={"path": path, "method": method})
-                    response = json_response(500, error_body("INTERNAL_ERROR", "internal error; see the logs"))
+                    response = json_response(
+                        500, error_body("INTERNAL_ERROR", "internal error; see the logs")
+                    )
                 logger.info(
                     "request",
                     extra={

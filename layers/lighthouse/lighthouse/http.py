@@ -62,8 +62,8 @@ def validation_details(error: ValidationError) -> dict[str, Any]:
     }
 
 
-def parse_body(model: type[M], raw: bytes | None, max_bytes: int) -> M:
-    body = raw or b""
+def parse_body(model: type[M], raw: bytes | str | None, max_bytes: int) -> M:
+    body = raw.encode() if isinstance(raw, str) else (raw or b"")
     if len(body) > max_bytes:
         raise errors.PayloadTooLarge(
             f"request body is {len(body)} bytes; the limit is {max_bytes}", {"limit_bytes": max_bytes}

@@ -55,8 +55,9 @@ class TokenBucketLimiter:
             else:
                 stamp, tokens = None, float(limit.burst)
             if tokens < cost:
+                scope = key.split("#")[0]
                 raise RateLimited(
-                    f"rate limit exceeded for {key.split('#')[0]}: {limit.per_minute}/min, burst {limit.burst}",
+                    f"rate limit exceeded for {scope}: {limit.per_minute}/min, burst {limit.burst}",
                     retry_after(tokens, cost, limit),
                 )
             condition = "attribute_not_exists(bucket_id)" if stamp is None else "updated_at = :stamp"

@@ -78,6 +78,10 @@ def reset() -> None:
     client.cache_clear()
 
 
+def _check_master_secret() -> None:
+    master_secret()
+
+
 def health_checks() -> dict[str, Callable[[], None]]:
     settings = get_settings()
     dynamodb = client("dynamodb")
@@ -93,7 +97,9 @@ def health_checks() -> dict[str, Callable[[], None]]:
     }
     if settings.presence_queue_url:
         checks["sqs:presence-queue"] = functools.partial(
-            client("sqs").get_queue_attributes, QueueUrl=settings.presence_queue_url, AttributeNames=["QueueArn"]
+            client("sqs").get_queue_attributes,
+            QueueUrl=settings.presence_queue_url,
+            AttributeNames=["QueueArn"],
         )
-    checks["secrets:master"] = master_secret
+    checks["secrets:master"] = _check_master_secret
     return checks

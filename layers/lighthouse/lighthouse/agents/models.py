@@ -27,12 +27,14 @@ class SessionRequest(StrictModel):
     agent_id: str = Field(pattern=AGENT_ID_PATTERN)
     timestamp: int = Field(description="Unix seconds when the request was signed")
     nonce: str = Field(pattern=r"^[0-9a-fA-F]{32,128}$", description="at least 128 random bits, hex")
-    signature: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex HMAC-SHA256 of agent_id\\ntimestamp\\nnonce")
+    signature: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="hex HMAC-SHA256 of agent_id\\ntimestamp\\nnonce"
+    )
 
 
 class SessionResponse(BaseModel):
     token: str
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
     agent_id: str
     role: Role
     expires_at: int

@@ -1,0 +1,161 @@
+"""The API's handlers through Chalice's test client (in-process emulator, no network)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chalice.test import Client
+from lighthouse import wiring
+from lighthouse.auth.keys import sign_session_request
+from lighthouse_tools.openapi import load_api_module
+
+from tests.conftest import Provisioned
+
+
+@pytest.fixture
+def api(provisioned: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    monkeypatch.setenv("LIGHTHOUSE_SESSIONS_PER_MINUTE", "60")
+    monkeypatch.setenv("LIGHTHOUSE_RATE_LIMIT_BURST", "3")
+    monkeypatch.setenv("LIGHTHOUSE_MAX_BODY_BYTES", "2048")
+    wiring.reset()
+    with Client(load_api_module().app) as client:
+        yield client
+
+
+def post(client: Client, path: str, body: Any, token: str | None = None, raw: bytes | None = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return client.http.post(path, headers=headers, body=raw if raw is not None else json.dumps(body))
+
+
+def signed(agent_id: str, secret: str) -> dict[str, Any]:
+    timestamp, nonce = int(time.time()), secrets.token_hex(16)
+    return {
+        "agent_id": agent_id,
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "signature": sign_session_request(secret, agent_id, timestamp, nonce),
+    }
+
+
+def login(api: Client, agent_id: str = "alice") -> str:
+    secret = wiring.agent_service().register(agent_id, "agent").secret
+    response = post(api, "/sessions", signed(agent_id, secret))
+    assert response.status_code == 201, response.body
+    return str(response.json_body["token"])
+
+
+def test_health_reports_every_dependency(api: Client) -> None:
+    response = api.http.get("/health")
+
+    assert response.status_code == 200
+    assert response.json_body["status"] == "ok"
+    assert {name.split(":")[0] for name in response.json_body["dependencies"]} == {
+        "dynamodb",
+        "sqs",
+        "secrets",
+    }
+
+
+def test_a_session_then_an_authenticated_heartbeat(api: Client) -> None:
+    token = login(api)
+
+    response = post(api, "/agents/heartbeat", {"status": "busy"}, token)
+
+    assert response.status_code == 200
+    assert response.json_body["agent_id"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("authorization", "message"),
+    [
+        (None, "missing Authorization header"),
+        ("Token abc", "expected 'Bearer"),
+        ("Bearer lh1.abc", "malformed bearer token"),
+        ("Bearer lh1.eyJzdWIiOiJ4In0.c2ln", "does not verify"),
+    ],
+)
+def test_protected_routes_answer_401_with_a_clear_message(
+    api: Client, authorization: str | None, message: str
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    for response in (
+        api.http.get("/agents", headers=headers),
+        api.http.get("/agents/alice", headers=headers),
+    ):
+        assert response.status_code == 401
+        assert response.json_body["error"]["code"] == "UNAUTHENTICATED"
+        assert message in response.json_body["error"]["message"]
+
+
+def test_a_tampered_token_is_401(api: Client) -> None:
+    token = login(api)
+    response = api.http.get("/agents", headers={"Authorization": f"Bearer {token[:-2]}xx"})
+    assert response.status_code == 401
+
+
+def test_an_invalid_body_is_422_with_fields_and_nothing_is_stored(api: Client) -> None:
+    token = login(api)
+    before = wiring.event_store().current_version("agent#alice")
+
+    response = post(api, "/agents/heartbeat", {"status": "asleep", "bogus": 1}, token)
+
+    assert response.status_code == 422
+    assert {f["path"] for f in response.json_body["error"]["details"]["fields"]} == {"status", "bogus"}
+    assert wiring.event_store().current_version("agent#alice") == before
+
+
+def test_malformed_json_is_400(api: Client) -> None:
+    token = login(api)
+    response = post(api, "/agents/heartbeat", None, token, raw=b"{not json")
+    assert response.status_code == 400
+    assert response.json_body["error"]["code"] == "BAD_REQUEST"
+
+
+def test_an_oversized_body_is_413_before_authentication(api: Client) -> None:
+    response = post(api, "/agents/heartbeat", None, None, raw=b"{" + b" " * 4096 + b"}")
+    assert response.status_code == 413
+    assert response.json_body["error"]["details"] == {"limit_bytes": 2048}
+
+
+def test_session_creation_over_the_limit_is_429_with_retry_after(api: Client) -> None:
+    secret = wiring.agent_service().register("bob", "agent").secret
+    statuses = [post(api, "/sessions", signed("bob", secret)).status_code for _ in range(3)]
+    limited = post(api, "/sessions", signed("bob", secret))
+
+    assert statuses == [201, 201, 201]
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert limited.json_body["error"]["code"] == "RATE_LIMITED"
+
+
+def test_a_replayed_session_request_is_401(api: Client) -> None:
+    secret = wiring.agent_service().register("carol", "agent").secret
+    body = signed("carol", secret)
+    assert post(api, "/sessions", body).status_code == 201
+
+    replay = post(api, "/sessions", body)
+
+    assert replay.status_code == 401
+    assert replay.json_body["error"]["code"] == "REPLAY_DETECTED"
+
+
+def test_list_limit_is_validated(api: Client) -> None:
+    token = login(api)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert api.http.get("/agents?limit=0", headers=headers).status_code == 422
+    assert api.http.get("/agents?limit=abc", headers=headers).status_code == 422
+    assert api.http.get("/agents?limit=5", headers=headers).status_code == 200
+
+
+def test_an_unknown_agent_is_404(api: Client) -> None:
+    token = login(api)
+    response = api.http.get("/agents/nobody", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 404
+    assert response.json_body["error"]["code"] == "NOT_FOUND"
