@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import requests
-
 from lighthouse_tools.localcloud.cloud import LocalCloud, LocalCloudOptions
 
 pytestmark = pytest.mark.integration
