@@ -37,9 +37,7 @@ def _max_body() -> int:
 @endpoints.route("/health", "GET", public=True, summary="Report each dependency's health (200 or 503)")
 def health(request: Request, principal: None) -> Any:
     healthy, report = run_checks(wiring.health_checks())
-    return json_response(
-        200 if healthy else 503, {"status": "ok" if healthy else "degraded", "dependencies": report}
-    )
+    return json_response(200 if healthy else 503, {"status": "ok" if healthy else "degraded", "dependencies": report})
 
 
 @endpoints.route(
@@ -63,9 +61,7 @@ def create_session(request: Request, principal: None) -> Any:
     response_model=HeartbeatResponse,
 )
 def heartbeat(request: Request, principal: Principal) -> HeartbeatResponse:
-    return wiring.agent_service().heartbeat(
-        principal, parse_body(HeartbeatRequest, request.raw_body, _max_body())
-    )
+    return wiring.agent_service().heartbeat(principal, parse_body(HeartbeatRequest, request.raw_body, _max_body()))
 
 
 @endpoints.route(

@@ -128,11 +128,7 @@ def cmd_agents_add(args: argparse.Namespace) -> int:
         print(f"lighthouse agents add: {error.message}", file=sys.stderr)
         return 1
     if args.json:
-        print(
-            json.dumps(
-                {"agent_id": registration.agent_id, "role": registration.role, "secret": registration.secret}
-            )
-        )
+        print(json.dumps({"agent_id": registration.agent_id, "role": registration.role, "secret": registration.secret}))
     else:
         print(f"Registered {registration.agent_id} (role {registration.role}).")
         print(f"Secret (shown once, keep it safe): {registration.secret}")
@@ -190,9 +186,7 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lighthouse", description=__doc__)
-    parser.add_argument(
-        "--state-file", type=Path, default=DEFAULT_STATE_FILE, help="where `up` records its endpoints"
-    )
+    parser.add_argument("--state-file", type=Path, default=DEFAULT_STATE_FILE, help="where `up` records its endpoints")
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("up", help="run the platform on the embedded local cloud until interrupted")
@@ -203,9 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-schedules", action="store_true", help="do not run scheduled events")
     up.set_defaults(func=cmd_up)
 
-    agents = commands.add_parser("agents", help="manage agents").add_subparsers(
-        dest="agents_command", required=True
-    )
+    agents = commands.add_parser("agents", help="manage agents").add_subparsers(dest="agents_command", required=True)
     add = agents.add_parser("add", help="register an agent and print its secret once")
     add.add_argument("agent_id")
     add.add_argument("--role", choices=ROLES, default="agent")

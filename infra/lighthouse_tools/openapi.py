@@ -67,15 +67,11 @@ def build_openapi(routes: list[RouteDoc]) -> dict[str, Any]:
         if route.request_model is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {
-                    "application/json": {"schema": _request_schema_ref(route.request_model, components)}
-                },
+                "content": {"application/json": {"schema": _request_schema_ref(route.request_model, components)}},
             }
         success: dict[str, Any] = {"description": "success"}
         if route.response_model is not None:
-            success["content"] = {
-                "application/json": {"schema": _schema_ref(route.response_model, components)}
-            }
+            success["content"] = {"application/json": {"schema": _schema_ref(route.response_model, components)}}
         operation["responses"][str(route.status)] = success
         codes = ["413"]
         if route.request_model is not None:

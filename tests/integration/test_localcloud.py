@@ -84,9 +84,7 @@ def test_a_silent_agent_goes_offline_by_the_scheduled_state_machine(
     assert stored[-1].type == "AGENT_WENT_OFFLINE"
     stepfunctions = cloud.client("stepfunctions")
     machine = cloud.stack.resolver.physical_ids["PresenceStateMachine"]  # type: ignore[union-attr]
-    executions = stepfunctions.list_executions(stateMachineArn=machine, statusFilter="SUCCEEDED")[
-        "executions"
-    ]
+    executions = stepfunctions.list_executions(stateMachineArn=machine, statusFilter="SUCCEEDED")["executions"]
     assert executions
 
 
@@ -127,9 +125,7 @@ def test_a_bad_message_is_retried_then_redriven_to_the_dlq_while_its_batch_mates
     assert [json.loads(m["Body"])["token"] for m in dead] == ["lh1.forged.token"]
     # The good messages were deleted after their first delivery: one heartbeat each.
     for agent in (first, second):
-        heartbeats = [
-            e for e in wiring.event_store().load(f"agent#{agent.agent_id}") if e.type == "AGENT_HEARTBEAT"
-        ]
+        heartbeats = [e for e in wiring.event_store().load(f"agent#{agent.agent_id}") if e.type == "AGENT_HEARTBEAT"]
         assert len(heartbeats) == 1
 
 
@@ -157,9 +153,7 @@ def test_a_failing_stream_batch_is_retried_until_the_read_model_is_right(
     assert cloud.stream_poller().errors >= errors_before + 2
 
 
-def test_a_duplicated_stream_delivery_changes_nothing(
-    cloud: LocalCloud, new_agent: Callable[..., AgentClient]
-) -> None:
+def test_a_duplicated_stream_delivery_changes_nothing(cloud: LocalCloud, new_agent: Callable[..., AgentClient]) -> None:
     agent = new_agent()
     agent.post("/agents/heartbeat", {})
     eventually(lambda: presence(agent) == "online")
@@ -169,9 +163,9 @@ def test_a_duplicated_stream_delivery_changes_nothing(
     streams = cloud.client("dynamodbstreams")
     source = cloud.stream_poller().source
     shard = streams.describe_stream(StreamArn=source.stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(
-        StreamArn=source.stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
+    iterator = streams.get_shard_iterator(StreamArn=source.stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
     records = streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
     mine = [r for r in records if r["dynamodb"]["Keys"]["stream_id"]["S"] == f"agent#{agent.agent_id}"]
     assert cloud.runtime is not None
@@ -195,9 +189,7 @@ def test_a_task_state_runs_the_real_handler_and_catch_matches_its_error_type(clo
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
                 "Parameters": {"FunctionName": projector_arn, "Payload": {"not": "a stream batch"}},
-                "Catch": [
-                    {"ErrorEquals": ["UnexpectedBatchTypeError"], "Next": "Caught", "ResultPath": "$.error"}
-                ],
+                "Catch": [{"ErrorEquals": ["UnexpectedBatchTypeError"], "Next": "Caught", "ResultPath": "$.error"}],
                 "End": True,
             },
             "Caught": {"Type": "Pass", "End": True},
@@ -237,9 +229,7 @@ def test_fifty_concurrent_appenders_over_the_http_endpoint(cloud: LocalCloud) ->
     def append(writer: int) -> None:
         while True:
             try:
-                store.append(
-                    "contention", [NewEvent("W", {"w": writer})], store.current_version("contention")
-                )
+                store.append("contention", [NewEvent("W", {"w": writer})], store.current_version("contention"))
                 return
             except ConcurrencyError:
                 continue

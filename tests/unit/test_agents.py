@@ -34,9 +34,7 @@ class World:
             events=self.events,
             read_models=self.read_models,
             nonces=NonceStore(dynamodb, provisioned.name("LIGHTHOUSE_NONCES_TABLE")),
-            limiter=TokenBucketLimiter(
-                dynamodb, provisioned.name("LIGHTHOUSE_RATE_LIMITS_TABLE"), self.clock
-            ),
+            limiter=TokenBucketLimiter(dynamodb, provisioned.name("LIGHTHOUSE_RATE_LIMITS_TABLE"), self.clock),
             signer=TokenSigner(session_token_key(TEST_MASTER_SECRET)),
             master_secret=TEST_MASTER_SECRET,
             clock=self.clock,
@@ -48,9 +46,7 @@ class World:
     def project(self, agent_id: str) -> None:
         self.projector.project(self.events.load(f"agent#{agent_id}"))
 
-    def session_request(
-        self, agent_id: str, secret: str, skew: int = 0, nonce: str | None = None
-    ) -> SessionRequest:
+    def session_request(self, agent_id: str, secret: str, skew: int = 0, nonce: str | None = None) -> SessionRequest:
         timestamp = int(self.clock.now()) + skew
         nonce = nonce or secrets.token_hex(16)
         return SessionRequest(

@@ -81,9 +81,7 @@ def test_a_session_then_an_authenticated_heartbeat(api: Client) -> None:
         ("Bearer lh1.eyJzdWIiOiJ4In0.c2ln", "does not verify"),
     ],
 )
-def test_protected_routes_answer_401_with_a_clear_message(
-    api: Client, authorization: str | None, message: str
-) -> None:
+def test_protected_routes_answer_401_with_a_clear_message(api: Client, authorization: str | None, message: str) -> None:
     headers = {"Authorization": authorization} if authorization else {}
     for response in (
         api.http.get("/agents", headers=headers),

@@ -120,9 +120,7 @@ class SumReducer:
         return data
 
 
-def test_snapshots_are_taken_every_n_events_and_used_when_loading(
-    store: EventStore, provisioned: Provisioned
-) -> None:
+def test_snapshots_are_taken_every_n_events_and_used_when_loading(store: EventStore, provisioned: Provisioned) -> None:
     for n in range(1, 8):
         store.append("sum", [event(n)], expected_version=n - 1)
 

@@ -22,10 +22,7 @@ def test_ref_getatt_sub_and_join(resolver: Resolver) -> None:
     assert resolver.resolve({"Fn::Sub": "${Table}-${Stage}-${Queue.Arn}-${!Literal}"}) == (
         "lh-Table-dev-arn:aws:sqs:us-east-1:1:q-${Literal}"
     )
-    assert (
-        resolver.resolve({"Fn::Sub": ["${X}/${AWS::Region}", {"X": {"Ref": "Table"}}]})
-        == "lh-Table/us-east-1"
-    )
+    assert resolver.resolve({"Fn::Sub": ["${X}/${AWS::Region}", {"X": {"Ref": "Table"}}]}) == "lh-Table/us-east-1"
     assert resolver.resolve({"Fn::Join": ["-", ["a", {"Ref": "Stage"}]]}) == "a-dev"
     assert resolver.resolve({"Nested": [{"Ref": "Stage"}]}) == {"Nested": ["dev"]}
 

@@ -81,9 +81,7 @@ def test_signed_but_unreadable_payload_is_rejected(signer: TokenSigner) -> None:
         ("Bearer   ", "expected 'Bearer"),
     ],
 )
-def test_authorization_header_problems_say_what_is_wrong(
-    signer: TokenSigner, header: str | None, message: str
-) -> None:
+def test_authorization_header_problems_say_what_is_wrong(signer: TokenSigner, header: str | None, message: str) -> None:
     with pytest.raises(Unauthenticated, match=message):
         signer.verify_header(header, NOW)
 

@@ -121,9 +121,7 @@ class LocalCloud:
         )
         self.aws_server.start()
         self._set_env({"MOTO_PORT": str(self.aws_server.port)})
-        clients = {
-            name: self.client(name) for name in ("dynamodb", "sqs", "secretsmanager", "s3", "stepfunctions")
-        }
+        clients = {name: self.client(name) for name in ("dynamodb", "sqs", "secretsmanager", "s3", "stepfunctions")}
         self.stack = Provisioner(
             load_template(options.template_path),
             clients,
@@ -195,9 +193,7 @@ class LocalCloud:
         for spec in self.stack.functions.values():
             for key, value in spec.environment.items():
                 if key in merged and merged[key] != value:
-                    raise TemplateError(
-                        f"functions disagree on {key}; the local cloud shares one environment"
-                    )
+                    raise TemplateError(f"functions disagree on {key}; the local cloud shares one environment")
                 merged[key] = value
         merged["LIGHTHOUSE_MODE"] = "local"
         merged["POWERTOOLS_METRICS_DISABLED"] = "true"
@@ -209,9 +205,7 @@ class LocalCloud:
 
     def schedule_runner(self, source_prefix: str) -> ScheduleRunner:
         return next(
-            p
-            for p in self.pollers
-            if isinstance(p, ScheduleRunner) and p.schedule.source.startswith(source_prefix)
+            p for p in self.pollers if isinstance(p, ScheduleRunner) and p.schedule.source.startswith(source_prefix)
         )
 
     def wait_for_projection(self, timeout: float = 10.0) -> None:
@@ -248,9 +242,7 @@ class LocalCloud:
             self.pollers.append(SqsPoller(queue_source, sqs, self.runtime, REGION, self._stop))
         for stream_source in self.stack.stream_sources:
             self.pollers.append(
-                StreamPoller(
-                    stream_source, self.client("dynamodbstreams"), sqs, self.runtime, REGION, self._stop
-                )
+                StreamPoller(stream_source, self.client("dynamodbstreams"), sqs, self.runtime, REGION, self._stop)
             )
         if self.options.start_schedules:
             stepfunctions = self.client("stepfunctions")

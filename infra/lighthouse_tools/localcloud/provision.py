@@ -106,9 +106,7 @@ class Provisioner:
         self._clients = clients
         self._time_scale = time_scale
         parameters = {
-            name: str(spec["Default"])
-            for name, spec in template.get("Parameters", {}).items()
-            if "Default" in spec
+            name: str(spec["Default"]) for name, spec in template.get("Parameters", {}).items() if "Default" in spec
         }
         unknown = set(parameter_overrides or {}) - set(template.get("Parameters", {}))
         if unknown:
@@ -219,9 +217,7 @@ class Provisioner:
             if key in props:
                 attributes[key] = str(props[key])
         if "VisibilityTimeout" in props:
-            attributes["VisibilityTimeout"] = str(
-                max(1, round(int(props["VisibilityTimeout"]) * self._time_scale))
-            )
+            attributes["VisibilityTimeout"] = str(max(1, round(int(props["VisibilityTimeout"]) * self._time_scale)))
         if "RedrivePolicy" in props:
             attributes["RedrivePolicy"] = json.dumps(
                 {
@@ -323,9 +319,7 @@ class Provisioner:
                     )
                 )
             else:
-                raise TemplateError(
-                    f"{logical_id}.{event_id}: state machine event {event['Type']} not supported"
-                )
+                raise TemplateError(f"{logical_id}.{event_id}: state machine event {event['Type']} not supported")
 
     # ---- event sources ------------------------------------------------------------------------
 
@@ -359,9 +353,7 @@ class Provisioner:
                             batch_size=int(props.get("BatchSize", 100)),
                             maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
                             report_failures=report,
-                            on_failure_queue_url=self._queue_urls_by_arn.get(on_failure)
-                            if on_failure
-                            else None,
+                            on_failure_queue_url=self._queue_urls_by_arn.get(on_failure) if on_failure else None,
                         )
                     )
                 elif kind == "Schedule":
@@ -374,6 +366,4 @@ class Provisioner:
                         )
                     )
                 else:
-                    raise TemplateError(
-                        f"{logical_id}.{event_id}: event type {kind} is not supported locally"
-                    )
+                    raise TemplateError(f"{logical_id}.{event_id}: event type {kind} is not supported locally")

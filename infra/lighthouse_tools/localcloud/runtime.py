@@ -103,9 +103,7 @@ class FunctionPool:
 
 class FunctionRuntime:
     def __init__(self, functions: dict[str, FunctionSpec], max_concurrency: int = 32) -> None:
-        self._pools = {
-            logical_id: FunctionPool(spec, max_concurrency) for logical_id, spec in functions.items()
-        }
+        self._pools = {logical_id: FunctionPool(spec, max_concurrency) for logical_id, spec in functions.items()}
         self._by_name = {spec.name: logical_id for logical_id, spec in functions.items()}
         self.invocations = 0
 

@@ -57,9 +57,7 @@ class ApiGateway:
                 body=request.get_data() or None,
             )
         except LocalGatewayException as error:
-            wsgi = Response(
-                error.body, status=error.CODE, headers=error.headers, content_type="application/json"
-            )
+            wsgi = Response(error.body, status=error.CODE, headers=error.headers, content_type="application/json")
             return wsgi(environ, start_response)
         finally:
             self._pool.release(container)

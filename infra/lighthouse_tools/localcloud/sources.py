@@ -45,9 +45,7 @@ def failed_ids(payload: Any) -> list[str]:
 
 
 class SqsPoller(Poller):
-    def __init__(
-        self, source: QueueSource, sqs: Any, runtime: FunctionRuntime, region: str, stop: threading.Event
-    ):
+    def __init__(self, source: QueueSource, sqs: Any, runtime: FunctionRuntime, region: str, stop: threading.Event):
         super().__init__(f"sqs:{source.function}", stop)
         self.source = source
         self._sqs = sqs

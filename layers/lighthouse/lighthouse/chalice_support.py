@@ -51,9 +51,7 @@ class RouteDoc:
 class Endpoints:
     """Registers views on a Chalice app; every view gets the request and the caller's principal."""
 
-    def __init__(
-        self, app: Chalice, authenticate: Callable[[], Authenticator], max_body_bytes: Callable[[], int]
-    ):
+    def __init__(self, app: Chalice, authenticate: Callable[[], Authenticator], max_body_bytes: Callable[[], int]):
         self._app = app
         self._authenticate = authenticate
         self._max_body_bytes = max_body_bytes
@@ -92,9 +90,7 @@ class Endpoints:
                     response = json_response(code, payload, headers)
                 except Exception:
                     logger.exception("unhandled error", extra={"path": path, "method": method})
-                    response = json_response(
-                        500, error_body("INTERNAL_ERROR", "internal error; see the logs")
-                    )
+                    response = json_response(500, error_body("INTERNAL_ERROR", "internal error; see the logs"))
                 logger.info(
                     "request",
                     extra={

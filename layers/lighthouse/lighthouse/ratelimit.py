@@ -46,9 +46,9 @@ class TokenBucketLimiter:
         """Take `cost` tokens from the bucket `key`; returns what is left, or raises RateLimited."""
         for _attempt in range(MAX_ATTEMPTS):
             now = self._clock.now()
-            item = self._client.get_item(
-                TableName=self._table, Key={"bucket_id": {"S": key}}, ConsistentRead=True
-            ).get("Item")
+            item = self._client.get_item(TableName=self._table, Key={"bucket_id": {"S": key}}, ConsistentRead=True).get(
+                "Item"
+            )
             if item:
                 stamp = item["updated_at"]["N"]
                 tokens = refill(float(item["tokens"]["N"]), now - float(stamp), limit)

@@ -147,9 +147,7 @@ class AgentService:
             if not state.exists:
                 raise NotFound(f"agent {principal.agent_id!r} is not registered")
             now = self._clock.now()
-            event = NewEvent(
-                AGENT_HEARTBEAT, {"at": now, "status": request.status, "metadata": request.metadata}
-            )
+            event = NewEvent(AGENT_HEARTBEAT, {"at": now, "status": request.status, "metadata": request.metadata})
             try:
                 self._events.append(stream_id(principal.agent_id), [event], expected_version=version)
             except ConcurrencyError:

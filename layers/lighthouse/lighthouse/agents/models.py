@@ -27,9 +27,7 @@ class SessionRequest(StrictModel):
     agent_id: str = Field(pattern=AGENT_ID_PATTERN)
     timestamp: int = Field(description="Unix seconds when the request was signed")
     nonce: str = Field(pattern=r"^[0-9a-fA-F]{32,128}$", description="at least 128 random bits, hex")
-    signature: str = Field(
-        pattern=r"^[0-9a-f]{64}$", description="hex HMAC-SHA256 of agent_id\\ntimestamp\\nnonce"
-    )
+    signature: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex HMAC-SHA256 of agent_id\\ntimestamp\\nnonce")
 
 
 class SessionResponse(BaseModel):

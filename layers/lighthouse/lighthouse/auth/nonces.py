@@ -31,7 +31,5 @@ class NonceStore:
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ReplayDetected(
-                    "nonce already used: sign the request again with a fresh nonce"
-                ) from error
+                raise ReplayDetected("nonce already used: sign the request again with a fresh nonce") from error
             raise

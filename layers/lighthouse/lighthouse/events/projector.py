@@ -120,9 +120,7 @@ class ReadModelStore:
 class Projector:
     """Applies stored events to every projection that handles them."""
 
-    def __init__(
-        self, store: EventStore, read_models: ReadModelStore, projections: Sequence[Projection]
-    ) -> None:
+    def __init__(self, store: EventStore, read_models: ReadModelStore, projections: Sequence[Projection]) -> None:
         self._store = store
         self._read_models = read_models
         self._projections = list(projections)
