@@ -208,7 +208,7 @@ class LocalCloud:
             p for p in self.pollers if isinstance(p, ScheduleRunner) and p.schedule.source.startswith(source_prefix)
         )
 
-    def wait_for_projection(self, timeout: float = 10.0) -> None:
+    def wait_for_projection(self, timeout: float = 30.0) -> None:
         """Block until every stream record written so far has been delivered to the projector."""
         assert self.stack is not None
         streams = self.client("dynamodbstreams")
@@ -225,7 +225,10 @@ class LocalCloud:
                         ShardId=shard["ShardId"],
                         ShardIteratorType="TRIM_HORIZON",
                     )["ShardIterator"]
-                    total += len(streams.get_records(ShardIterator=iterator, Limit=1000).get("Records", []))
+                    while iterator:
+                        page = streams.get_records(ShardIterator=iterator, Limit=1000)
+                        total += len(page.get("Records", []))
+                        iterator = page.get("NextShardIterator") if page.get("Records") else None
                 if poller.records_delivered >= total:
                     break
                 time.sleep(0.01)

@@ -1,0 +1,190 @@
+"""Foundation benchmark: event append vs. the raw conditional PutItem floor, session creation and an
+authenticated GET over HTTP, and `lighthouse up` time to ready. Run with `make bench`.
+
+Machines here are shared and noisy, so each figure is compared with a floor measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+from lighthouse import wiring
+from lighthouse.auth.keys import sign_session_request
+from lighthouse.events import EventStore, NewEvent
+from lighthouse_tools.localcloud.cloud import REGION, LocalCloud, LocalCloudOptions
+from tests.perf.stats import summarize, write
+
+SAMPLES = 300
+WARMUP = 30
+THROUGHPUT_THREADS = 8
+THROUGHPUT_SECONDS = 5.0
+
+
+def timed(action: Any, count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def put_floor(dynamodb: Any, table: str) -> list[float]:
+    """A bare conditional PutItem of a small item (into the nonces table, so the projector never sees it)."""
+
+    def put() -> None:
+        dynamodb.put_item(
+            TableName=table,
+            Item={"nonce_id": {"S": f"floor-{uuid.uuid4().hex}"}, "expires_at": {"N": "1"}, "data": {"S": "{}"}},
+            ConditionExpression="attribute_not_exists(nonce_id)",
+        )
+
+    timed(put, WARMUP)
+    return timed(put, SAMPLES)
+
+
+def appends(store: EventStore) -> list[float]:
+    def append() -> None:
+        store.append(f"bench-{uuid.uuid4().hex}", [NewEvent("BENCH", {"n": 1})], expected_version=0)
+
+    timed(append, WARMUP)
+    return timed(append, SAMPLES)
+
+
+def append_throughput(store: EventStore) -> float:
+    count = [0] * THROUGHPUT_THREADS
+    stop = time.perf_counter() + THROUGHPUT_SECONDS
+
+    def worker(index: int) -> None:
+        stream, version = f"tp-{uuid.uuid4().hex}", 0
+        while time.perf_counter() < stop:
+            store.append(stream, [NewEvent("BENCH", {"n": version})], expected_version=version)
+            version += 1
+            count[index] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THROUGHPUT_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return round(sum(count) / THROUGHPUT_SECONDS, 1)
+
+
+def http_figures(cloud: LocalCloud) -> dict[str, Any]:
+    registration = wiring.agent_service().register("bench-agent", "agent")
+    http = requests.Session()
+
+    def session() -> str:
+        timestamp, nonce = int(time.time()), secrets.token_hex(16)
+        response = http.post(
+            f"{cloud.api_url}/sessions",
+            data=json.dumps(
+                {
+                    "agent_id": "bench-agent",
+                    "timestamp": timestamp,
+                    "nonce": nonce,
+                    "signature": sign_session_request(registration.secret, "bench-agent", timestamp, nonce),
+                }
+            ),
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["token"])
+
+    token = session()
+    cloud.wait_for_projection()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def get() -> None:
+        response = http.get(f"{cloud.api_url}/agents/bench-agent", headers=headers)
+        assert response.status_code == 200, response.text
+
+    timed(get, WARMUP)
+    get_samples = timed(get, SAMPLES)
+    session_samples = timed(session, 100)  # stays inside the configured session rate limit
+    return {"session_create": summarize(session_samples), "authenticated_get": summarize(get_samples)}
+
+
+def up_time_to_ready(runs: int = 3) -> dict[str, Any]:
+    lighthouse = str(Path(sys.executable).parent / "lighthouse")
+    samples = []
+    for run in range(runs):
+        state = Path(f"/tmp/lighthouse-bench-{uuid.uuid4().hex}.json")  # noqa: S108 - throwaway state file
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [lighthouse, "--state-file", str(state), "up", "--api-port", "0", "--aws-port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("Press Ctrl+C"):
+                samples.append(time.perf_counter() - started)
+                break
+        process.send_signal(signal.SIGINT)
+        try:
+            rest, _ = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            rest, _ = process.communicate()
+            raise RuntimeError(f"lighthouse up did not stop within 60 s after Ctrl+C: {rest}") from None
+        assert process.returncode == 0, rest
+        print(f"  lighthouse up run {run + 1}: {samples[-1]:.2f} s", flush=True)
+    ordered = sorted(samples)
+    return {"runs": runs, "median_s": round(ordered[len(ordered) // 2], 3), "max_s": round(ordered[-1], 3)}
+
+
+def main() -> None:
+    print("Foundation benchmark (embedded local cloud)", flush=True)
+    # Many threads and many sessions: lift the per-agent session limit for the measurement only.
+    options = LocalCloudOptions(aws_port=0, api_port=0, start_schedules=False)
+    import os
+
+    os.environ["LIGHTHOUSE_SESSIONS_PER_MINUTE"] = "100000"
+    os.environ["LIGHTHOUSE_RATE_LIMIT_BURST"] = "100000"
+    with LocalCloud(options) as cloud:
+        env = cloud.function_environment()
+        table = env["LIGHTHOUSE_EVENTS_TABLE"]
+        over_http = boto3.client("dynamodb", endpoint_url=cloud.aws_endpoint_url, region_name=REGION)
+        in_process = cloud.client("dynamodb")
+        figures: dict[str, Any] = {}
+        for label, dynamodb in (("http", over_http), ("in_process", in_process)):
+            store = EventStore(dynamodb, table, env["LIGHTHOUSE_SNAPSHOTS_TABLE"])
+            floor = summarize(put_floor(dynamodb, env["LIGHTHOUSE_NONCES_TABLE"]))
+            append = summarize(appends(store))
+            figures[f"append_{label}"] = {
+                "floor_conditional_put": floor,
+                "append": append,
+                "p50_ratio": round(append["p50_ms"] / floor["p50_ms"], 3),
+                "p99_ratio": round(append["p99_ms"] / floor["p99_ms"], 3),
+                "throughput_appends_per_s": append_throughput(store),
+                "goal": "append <= 1.3x floor",
+            }
+        http_floor = figures["append_http"]["floor_conditional_put"]
+        api = http_figures(cloud)
+        api["floor_conditional_put_http"] = http_floor
+        api["get_p50_ratio"] = round(api["authenticated_get"]["p50_ms"] / http_floor["p50_ms"], 3)
+        api["get_p99_ratio"] = round(api["authenticated_get"]["p99_ms"] / http_floor["p99_ms"], 3)
+        api["goal"] = "authenticated GET <= 2x floor"
+        figures["api_http"] = api
+    figures["lighthouse_up"] = {**up_time_to_ready(), "goal": "<= 5 s"}
+    path = write("foundation", figures)
+    for name, value in figures.items():
+        print(f"{name}: {json.dumps(value)}")
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
