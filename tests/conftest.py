@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
 from lighthouse_tools.localcloud.cloud import FAKE_CREDENTIALS, REGION
 from lighthouse_tools.localcloud.provision import Provisioner, Stack
 from lighthouse_tools.template import load_template
@@ -36,8 +37,9 @@ class Provisioned:
 @pytest.fixture
 def provisioned(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
     """The template's resources in an in-process emulator, and the functions' environment set."""
-    from lighthouse import wiring
     from moto import mock_aws
+
+    from lighthouse import wiring
 
     with mock_aws():
         clients = {

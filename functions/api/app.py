@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalice.app import Chalice, Request
+
 from lighthouse import wiring
 from lighthouse.agents.models import (
     AgentPage,

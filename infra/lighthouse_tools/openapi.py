@@ -8,9 +8,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from lighthouse.chalice_support import RouteDoc
 from pydantic import BaseModel
 
+from lighthouse.chalice_support import RouteDoc
 from lighthouse_tools.template import PROJECT_ROOT
 
 API_APP = PROJECT_ROOT / "functions" / "api" / "app.py"

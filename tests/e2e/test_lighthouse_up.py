@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
+
 from lighthouse.auth.keys import sign_session_request
 
 pytestmark = pytest.mark.e2e

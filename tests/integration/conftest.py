@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from lighthouse_tools.localcloud.cloud import LocalCloud, LocalCloudOptions
 
 pytestmark = pytest.mark.integration

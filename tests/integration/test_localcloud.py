@@ -11,12 +11,12 @@ from typing import Any
 import boto3
 import pytest
 import requests
+
 from lighthouse import wiring
 from lighthouse.agents.state import AgentDirectoryProjection
 from lighthouse.errors import ConcurrencyError
 from lighthouse.events import EventStore, NewEvent
 from lighthouse_tools.localcloud.cloud import REGION, LocalCloud
-
 from tests.integration.conftest import AgentClient, eventually
 
 pytestmark = pytest.mark.integration

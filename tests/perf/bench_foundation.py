@@ -120,7 +120,7 @@ def up_time_to_ready(runs: int = 3) -> dict[str, Any]:
     lighthouse = str(Path(sys.executable).parent / "lighthouse")
     samples = []
     for run in range(runs):
-        state = Path(f"/tmp/lighthouse-bench-{uuid.uuid4().hex}.json")  # noqa: S108 - throwaway state file
+        state = Path(f"/tmp/lighthouse-bench-{uuid.uuid4().hex}.json")
         started = time.perf_counter()
         process = subprocess.Popen(
             [lighthouse, "--state-file", str(state), "up", "--api-port", "0", "--aws-port", "0"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
+
 from lighthouse.agents.logic import AgentService, PresencePolicy
 from lighthouse.agents.models import HeartbeatRequest, SessionRequest
 from lighthouse.agents.state import AgentDirectoryProjection
@@ -15,7 +16,6 @@ from lighthouse.clock import FixedClock
 from lighthouse.errors import AlreadyExists, NotFound, RateLimited, ReplayDetected, Unauthenticated
 from lighthouse.events import EventStore, Projector, ReadModelStore
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
-
 from tests.conftest import TEST_MASTER_SECRET, Provisioned
 
 

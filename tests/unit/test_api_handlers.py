@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
+
 from lighthouse import wiring
 from lighthouse.auth.keys import sign_session_request
 from lighthouse_tools.openapi import load_api_module
-
 from tests.conftest import Provisioned
 
 

@@ -6,10 +6,10 @@ import threading
 from typing import Any
 
 import pytest
+
 from lighthouse.clock import FixedClock
 from lighthouse.errors import ConcurrencyError, PayloadTooLarge, ValidationFailed
 from lighthouse.events import EventStore, NewEvent, StoredEvent
-
 from tests.conftest import Provisioned
 
 

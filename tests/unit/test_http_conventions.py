@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lighthouse import errors
 from lighthouse.agents.models import HeartbeatRequest, SessionRequest
 from lighthouse.http import error_response, parse_body

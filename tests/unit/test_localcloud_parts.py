@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lighthouse_tools.localcloud.sources import failed_ids, rate_seconds
 from lighthouse_tools.template import Resolver, TemplateError
 

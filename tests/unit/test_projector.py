@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from lighthouse.clock import FixedClock
 from lighthouse.events import EventStore, NewEvent, Projector, ReadModelStore, StoredEvent
-
 from tests.conftest import Provisioned
 
 

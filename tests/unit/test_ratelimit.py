@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from lighthouse.clock import FixedClock
 from lighthouse.errors import RateLimited
 from lighthouse.ratelimit import Limit, TokenBucketLimiter, refill, retry_after
-
 from tests.conftest import Provisioned
 
 

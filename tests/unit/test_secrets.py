@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
 from lighthouse.config import Settings
 from lighthouse.errors import ConfigurationError
 from lighthouse.secrets import resolve_master_secret
-
 from tests.conftest import Provisioned
 
 

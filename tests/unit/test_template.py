@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from lighthouse_tools.openapi import OPENAPI_PATH, load_api_module, render
 from lighthouse_tools.template import TEMPLATE_PATH, load_template
 

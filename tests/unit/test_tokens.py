@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+
 from lighthouse.auth.keys import agent_secret, derive, session_token_key, sign_session_request
 from lighthouse.auth.tokens import TokenSigner
 from lighthouse.errors import Unauthenticated
