@@ -184,6 +184,17 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_env(args: argparse.Namespace) -> int:
+    import boto3
+
+    from lighthouse_tools.deploy import environment_from_outputs
+
+    stacks = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"]
+    for key, value in sorted(environment_from_outputs(stacks[0].get("Outputs", [])).items()):
+        print(f"export {key}={value}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lighthouse", description=__doc__)
     parser.add_argument("--state-file", type=Path, default=DEFAULT_STATE_FILE, help="where `up` records its endpoints")
@@ -213,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--api-url", help="defaults to the running local cloud's API")
     session.add_argument("--json", action="store_true")
     session.set_defaults(func=cmd_session)
+    env = commands.add_parser("env", help="print `export` lines for a deployed stack's resources")
+    env.add_argument("--stack", default="lighthouse")
+    env.set_defaults(func=cmd_env)
+
     openapi = commands.add_parser("openapi", help="print (or --write) the OpenAPI document of the HTTP API")
     openapi.add_argument("--write", action="store_true", help="write schemas/openapi.json")
     openapi.set_defaults(func=cmd_openapi)
