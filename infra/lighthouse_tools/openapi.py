@@ -42,16 +42,9 @@ def load_api_module() -> ModuleType:
     return module
 
 
-def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
-    for name, definition in schema.pop("$defs", {}).items():
-        components[name] = definition
-    components[model.__name__] = schema
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-
-def _request_schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="validation")
+def _schema_ref(model: type[BaseModel], components: dict[str, Any], mode: str = "serialization") -> dict[str, str]:
+    """Register `model` (and the models it uses) as components; requests use mode="validation"."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)  # type: ignore[arg-type]
     for name, definition in schema.pop("$defs", {}).items():
         components[name] = definition
     components[model.__name__] = schema
@@ -67,7 +60,7 @@ def build_openapi(routes: list[RouteDoc]) -> dict[str, Any]:
         if route.request_model is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": _request_schema_ref(route.request_model, components)}},
+                "content": {"application/json": {"schema": _schema_ref(route.request_model, components, "validation")}},
             }
         success: dict[str, Any] = {"description": "success"}
         if route.response_model is not None:

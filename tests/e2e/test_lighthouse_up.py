@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import boto3
 import pytest
 import requests
 
-from lighthouse.auth.keys import sign_session_request
+from tests.helpers import signed_session_body
 
 pytestmark = pytest.mark.e2e
 
@@ -93,17 +92,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 
 def open_session(platform: Platform, agent_id: str, secret: str) -> str:
-    timestamp, nonce = int(time.time()), secrets.token_hex(16)
-    response = requests.post(
-        f"{platform.api_url}/sessions",
-        json={
-            "agent_id": agent_id,
-            "timestamp": timestamp,
-            "nonce": nonce,
-            "signature": sign_session_request(secret, agent_id, timestamp, nonce),
-        },
-        timeout=10,
-    )
+    response = requests.post(f"{platform.api_url}/sessions", json=signed_session_body(agent_id, secret), timeout=10)
     assert response.status_code == 201, response.text
     return str(response.json()["token"])
 

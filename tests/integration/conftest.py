@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from lighthouse_tools.localcloud.cloud import LocalCloud, LocalCloudOptions
+from tests.helpers import signed_session_body
 
 pytestmark = pytest.mark.integration
 
@@ -48,23 +49,11 @@ class AgentClient:
     """An agent as a program would be: it holds its secret and talks HTTP."""
 
     def __init__(self, api_url: str, agent_id: str, secret: str) -> None:
-        from lighthouse.auth.keys import sign_session_request
-
         self.api_url = api_url
         self.agent_id = agent_id
         self.http = requests.Session()
-        timestamp, nonce = int(time.time()), secrets.token_hex(16)
         response = self.http.post(
-            f"{api_url}/sessions",
-            data=json.dumps(
-                {
-                    "agent_id": agent_id,
-                    "timestamp": timestamp,
-                    "nonce": nonce,
-                    "signature": sign_session_request(secret, agent_id, timestamp, nonce),
-                }
-            ),
-            timeout=10,
+            f"{api_url}/sessions", data=json.dumps(signed_session_body(agent_id, secret)), timeout=10
         )
         assert response.status_code == 201, response.text
         self.token = response.json()["token"]

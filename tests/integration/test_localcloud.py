@@ -4,7 +4,6 @@ schedules, all provisioned from template.yaml."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -14,9 +13,9 @@ import requests
 
 from lighthouse import wiring
 from lighthouse.agents.state import AgentDirectoryProjection
-from lighthouse.errors import ConcurrencyError
-from lighthouse.events import EventStore, NewEvent
+from lighthouse.events import EventStore
 from lighthouse_tools.localcloud.cloud import REGION, LocalCloud
+from tests.helpers import race_appenders
 from tests.integration.conftest import AgentClient, eventually
 
 pytestmark = pytest.mark.integration
@@ -226,20 +225,8 @@ def test_fifty_concurrent_appenders_over_the_http_endpoint(cloud: LocalCloud) ->
         http_client(cloud, "dynamodb"), env["LIGHTHOUSE_EVENTS_TABLE"], env["LIGHTHOUSE_SNAPSHOTS_TABLE"]
     )
 
-    def append(writer: int) -> None:
-        while True:
-            try:
-                store.append("contention", [NewEvent("W", {"w": writer})], store.current_version("contention"))
-                return
-            except ConcurrencyError:
-                continue
-
-    threads = [threading.Thread(target=append, args=(i,)) for i in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    race_appenders(store, "contention", writers=50)
 
     loaded = store.load("contention")
     assert [e.version for e in loaded] == list(range(1, 51))
-    assert sorted(e.data["w"] for e in loaded) == list(range(50))
+    assert sorted(e.data["writer"] for e in loaded) == list(range(50))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,9 +10,9 @@ import pytest
 from chalice.test import Client
 
 from lighthouse import wiring
-from lighthouse.auth.keys import sign_session_request
 from lighthouse_tools.openapi import load_api_module
 from tests.conftest import Provisioned
+from tests.helpers import signed_session_body
 
 
 @pytest.fixture
@@ -34,19 +32,9 @@ def post(client: Client, path: str, body: Any, token: str | None = None, raw: by
     return client.http.post(path, headers=headers, body=raw if raw is not None else json.dumps(body))
 
 
-def signed(agent_id: str, secret: str) -> dict[str, Any]:
-    timestamp, nonce = int(time.time()), secrets.token_hex(16)
-    return {
-        "agent_id": agent_id,
-        "timestamp": timestamp,
-        "nonce": nonce,
-        "signature": sign_session_request(secret, agent_id, timestamp, nonce),
-    }
-
-
 def login(api: Client, agent_id: str = "alice") -> str:
     secret = wiring.agent_service().register(agent_id, "agent").secret
-    response = post(api, "/sessions", signed(agent_id, secret))
+    response = post(api, "/sessions", signed_session_body(agent_id, secret))
     assert response.status_code == 201, response.body
     return str(response.json_body["token"])
 
@@ -124,8 +112,8 @@ def test_an_oversized_body_is_413_before_authentication(api: Client) -> None:
 
 def test_session_creation_over_the_limit_is_429_with_retry_after(api: Client) -> None:
     secret = wiring.agent_service().register("bob", "agent").secret
-    statuses = [post(api, "/sessions", signed("bob", secret)).status_code for _ in range(3)]
-    limited = post(api, "/sessions", signed("bob", secret))
+    statuses = [post(api, "/sessions", signed_session_body("bob", secret)).status_code for _ in range(3)]
+    limited = post(api, "/sessions", signed_session_body("bob", secret))
 
     assert statuses == [201, 201, 201]
     assert limited.status_code == 429
@@ -135,7 +123,7 @@ def test_session_creation_over_the_limit_is_429_with_retry_after(api: Client) ->
 
 def test_a_replayed_session_request_is_401(api: Client) -> None:
     secret = wiring.agent_service().register("carol", "agent").secret
-    body = signed("carol", secret)
+    body = signed_session_body("carol", secret)
     assert post(api, "/sessions", body).status_code == 201
 
     replay = post(api, "/sessions", body)

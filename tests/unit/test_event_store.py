@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ from lighthouse.clock import FixedClock
 from lighthouse.errors import ConcurrencyError, PayloadTooLarge, ValidationFailed
 from lighthouse.events import EventStore, NewEvent, StoredEvent
 from tests.conftest import Provisioned
+from tests.helpers import race_appenders
 
 
 @pytest.fixture
@@ -61,30 +61,12 @@ def test_batch_with_one_conflicting_version_stores_nothing(store: EventStore) ->
 
 
 def test_fifty_concurrent_appenders_produce_gapless_versions_and_no_overwrite(store: EventStore) -> None:
-    winners: list[int] = []
-    lock = threading.Lock()
-
-    def append_until_it_lands(writer: int) -> None:
-        while True:
-            version = store.current_version("hot")
-            try:
-                store.append("hot", [NewEvent("W", {"writer": writer})], expected_version=version)
-            except ConcurrencyError:
-                continue
-            with lock:
-                winners.append(writer)
-            return
-
-    threads = [threading.Thread(target=append_until_it_lands, args=(i,)) for i in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    landed = race_appenders(store, "hot", writers=50)
 
     loaded = store.load("hot")
     assert [e.version for e in loaded] == list(range(1, 51))
     assert sorted(e.data["writer"] for e in loaded) == list(range(50))
-    assert sorted(winners) == list(range(50))
+    assert sorted(landed) == list(range(50))
 
 
 def test_empty_negative_and_oversized_appends_are_rejected_and_store_nothing(store: EventStore) -> None:

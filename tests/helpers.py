@@ -1,0 +1,46 @@
+"""Helpers several test layers share: a signed session body, and racing appenders."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from typing import Any
+
+from lighthouse.auth.keys import sign_session_request
+from lighthouse.errors import ConcurrencyError
+from lighthouse.events import EventStore, NewEvent
+
+
+def signed_session_body(agent_id: str, secret: str) -> dict[str, Any]:
+    """The body of POST /sessions, as an agent builds it."""
+    timestamp, nonce = int(time.time()), secrets.token_hex(16)
+    return {
+        "agent_id": agent_id,
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "signature": sign_session_request(secret, agent_id, timestamp, nonce),
+    }
+
+
+def race_appenders(store: EventStore, stream_id: str, writers: int) -> list[int]:
+    """Start `writers` threads that each append one event, retrying on conflict; returns who landed."""
+    landed: list[int] = []
+    lock = threading.Lock()
+
+    def append_until_it_lands(writer: int) -> None:
+        while True:
+            try:
+                store.append(stream_id, [NewEvent("W", {"writer": writer})], store.current_version(stream_id))
+            except ConcurrencyError:
+                continue
+            with lock:
+                landed.append(writer)
+            return
+
+    threads = [threading.Thread(target=append_until_it_lands, args=(i,)) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return landed
