@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from chalice.app import Chalice, Request
@@ -16,9 +17,19 @@ from lighthouse.agents.models import (
     SessionResponse,
 )
 from lighthouse.auth.tokens import Principal
-from lighthouse.chalice_support import Endpoints, json_response
+from lighthouse.chalice_support import Endpoints, json_response, query_int, query_str
 from lighthouse.config import get_settings
-from lighthouse.errors import ValidationFailed
+from lighthouse.elicitation.models import (
+    MAX_WAIT_SECONDS,
+    CreatedElicitation,
+    CreateElicitation,
+    ElicitationMetrics,
+    ElicitationView,
+    PendingPage,
+    RespondResult,
+    RespondToElicitation,
+)
+from lighthouse.errors import Conflict, MalformedRequest
 from lighthouse.health import run_checks
 from lighthouse.http import parse_body
 
@@ -29,6 +40,7 @@ endpoints = Endpoints(
     max_body_bytes=lambda: get_settings().max_body_bytes,
 )
 MAX_PAGE = 200
+MAX_IDEMPOTENCY_KEY = 255
 
 
 def _max_body() -> int:
@@ -41,6 +53,9 @@ def health(request: Request, principal: None) -> Any:
     return json_response(200 if healthy else 503, {"status": "ok" if healthy else "degraded", "dependencies": report})
 
 
+# ---- agents ------------------------------------------------------------------------------------
+
+
 @endpoints.route(
     "/sessions",
     "POST",
@@ -49,6 +64,7 @@ def health(request: Request, principal: None) -> Any:
     summary="Exchange a signed proof of the agent secret for a bearer token",
     request_model=SessionRequest,
     response_model=SessionResponse,
+    errors=(429,),
 )
 def create_session(request: Request, principal: None) -> Any:
     return wiring.agent_service().create_session(parse_body(SessionRequest, request.raw_body, _max_body()))
@@ -60,6 +76,7 @@ def create_session(request: Request, principal: None) -> Any:
     summary="Record that the calling agent is alive",
     request_model=HeartbeatRequest,
     response_model=HeartbeatResponse,
+    errors=(429,),
 )
 def heartbeat(request: Request, principal: Principal) -> HeartbeatResponse:
     return wiring.agent_service().heartbeat(principal, parse_body(HeartbeatRequest, request.raw_body, _max_body()))
@@ -70,16 +87,11 @@ def heartbeat(request: Request, principal: Principal) -> HeartbeatResponse:
     "GET",
     summary="List agents with presence (?limit=1..200&next_token=)",
     response_model=AgentPage,
+    errors=(422,),
 )
 def list_agents(request: Request, principal: Principal) -> AgentPage:
-    query: dict[str, str] = dict(request.query_params or {})
-    try:
-        limit = int(query.get("limit", "50"))
-    except ValueError as error:
-        raise ValidationFailed("limit must be an integer", {"fields": [{"path": "limit"}]}) from error
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}", {"fields": [{"path": "limit"}]})
-    return wiring.agent_service().list(limit, query.get("next_token"))
+    limit = query_int(request, "limit", 50, 1, MAX_PAGE)
+    return wiring.agent_service().list(limit, query_str(request, "next_token"))
 
 
 @endpoints.route(
@@ -87,3 +99,100 @@ def list_agents(request: Request, principal: Principal) -> AgentPage:
 )
 def get_agent(request: Request, principal: Principal, agent_id: str) -> AgentView:
     return wiring.agent_service().get(agent_id)
+
+
+# ---- elicitation -------------------------------------------------------------------------------
+
+
+@endpoints.route(
+    "/elicitation/create",
+    "POST",
+    status=201,
+    summary="Ask another agent for data matching a JSON Schema, with a deadline (Idempotency-Key honoured)",
+    request_model=CreateElicitation,
+    response_model=CreatedElicitation,
+    errors=(409, 429),
+)
+def create_elicitation(request: Request, principal: Principal) -> Any:
+    body = parse_body(CreateElicitation, request.raw_body, _max_body())
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return wiring.elicitation_service().create(principal, body)
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise MalformedRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters")
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    try:
+        return wiring.idempotent_create()(
+            request={
+                "agent": principal.agent_id,
+                "key": key,
+                "principal": asdict(principal),
+                "body": body.model_dump(mode="json", by_alias=True),
+            }
+        )
+    except IdempotencyValidationError as error:
+        raise Conflict("this Idempotency-Key was used with a different body") from error
+    except IdempotencyAlreadyInProgressError as error:
+        raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly") from error
+
+
+@endpoints.route(
+    "/elicitation/pending",
+    "GET",
+    summary="Open elicitations addressed to the caller, urgent first then oldest (?limit=&next_token=)",
+    response_model=PendingPage,
+    errors=(400, 422),
+)
+def pending_elicitations(request: Request, principal: Principal) -> PendingPage:
+    limit = query_int(request, "limit", 50, 1, MAX_PAGE)
+    return wiring.elicitation_service().pending(principal, limit, query_str(request, "next_token"))
+
+
+@endpoints.route(
+    "/elicitation/respond",
+    "POST",
+    summary="Accept (with schema-valid data) or decline an elicitation addressed to the caller",
+    request_model=RespondToElicitation,
+    response_model=RespondResult,
+    errors=(403, 409, 429),
+)
+def respond_to_elicitation(request: Request, principal: Principal) -> RespondResult:
+    body = parse_body(RespondToElicitation, request.raw_body, _max_body())
+    return wiring.elicitation_service().respond(principal, body)
+
+
+@endpoints.route(
+    "/elicitation/{elicitation_id}/cancel",
+    "POST",
+    summary="Cancel an open elicitation (requester only)",
+    response_model=ElicitationView,
+    errors=(403, 409),
+)
+def cancel_elicitation(request: Request, principal: Principal, elicitation_id: str) -> ElicitationView:
+    return wiring.elicitation_service().cancel(principal, elicitation_id)
+
+
+@endpoints.route(
+    "/elicitation/status/{elicitation_id}",
+    "GET",
+    summary="Status, timestamps and (for the requester) the signed response; ?wait=N (<= 20 s) waits for an end",
+    response_model=ElicitationView,
+    errors=(403, 422),
+)
+def elicitation_status(request: Request, principal: Principal, elicitation_id: str) -> ElicitationView:
+    wait = query_int(request, "wait", 0, 0, MAX_WAIT_SECONDS)
+    return wiring.elicitation_service().status(principal, elicitation_id, wait)
+
+
+@endpoints.route(
+    "/elicitation/metrics",
+    "GET",
+    summary="Counts by status, answer latency percentiles, expiries, rate-limit rejections, violations",
+    response_model=ElicitationMetrics,
+)
+def elicitation_metrics(request: Request, principal: Principal) -> ElicitationMetrics:
+    return wiring.elicitation_service().metrics()

@@ -79,9 +79,8 @@ def build_openapi(routes: list[RouteDoc]) -> dict[str, Any]:
                 for part in route.path.split("/")
                 if part.startswith("{")
             ]
-        if route.path in ("/sessions", "/agents/heartbeat"):
-            codes.append("429")
-        for code in sorted(codes):
+        codes += [str(code) for code in route.errors]
+        for code in sorted(set(codes)):
             operation["responses"][code] = {"description": "error", "content": error}
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     return {

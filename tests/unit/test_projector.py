@@ -20,8 +20,8 @@ class CounterProjection:
     def handles(self, event: StoredEvent) -> bool:
         return event.type == "ADD"
 
-    def document_key(self, event: StoredEvent) -> str:
-        return event.stream_id
+    def locate(self, event: StoredEvent) -> tuple[str, str]:
+        return self.name, event.stream_id
 
     def apply(self, document: dict[str, Any] | None, event: StoredEvent) -> dict[str, Any] | None:
         if event.data["n"] in self.fail_on:
@@ -101,3 +101,37 @@ def test_events_a_projection_does_not_handle_are_ignored(parts: tuple[EventStore
 def test_stream_records_other_than_inserts_are_not_events() -> None:
     assert StoredEvent.from_stream_record({"eventName": "REMOVE", "dynamodb": {}}) is None
     assert StoredEvent.from_stream_record({"eventName": "INSERT", "dynamodb": {}}) is None
+
+
+class TallyProjection:
+    name = "tallies"
+
+    def handles(self, event: StoredEvent) -> bool:
+        return event.type == "ADD"
+
+    def increments(self, event: StoredEvent) -> dict[str, dict[str, int]]:
+        return {"all": {"events": 1, "sum": event.data["n"]}}
+
+
+def test_counter_projections_count_each_event_once_across_streams(parts: tuple[EventStore, ReadModelStore]) -> None:
+    store, read_models = parts
+    first = store.append("a", [NewEvent("ADD", {"n": 2}), NewEvent("ADD", {"n": 3})], expected_version=0)
+    second = store.append("b", [NewEvent("ADD", {"n": 5})], expected_version=0)
+    projector = Projector(store, read_models, [], counters=[TallyProjection()])
+
+    assert projector.project([*first, *second]) == 3
+    assert projector.project([*second, *first, first[0]]) == 0  # replayed and duplicated
+
+    assert read_models.counters("tallies", "all") == {"events": 3, "sum": 10}
+
+
+def test_a_tombstone_expires_and_is_not_listed(parts: tuple[EventStore, ReadModelStore]) -> None:
+    _, read_models = parts
+    from lighthouse.events.projector import ReadModelDocument
+
+    read_models.put(ReadModelDocument("m", "live", {"x": 1}), expected_revision=0)
+    read_models.put(ReadModelDocument("m", "gone", None), expected_revision=0)
+
+    listed, _ = read_models.list("m", limit=None)
+
+    assert [d.key for d in listed] == ["live"]

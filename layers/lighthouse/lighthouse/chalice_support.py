@@ -14,7 +14,7 @@ from chalice.app import Chalice, Request, Response
 from pydantic import BaseModel
 
 from lighthouse.auth.tokens import Principal
-from lighthouse.errors import LighthouseError, PayloadTooLarge
+from lighthouse.errors import LighthouseError, PayloadTooLarge, ValidationFailed
 from lighthouse.http import error_body, error_response
 
 logger = Logger(service="lighthouse-api")
@@ -46,6 +46,29 @@ class RouteDoc:
     status: int
     request_model: type[BaseModel] | None
     response_model: type[BaseModel] | None
+    errors: tuple[int, ...]
+
+
+def query_str(request: Request, name: str) -> str | None:
+    params: dict[str, str] = dict(request.query_params or {})
+    return params.get(name)
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within [low, high], or a 422 naming it."""
+    raw = query_str(request, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ValidationFailed(
+            f"{name} must be an integer between {low} and {high}",
+            {"fields": [{"path": name, "message": "out of range"}]},
+        )
+    return value
 
 
 class Endpoints:
@@ -67,8 +90,10 @@ class Endpoints:
         status: int = 200,
         request_model: type[BaseModel] | None = None,
         response_model: type[BaseModel] | None = None,
+        errors: tuple[int, ...] = (),
     ) -> Callable[[View], View]:
-        self.docs.append(RouteDoc(path, method, summary, public, status, request_model, response_model))
+        """Register a view; `errors` documents statuses beyond those every route of its kind has."""
+        self.docs.append(RouteDoc(path, method, summary, public, status, request_model, response_model, errors))
 
         def register(view: View) -> View:
             @functools.wraps(view)

@@ -18,6 +18,12 @@ class Settings(BaseSettings):
     read_models_table: str = "lighthouse-read-models"
     nonces_table: str = "lighthouse-nonces"
     rate_limits_table: str = "lighthouse-rate-limits"
+    idempotency_table: str = "lighthouse-idempotency"
+    task_tokens_table: str = "lighthouse-task-tokens"
+    elicitation_state_machine_arn: str = ""
+    elicitation_creates_per_minute: int = Field(default=10, ge=1)
+    elicitation_responses_per_minute: int = Field(default=20, ge=1)
+    elicitation_burst: int = Field(default=3, ge=1)
     presence_queue_url: str = ""
     master_secret_arn: str = ""
     # Only for local runs and tests: the secret itself. AWS deployments use master_secret_arn.

@@ -56,6 +56,7 @@ class TokenBucketLimiter:
                 stamp, tokens = None, float(limit.burst)
             if tokens < cost:
                 scope = key.split("#")[0]
+                self._count_rejection(scope)
                 raise RateLimited(
                     f"rate limit exceeded for {scope}: {limit.per_minute}/min, burst {limit.burst}",
                     retry_after(tokens, cost, limit),
@@ -82,3 +83,16 @@ class TokenBucketLimiter:
                 raise
             return tokens - cost
         raise DependencyUnavailable(f"rate limiter for {key} is too contended to update")
+
+    def _count_rejection(self, scope: str) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key={"bucket_id": {"S": f"rejections#{scope}"}},
+            UpdateExpression="ADD rejected :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+
+    def rejections(self, scope: str) -> int:
+        """How many requests the limiter has refused in `scope` (the part of the key before '#')."""
+        item = self._client.get_item(TableName=self._table, Key={"bucket_id": {"S": f"rejections#{scope}"}}).get("Item")
+        return int(item["rejected"]["N"]) if item else 0

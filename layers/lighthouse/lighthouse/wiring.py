@@ -5,18 +5,27 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 from lighthouse.agents.logic import AgentService, PresencePolicy
 from lighthouse.agents.state import AgentDirectoryProjection
 from lighthouse.auth.keys import session_token_key
 from lighthouse.auth.nonces import NonceStore
-from lighthouse.auth.tokens import TokenSigner
+from lighthouse.auth.tokens import Principal, TokenSigner
 from lighthouse.aws import client
 from lighthouse.clock import SystemClock
 from lighthouse.config import get_settings
+from lighthouse.elicitation.logic import ElicitationLimits, ElicitationService
+from lighthouse.elicitation.models import CreateElicitation
+from lighthouse.elicitation.state import (
+    ElicitationMetricsProjection,
+    ElicitationStatusProjection,
+    PendingProjection,
+)
 from lighthouse.events import EventStore, Projector, ReadModelStore
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 from lighthouse.secrets import resolve_master_secret
+from lighthouse.waits import TaskTokens
 
 
 @lru_cache(maxsize=1)
@@ -68,12 +77,28 @@ def agent_service() -> AgentService:
 
 @lru_cache(maxsize=1)
 def projector() -> Projector:
-    return Projector(event_store(), read_models(), [AgentDirectoryProjection()])
+    return Projector(
+        event_store(),
+        read_models(),
+        [AgentDirectoryProjection(), ElicitationStatusProjection(), PendingProjection()],
+        counters=[ElicitationMetricsProjection()],
+    )
 
 
 def reset() -> None:
     """Forget every cached service (tests and the local cloud change settings between runs)."""
-    for cached in (master_secret, event_store, read_models, limiter, agent_service, projector, get_settings):
+    for cached in (
+        master_secret,
+        event_store,
+        read_models,
+        limiter,
+        agent_service,
+        projector,
+        task_tokens,
+        elicitation_service,
+        idempotent_create,
+        get_settings,
+    ):
         cached.cache_clear()
     client.cache_clear()
 
@@ -103,3 +128,58 @@ def health_checks() -> dict[str, Callable[[], None]]:
         )
     checks["secrets:master"] = _check_master_secret
     return checks
+
+
+@lru_cache(maxsize=1)
+def task_tokens() -> TaskTokens:
+    return TaskTokens(client("dynamodb"), get_settings().task_tokens_table, client("stepfunctions"))
+
+
+@lru_cache(maxsize=1)
+def elicitation_service() -> ElicitationService:
+    settings = get_settings()
+    return ElicitationService(
+        events=event_store(),
+        read_models=read_models(),
+        nonces=NonceStore(client("dynamodb"), settings.nonces_table),
+        limiter=limiter(),
+        task_tokens=task_tokens(),
+        state_machine_arn=settings.elicitation_state_machine_arn,
+        master_secret=master_secret(),
+        clock=SystemClock(),
+        limits=ElicitationLimits(
+            creates=Limit(settings.elicitation_creates_per_minute, settings.elicitation_burst),
+            responses=Limit(settings.elicitation_responses_per_minute, settings.elicitation_burst),
+        ),
+    )
+
+
+@lru_cache(maxsize=1)
+def idempotent_create() -> Callable[..., dict[str, Any]]:
+    """`create` behind Powertools idempotency: (agent, Idempotency-Key) -> the first result, for 24 h.
+
+    A reused key with a different body is refused (the body is part of the validation hash).
+    """
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    persistence = DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table, boto3_client=client("dynamodb"))
+    config = IdempotencyConfig(
+        event_key_jmespath="[agent, key]",
+        payload_validation_jmespath="body",
+        expires_after_seconds=86_400,
+        raise_on_no_idempotency_key=True,
+    )
+
+    def create(request: dict[str, Any]) -> dict[str, Any]:
+        principal = Principal(**request["principal"])
+        body = CreateElicitation.model_validate(request["body"])
+        return elicitation_service().create(principal, body).model_dump(mode="json")
+
+    wrapped: Callable[..., dict[str, Any]] = idempotent_function(
+        data_keyword_argument="request", persistence_store=persistence, config=config
+    )(create)
+    return wrapped

@@ -73,8 +73,8 @@ class AgentDirectoryProjection:
     def handles(self, event: StoredEvent) -> bool:
         return event.type in AGENT_EVENT_TYPES
 
-    def document_key(self, event: StoredEvent) -> str:
-        return event.stream_id.removeprefix("agent#")
+    def locate(self, event: StoredEvent) -> tuple[str, str]:
+        return self.name, event.stream_id.removeprefix("agent#")
 
     def apply(self, document: dict[str, Any] | None, event: StoredEvent) -> dict[str, Any] | None:
         data = event.data

@@ -2,11 +2,12 @@
 
 from lighthouse.errors import ConcurrencyError
 from lighthouse.events.model import NewEvent, StoredEvent
-from lighthouse.events.projector import Projection, Projector, ReadModelStore
+from lighthouse.events.projector import CounterProjection, Projection, Projector, ReadModelStore
 from lighthouse.events.store import EventStore, Reducer
 
 __all__ = [
     "ConcurrencyError",
+    "CounterProjection",
     "EventStore",
     "NewEvent",
     "Projection",

@@ -10,7 +10,8 @@ one document cannot both win.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,13 +25,31 @@ MAX_WRITE_ATTEMPTS = 8
 
 
 class Projection(Protocol):
+    """A read model made of documents; `locate` names the (partition, key) an event changes."""
+
     name: str
 
     def handles(self, event: StoredEvent) -> bool: ...
 
-    def document_key(self, event: StoredEvent) -> str: ...
+    def locate(self, event: StoredEvent) -> tuple[str, str]: ...
 
     def apply(self, document: dict[str, Any] | None, event: StoredEvent) -> dict[str, Any] | None: ...
+
+
+class CounterProjection(Protocol):
+    """A read model of counters summed over many streams (metrics).
+
+    A document that absorbs every stream cannot remember each stream's version, so each
+    (stream, version) applied leaves a marker row, written in the same transaction as the increments.
+    """
+
+    name: str
+
+    def handles(self, event: StoredEvent) -> bool: ...
+
+    def increments(self, event: StoredEvent) -> dict[str, dict[str, int]]:
+        """{document key: {counter: delta}} for this event."""
+        ...
 
 
 @dataclass
@@ -42,12 +61,17 @@ class ReadModelDocument:
     applied: dict[str, int] = field(default_factory=dict)
 
 
+# Stream records live 24 h; tombstones and markers outlive any replay with a margin.
+TOMBSTONE_TTL_SECONDS = 3 * 86400
+
+
 class ReadModelStore:
     """Read-model documents in one table: partition `model`, sort `key`."""
 
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: Any, table: str, now: Callable[[], float] = time.time) -> None:
         self._client = client
         self._table = table
+        self._now = now
 
     def get(self, model: str, key: str) -> ReadModelDocument:
         response = self._client.get_item(
@@ -69,6 +93,8 @@ class ReadModelStore:
         }
         if document.body is not None:
             item["doc"] = {"S": json.dumps(document.body, sort_keys=True)}
+        else:
+            item["expires_at"] = {"N": str(int(self._now()) + TOMBSTONE_TTL_SECONDS)}
         if expected_revision == 0:
             condition, values = "attribute_not_exists(#k)", None
         else:
@@ -90,21 +116,75 @@ class ReadModelStore:
             raise
 
     def list(
-        self, model: str, limit: int = 100, start_key: str | None = None
+        self, model: str, limit: int | None = 100, start_key: str | None = None
     ) -> tuple[list[ReadModelDocument], str | None]:
+        """Live documents of a partition in key order (tombstones are skipped), and the next start key."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "#m = :m",
+            "FilterExpression": "attribute_exists(doc)",
             "ExpressionAttributeNames": {"#m": "model"},
             "ExpressionAttributeValues": {":m": {"S": model}},
-            "Limit": limit,
         }
+        if limit is not None:
+            kwargs["Limit"] = limit
         if start_key:
             kwargs["ExclusiveStartKey"] = {"model": {"S": model}, "key": {"S": start_key}}
-        page = self._client.query(**kwargs)
-        documents = [self._from_item(item) for item in page.get("Items", [])]
-        last = page.get("LastEvaluatedKey")
-        return [d for d in documents if d.body is not None], (last["key"]["S"] if last else None)
+        documents: list[ReadModelDocument] = []
+        while True:
+            page = self._client.query(**kwargs)
+            documents.extend(self._from_item(item) for item in page.get("Items", []))
+            last = page.get("LastEvaluatedKey")
+            if limit is not None or not last:
+                return documents, (last["key"]["S"] if last else None)
+            kwargs["ExclusiveStartKey"] = last
+
+    def counters(self, model: str, key: str) -> dict[str, int]:
+        item = self._client.get_item(
+            TableName=self._table, Key={"model": {"S": model}, "key": {"S": key}}, ConsistentRead=True
+        ).get("Item", {})
+        return {name[2:]: int(value["N"]) for name, value in item.items() if name.startswith("c_")}
+
+    def add_counters(self, model: str, increments: dict[str, dict[str, int]], marker: str) -> bool:
+        """Apply increments and leave `marker`, atomically; False if the marker was already there."""
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        "model": {"S": f"{model}#applied"},
+                        "key": {"S": marker},
+                        "expires_at": {"N": str(int(self._now()) + TOMBSTONE_TTL_SECONDS)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(#k)",
+                    "ExpressionAttributeNames": {"#k": "key"},
+                }
+            }
+        ]
+        for key, counters in increments.items():
+            names = {f"#c{i}": f"c_{name}" for i, name in enumerate(counters)}
+            values = {f":v{i}": {"N": str(delta)} for i, delta in enumerate(counters.values())}
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {"model": {"S": model}, "key": {"S": key}},
+                        "UpdateExpression": "ADD " + ", ".join(f"#c{i} :v{i}" for i in range(len(counters))),
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        try:
+            self._client.transact_write_items(TransactItems=actions)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "TransactionCanceledException":
+                reasons = error.response.get("CancellationReasons", [])
+                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                    return False
+                raise ConcurrencyError(f"counters of {model} changed concurrently") from error
+            raise
+        return True
 
     @staticmethod
     def _from_item(item: dict[str, Any]) -> ReadModelDocument:
@@ -120,24 +200,46 @@ class ReadModelStore:
 class Projector:
     """Applies stored events to every projection that handles them."""
 
-    def __init__(self, store: EventStore, read_models: ReadModelStore, projections: Sequence[Projection]) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        read_models: ReadModelStore,
+        projections: Sequence[Projection],
+        counters: Sequence[CounterProjection] = (),
+    ) -> None:
         self._store = store
         self._read_models = read_models
         self._projections = list(projections)
+        self._counters = list(counters)
 
     def project(self, events: Iterable[StoredEvent]) -> int:
-        """Apply events in order; returns how many (event, projection) pairs changed a document."""
+        """Apply events in order; returns how many (event, projection) pairs changed a read model."""
         changed = 0
         for event in events:
             for projection in self._projections:
                 if projection.handles(event):
                     changed += self._project_one(projection, event)
+            for counter in self._counters:
+                if counter.handles(event):
+                    changed += self._count_one(counter, event)
         return changed
 
-    def _project_one(self, projection: Projection, event: StoredEvent) -> int:
-        key = projection.document_key(event)
+    def _count_one(self, projection: CounterProjection, event: StoredEvent) -> int:
+        increments = projection.increments(event)
+        if not increments:
+            return 0
+        marker = f"{event.stream_id}#{event.version}"
         for _attempt in range(MAX_WRITE_ATTEMPTS):
-            document = self._read_models.get(projection.name, key)
+            try:
+                return int(self._read_models.add_counters(projection.name, increments, marker))
+            except ConcurrencyError:
+                continue
+        raise ConcurrencyError(f"counters of {projection.name} kept changing under the projector")
+
+    def _project_one(self, projection: Projection, event: StoredEvent) -> int:
+        partition, key = projection.locate(event)
+        for _attempt in range(MAX_WRITE_ATTEMPTS):
+            document = self._read_models.get(partition, key)
             applied = document.applied.get(event.stream_id, 0)
             if event.version <= applied:
                 return 0
@@ -156,4 +258,4 @@ class Projector:
             except ConcurrencyError:
                 continue
             return 1
-        raise ConcurrencyError(f"read model {projection.name}/{key} kept changing under the projector")
+        raise ConcurrencyError(f"read model {partition}/{key} kept changing under the projector")

@@ -1,0 +1,33 @@
+"""Task states of the elicitation state machine: record the wait's task token, or expire at the deadline."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from lighthouse import wiring
+
+logger = Logger(service="lighthouse-elicitation-lifecycle")
+
+
+class LifecycleStep(BaseModel):
+    action: Literal["await", "expire"]
+    elicitation_id: str
+    task_token: str | None = None
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    step = parse(event=event, model=LifecycleStep)
+    service = wiring.elicitation_service()
+    if step.action == "await":
+        if not step.task_token:
+            raise ValueError("the await step needs the execution's task token")
+        return service.await_outcome(step.elicitation_id, step.task_token)
+    result = service.expire(step.elicitation_id)
+    logger.info("deadline reached", extra=result)
+    return result

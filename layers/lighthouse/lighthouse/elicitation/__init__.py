@@ -1,0 +1,1 @@
+"""Elicitation: structured, schema-valid, signed questions between agents, with deadlines."""

@@ -1,0 +1,354 @@
+"""Elicitation decisions. Storage, the limiter and Step Functions are injected; no environment access."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from lighthouse.auth.nonces import NonceStore
+from lighthouse.auth.tokens import Principal
+from lighthouse.clock import Clock
+from lighthouse.elicitation import schemas
+from lighthouse.elicitation.models import (
+    MAX_WAIT_SECONDS,
+    CreatedElicitation,
+    CreateElicitation,
+    ElicitationMetrics,
+    ElicitationView,
+    PendingElicitation,
+    PendingPage,
+    RespondResult,
+    RespondToElicitation,
+)
+from lighthouse.elicitation.signing import data_hash, response_key, sign_response
+from lighthouse.elicitation.state import (
+    ACCEPTED,
+    CANCELLED,
+    DECLINED,
+    EXPIRED,
+    PRIORITY_RANK,
+    REQUESTED,
+    SECURITY_VIOLATION,
+    ElicitationMetricsProjection,
+    ElicitationReducer,
+    ElicitationState,
+    latency_percentiles,
+    stream_id,
+)
+from lighthouse.errors import (
+    ConcurrencyError,
+    Conflict,
+    Forbidden,
+    MalformedRequest,
+    NotFound,
+    ReplayDetected,
+    ValidationFailed,
+)
+from lighthouse.events import EventStore, NewEvent, ReadModelStore
+from lighthouse.ratelimit import Limit, TokenBucketLimiter
+from lighthouse.waits import TaskTokens
+
+NONCE_KEEP_SECONDS = 2 * 86_400
+CREATE_SCOPE = "elicitation-create"
+RESPOND_SCOPE = "elicitation-respond"
+
+
+class ResponseReplayed(Conflict):
+    code = "REPLAY_DETECTED"
+
+
+@dataclass(frozen=True)
+class ElicitationLimits:
+    creates: Limit = field(default_factory=lambda: Limit(per_minute=10, burst=3))
+    responses: Limit = field(default_factory=lambda: Limit(per_minute=20, burst=3))
+
+
+def wait_id(elicitation_id: str) -> str:
+    return f"elicitation#{elicitation_id}"
+
+
+class ElicitationService:
+    def __init__(
+        self,
+        *,
+        events: EventStore,
+        read_models: ReadModelStore,
+        nonces: NonceStore,
+        limiter: TokenBucketLimiter,
+        task_tokens: TaskTokens,
+        state_machine_arn: str,
+        master_secret: str,
+        clock: Clock,
+        limits: ElicitationLimits | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._events = events
+        self._read_models = read_models
+        self._nonces = nonces
+        self._limiter = limiter
+        self._tokens = task_tokens
+        self._state_machine_arn = state_machine_arn
+        self._master_secret = master_secret
+        self._clock = clock
+        self._limits = limits or ElicitationLimits()
+        self._sleep = sleep
+        self._reducer = ElicitationReducer()
+
+    def _state(self, elicitation_id: str) -> tuple[ElicitationState, int]:
+        return self._events.load_state(stream_id(elicitation_id), self._reducer)
+
+    def _existing(self, elicitation_id: str) -> tuple[ElicitationState, int]:
+        state, version = self._state(elicitation_id)
+        if not state.exists:
+            raise NotFound(f"elicitation {elicitation_id!r} not found")
+        return state, version
+
+    # ---- asking ---------------------------------------------------------------------------------
+
+    def create(self, principal: Principal, request: CreateElicitation) -> CreatedElicitation:
+        schemas.check_message(request.message)
+        schemas.check_schema(request.schema_)
+        if request.to_agent == principal.agent_id:
+            raise ValidationFailed("an agent cannot elicit from itself", {"fields": [{"path": "to_agent"}]})
+        self._limiter.consume(f"{CREATE_SCOPE}#{principal.agent_id}", self._limits.creates)
+        elicitation_id = uuid.uuid4().hex
+        salt = secrets.token_hex(16)
+        now = self._clock.now()
+        expires_at = now + request.timeout_seconds
+        # The timer first: if the append below fails, the orphan execution finds no stream and ends
+        # quietly at its deadline; the reverse order could leave an elicitation that never expires.
+        self._tokens.start(
+            self._state_machine_arn,
+            elicitation_id,
+            {"elicitation_id": elicitation_id, "timeout_seconds": request.timeout_seconds},
+        )
+        self._events.append(
+            stream_id(elicitation_id),
+            [
+                NewEvent(
+                    REQUESTED,
+                    {
+                        "elicitation_id": elicitation_id,
+                        "from_agent": principal.agent_id,
+                        "to_agent": request.to_agent,
+                        "message": request.message,
+                        "schema": request.schema_,
+                        "priority": request.priority,
+                        "salt": salt,
+                        "created_at": now,
+                        "expires_at": expires_at,
+                    },
+                )
+            ],
+            expected_version=0,
+        )
+        return CreatedElicitation(
+            elicitation_id=elicitation_id,
+            expires_at=expires_at,
+            response_key=response_key(self._master_secret, elicitation_id, salt),
+        )
+
+    def pending(self, principal: Principal, limit: int, next_token: str | None) -> PendingPage:
+        """Open elicitations for the caller: urgent first, then oldest first."""
+        documents, _ = self._read_models.list(f"pending#{principal.agent_id}", limit=None)
+        now = self._clock.now()
+        items = sorted(
+            (d.body for d in documents if d.body and d.body["expires_at"] > now),
+            key=lambda body: (PRIORITY_RANK[body["priority"]], body["created_at"], body["elicitation_id"]),
+        )
+        if next_token:
+            cursor = _decode_cursor(next_token)
+            items = [
+                body
+                for body in items
+                if (PRIORITY_RANK[body["priority"]], body["created_at"], body["elicitation_id"]) > cursor
+            ]
+        page = items[:limit]
+        token = None
+        if len(items) > limit:
+            last = page[-1]
+            token = _encode_cursor((PRIORITY_RANK[last["priority"]], last["created_at"], last["elicitation_id"]))
+        return PendingPage(elicitations=[PendingElicitation.model_validate(b) for b in page], next_token=token)
+
+    # ---- answering ------------------------------------------------------------------------------
+
+    def respond(self, principal: Principal, request: RespondToElicitation) -> RespondResult:
+        self._limiter.consume(f"{RESPOND_SCOPE}#{principal.agent_id}", self._limits.responses)
+        if request.data is not None:
+            schemas.check_data_size(request.data)
+        state, version = self._existing(request.elicitation_id)
+        if principal.agent_id != state.to_agent:
+            self._record_violation(principal, request.elicitation_id, "unauthorized_response")
+            raise Forbidden("only the agent this elicitation was addressed to may answer it")
+        now = self._clock.now()
+        self._ensure_open(state, now)
+        if request.action == "accept":
+            problems = schemas.violations(state.schema, request.data)
+            if problems:
+                raise ValidationFailed("data does not match the elicitation's schema", {"violations": problems})
+        try:
+            self._nonces.remember(
+                f"{RESPOND_SCOPE}#{principal.agent_id}", request.nonce.lower(), now, NONCE_KEEP_SECONDS
+            )
+        except ReplayDetected as error:
+            raise ResponseReplayed("this response's nonce was used before: a replay") from error
+        responded_at_ms = int(now * 1000)
+        key = response_key(self._master_secret, state.elicitation_id, state.salt)
+        response = {
+            "action": request.action,
+            "responder": principal.agent_id,
+            "data": request.data,
+            "data_hash": data_hash(request.data),
+            "responded_at": now,
+            "responded_at_ms": responded_at_ms,
+            "latency_ms": round((now - state.created_at) * 1000, 3),
+            "nonce": request.nonce,
+            "signature": sign_response(
+                key, state.elicitation_id, principal.agent_id, request.action, request.data, responded_at_ms
+            ),
+        }
+        event_type = ACCEPTED if request.action == "accept" else DECLINED
+        try:
+            self._events.append(
+                stream_id(state.elicitation_id),
+                [NewEvent(event_type, {"at": now, "to_agent": state.to_agent, "response": response})],
+                expected_version=version,
+            )
+        except ConcurrencyError as error:
+            raise Conflict("this elicitation was answered, cancelled or expired meanwhile") from error
+        status: Literal["accepted", "declined"] = "accepted" if request.action == "accept" else "declined"
+        self._tokens.resume_wait(wait_id(state.elicitation_id), {"status": status})
+        return RespondResult(elicitation_id=state.elicitation_id, status=status, responded_at=now)
+
+    def cancel(self, principal: Principal, elicitation_id: str) -> ElicitationView:
+        state, version = self._existing(elicitation_id)
+        if principal.agent_id != state.from_agent:
+            self._record_violation(principal, elicitation_id, "unauthorized_cancel")
+            raise Forbidden("only the requester may cancel an elicitation")
+        now = self._clock.now()
+        self._ensure_open(state, now)
+        try:
+            self._events.append(
+                stream_id(elicitation_id),
+                [NewEvent(CANCELLED, {"at": now, "to_agent": state.to_agent, "by": principal.agent_id})],
+                expected_version=version,
+            )
+        except ConcurrencyError as error:
+            raise Conflict("this elicitation was answered or expired meanwhile") from error
+        self._tokens.resume_wait(wait_id(elicitation_id), {"status": "cancelled"})
+        return self.status(principal, elicitation_id)
+
+    @staticmethod
+    def _ensure_open(state: ElicitationState, now: float) -> None:
+        if state.final:
+            raise Conflict(f"elicitation is already {state.status}", {"status": state.status})
+        if now >= state.expires_at:
+            raise Conflict("elicitation has expired", {"status": "expired", "expired_at": state.expires_at})
+
+    def _record_violation(self, principal: Principal, elicitation_id: str, kind: str) -> None:
+        self._events.append(
+            f"violation#{uuid.uuid4().hex}",
+            [
+                NewEvent(
+                    SECURITY_VIOLATION,
+                    {
+                        "agent": principal.agent_id,
+                        "elicitation_id": elicitation_id,
+                        "kind": kind,
+                        "at": self._clock.now(),
+                    },
+                )
+            ],
+            expected_version=0,
+        )
+
+    # ---- looking ------------------------------------------------------------------------------
+
+    def status(self, principal: Principal, elicitation_id: str, wait_seconds: float = 0) -> ElicitationView:
+        if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
+            raise ValidationFailed(f"wait must be between 0 and {MAX_WAIT_SECONDS} seconds")
+        state, _ = self._existing(elicitation_id)
+        if principal.agent_id not in (state.from_agent, state.to_agent) and principal.role != "admin":
+            raise Forbidden("only the requester and the target may see an elicitation")
+        deadline = time.monotonic() + wait_seconds
+        pause = 0.01
+        while not state.final and time.monotonic() < deadline:
+            self._sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.25)
+            state, _ = self._state(elicitation_id)
+        view = {
+            **{k: getattr(state, k) for k in ("elicitation_id", "from_agent", "to_agent", "message", "priority")},
+            "schema": state.schema,
+            "status": state.status,
+            "created_at": state.created_at,
+            "expires_at": state.expires_at,
+            "finished_at": state.finished_at,
+            "response": state.response if principal.agent_id == state.from_agent else None,
+        }
+        return ElicitationView.model_validate(view)
+
+    def metrics(self) -> ElicitationMetrics:
+        counters = self._read_models.counters("metrics", ElicitationMetricsProjection.key)
+        counts = {name.removeprefix("status_"): value for name, value in counters.items() if name.startswith("status_")}
+        counts["requested"] = counters.get("requested", 0)
+        return ElicitationMetrics(
+            counts=counts,
+            answer_latency_ms=latency_percentiles(counters),
+            expiries=counters.get("status_expired", 0),
+            rate_limit_rejections={
+                "create": self._limiter.rejections(CREATE_SCOPE),
+                "respond": self._limiter.rejections(RESPOND_SCOPE),
+            },
+            security_violations=counters.get("security_violations", 0),
+        )
+
+    # ---- the Step Functions lifecycle -------------------------------------------------------
+
+    def await_outcome(self, elicitation_id: str, task_token: str) -> dict[str, Any]:
+        """Record the execution's task token; if the elicitation is already over, resume at once."""
+        state, _ = self._state(elicitation_id)
+        expires_at = state.expires_at if state.exists else self._clock.now() + 86_400
+        self._tokens.record(wait_id(elicitation_id), task_token, expires_at)
+        state, _ = self._state(elicitation_id)  # an answer may have landed before the token was recorded
+        if state.final:
+            self._tokens.resume(task_token, {"status": state.status})
+        return {"elicitation_id": elicitation_id, "recorded": True, "status": state.status if state.exists else None}
+
+    def expire(self, elicitation_id: str) -> dict[str, Any]:
+        """The deadline passed: mark the elicitation expired unless it already ended."""
+        for _attempt in range(5):
+            state, version = self._state(elicitation_id)
+            if not state.exists or state.final:
+                return {
+                    "elicitation_id": elicitation_id,
+                    "expired": False,
+                    "status": state.status if state.exists else None,
+                }
+            try:
+                self._events.append(
+                    stream_id(elicitation_id),
+                    [NewEvent(EXPIRED, {"at": self._clock.now(), "to_agent": state.to_agent})],
+                    expected_version=version,
+                )
+            except ConcurrencyError:
+                continue
+            return {"elicitation_id": elicitation_id, "expired": True, "status": "expired"}
+        raise ConcurrencyError(f"elicitation {elicitation_id} kept changing while expiring")
+
+
+def _encode_cursor(cursor: tuple[int, float, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(cursor)).encode()).decode()
+
+
+def _decode_cursor(token: str) -> tuple[int, float, str]:
+    try:
+        rank, created_at, elicitation_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return int(rank), float(created_at), str(elicitation_id)
+    except (ValueError, TypeError) as error:
+        raise MalformedRequest("next_token is not a token this API issued") from error

@@ -1,0 +1,113 @@
+"""JSON Schema rules for elicitations: limits on the question's schema, validation of answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+
+from lighthouse.errors import PayloadTooLarge, ValidationFailed
+
+MAX_SCHEMA_BYTES = 16 * 1024
+MAX_SCHEMA_DEPTH = 32
+MAX_MESSAGE_BYTES = 4 * 1024
+MAX_DATA_BYTES = 64 * 1024
+MAX_VIOLATIONS_REPORTED = 50
+
+# The flat form subset MCP clients can render: an object whose properties are primitives or enums.
+_FLAT_TYPES = {"string", "number", "integer", "boolean"}
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of containers, without recursion (so a hostile schema cannot blow the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def check_message(message: str) -> None:
+    size = len(message.encode())
+    if size > MAX_MESSAGE_BYTES:
+        raise PayloadTooLarge(
+            f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}", {"limit_bytes": MAX_MESSAGE_BYTES}
+        )
+
+
+def check_schema(schema: dict[str, Any]) -> None:
+    """Reject schemas that are too large, too deep, or not valid JSON Schema 2020-12."""
+    size = len(canonical_json(schema).encode())
+    if size > MAX_SCHEMA_BYTES:
+        raise PayloadTooLarge(
+            f"schema is {size} bytes; the limit is {MAX_SCHEMA_BYTES}", {"limit_bytes": MAX_SCHEMA_BYTES}
+        )
+    depth = _depth(schema)
+    if depth > MAX_SCHEMA_DEPTH:
+        raise ValidationFailed(
+            f"schema nests {depth} levels deep; the limit is {MAX_SCHEMA_DEPTH}", {"limit_depth": MAX_SCHEMA_DEPTH}
+        )
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        raise ValidationFailed(
+            f"schema is not valid JSON Schema 2020-12: {error.message}",
+            {"fields": [{"path": "schema" + error.json_path.removeprefix("$"), "message": error.message}]},
+        ) from error
+    if any(not isinstance(ref, str) or not ref.startswith("#") for ref in _refs(schema)):
+        raise ValidationFailed("schema may only use local references ($ref starting with '#')")
+
+
+def _refs(value: Any) -> list[Any]:
+    found, stack = [], [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "$ref" in node:
+                found.append(node["$ref"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def check_data_size(data: Any) -> None:
+    size = len(canonical_json(data).encode())
+    if size > MAX_DATA_BYTES:
+        raise PayloadTooLarge(
+            f"response data is {size} bytes; the limit is {MAX_DATA_BYTES}", {"limit_bytes": MAX_DATA_BYTES}
+        )
+
+
+def violations(schema: dict[str, Any], data: Any) -> list[dict[str, str]]:
+    """Every way `data` breaks `schema`, each with its JSON path, in a stable order."""
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (e.json_path, e.message))
+    return [
+        {"path": error.json_path, "message": error.message, "keyword": str(error.validator)}
+        for error in errors[:MAX_VIOLATIONS_REPORTED]
+    ]
+
+
+def is_flat_form(schema: dict[str, Any]) -> bool:
+    """True when an MCP client could render the schema as a form (MCP's elicitation subset)."""
+    if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
+        return False
+    for definition in schema["properties"].values():
+        if not isinstance(definition, dict):
+            return False
+        kind = definition.get("type")
+        if kind not in _FLAT_TYPES:
+            return False
+        if "enum" in definition and kind != "string":
+            return False
+    return set(schema) <= {"type", "properties", "required", "title", "description", "$schema"}
