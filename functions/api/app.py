@@ -125,6 +125,8 @@ def create_elicitation(request: Request, principal: Principal) -> Any:
         IdempotencyValidationError,
     )
 
+    # In-progress records then expire with this invocation, not after a fixed hour.
+    wiring.idempotency_config().register_lambda_context(app.lambda_context)
     try:
         return wiring.idempotent_create()(
             request={

@@ -52,6 +52,7 @@ class AgentClient:
         self.api_url = api_url
         self.agent_id = agent_id
         self.http = requests.Session()
+        self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
         response = self.http.post(
             f"{api_url}/sessions", data=json.dumps(signed_session_body(agent_id, secret)), timeout=10
         )

@@ -8,20 +8,21 @@ import pytest
 
 from lighthouse.clock import FixedClock
 from lighthouse.errors import RateLimited
-from lighthouse.ratelimit import Limit, TokenBucketLimiter, refill, retry_after
+from lighthouse.ratelimit import Limit, TokenBucketLimiter, retry_after, tokens_left
 from tests.conftest import Provisioned
 
 
-def test_refill_is_capped_at_the_burst() -> None:
-    limit = Limit(per_minute=60, burst=3)
-    assert refill(0.0, 1.5, limit) == 1.5
-    assert refill(2.0, 100.0, limit) == 3.0
-    assert refill(1.0, -5.0, limit) == 1.0
+def test_tokens_left_follows_the_theoretical_arrival_time() -> None:
+    limit = Limit(per_minute=60, burst=3)  # one token a second
+    assert tokens_left(tat=100.0, now=100.0, limit=limit) == 3.0
+    assert tokens_left(tat=102.0, now=100.0, limit=limit) == 1.0
+    assert tokens_left(tat=90.0, now=100.0, limit=limit) == 3.0
 
 
 def test_retry_after_rounds_up_to_whole_seconds() -> None:
-    assert retry_after(0.0, 1.0, Limit(per_minute=10, burst=3)) == 6
-    assert retry_after(0.99, 1.0, Limit(per_minute=600, burst=3)) == 1
+    # 10/min, burst 3: interval 6 s; a bucket emptied at t=0 has tat = 18.
+    assert retry_after(tat=18.0, now=0.0, limit=Limit(per_minute=10, burst=3)) == 6
+    assert retry_after(tat=18.5, now=18.0, limit=Limit(per_minute=600, burst=3)) == 1
 
 
 @pytest.fixture
@@ -44,7 +45,11 @@ def test_burst_then_429_then_refill(limiter: tuple[TokenBucketLimiter, FixedCloc
     assert "10/min, burst 3" in limited.value.message
 
     clock.advance(6)
-    bucket.consume("creates#alice", limit)
+    assert bucket.consume("creates#alice", limit) == 0.0
+    with pytest.raises(RateLimited):
+        bucket.consume("creates#alice", limit)
+    clock.advance(60)  # long idle: the bucket is full again, not fuller
+    assert [bucket.consume("creates#alice", limit) for _ in range(3)] == [2.0, 1.0, 0.0]
     # Buckets are per key.
     bucket.consume("creates#bob", limit)
 
@@ -72,3 +77,4 @@ def test_concurrent_consumers_never_spend_more_than_the_bucket_holds(
 
     assert len(granted) == 5
     assert len(refused) == 15
+    assert bucket.rejections("hot") == 15

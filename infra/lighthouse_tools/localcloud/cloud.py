@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 
+from lighthouse_tools.localcloud.atomicity import make_dynamodb_item_operations_atomic
 from lighthouse_tools.localcloud.provision import Provisioner, Stack
 from lighthouse_tools.localcloud.runtime import FunctionRuntime
 from lighthouse_tools.localcloud.servers import ApiGateway, ServerThread
@@ -115,6 +116,7 @@ class LocalCloud:
         self._set_env(FAKE_CREDENTIALS)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
+        make_dynamodb_item_operations_atomic()
         options = self.options
         self.aws_server = ServerThread(
             DomainDispatcherApplication(create_backend_app), options.host, options.aws_port, "aws-endpoint"
@@ -200,8 +202,8 @@ class LocalCloud:
         merged["POWERTOOLS_LOG_LEVEL"] = os.environ.get("LIGHTHOUSE_LOG_LEVEL", "WARNING")
         return merged
 
-    def stream_poller(self) -> StreamPoller:
-        return next(p for p in self.pollers if isinstance(p, StreamPoller))
+    def stream_poller(self, function: str = "ProjectorFunction") -> StreamPoller:
+        return next(p for p in self.pollers if isinstance(p, StreamPoller) and p.source.function == function)
 
     def schedule_runner(self, source_prefix: str) -> ScheduleRunner:
         return next(

@@ -50,6 +50,7 @@ class StreamSource:
     maximum_retry_attempts: int
     report_failures: bool
     on_failure_queue_url: str | None
+    filters: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -354,6 +355,9 @@ class Provisioner:
                             maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
                             report_failures=report,
                             on_failure_queue_url=self._queue_urls_by_arn.get(on_failure) if on_failure else None,
+                            filters=[
+                                json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])
+                            ],
                         )
                     )
                 elif kind == "Schedule":

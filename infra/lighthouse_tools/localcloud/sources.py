@@ -17,7 +17,7 @@ from typing import Any
 from lighthouse_tools.localcloud.provision import QueueSource, Schedule, StreamSource
 from lighthouse_tools.localcloud.runtime import FunctionRuntime
 
-IDLE_SLEEP_SECONDS = 0.02
+IDLE_SLEEP_SECONDS = 0.01
 MAX_RECEIVE = 10
 
 
@@ -120,6 +120,23 @@ class SqsPoller(Poller):
             )
 
 
+def matches(pattern: Any, value: Any) -> bool:
+    """Lambda event-filtering patterns: nested objects; a list of allowed values or {"prefix": ...}."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(
+            key in value and matches(sub_pattern, value[key]) for key, sub_pattern in pattern.items()
+        )
+    if isinstance(pattern, list):
+        for allowed in pattern:
+            if isinstance(allowed, dict) and "prefix" in allowed:
+                if isinstance(value, str) and value.startswith(allowed["prefix"]):
+                    return True
+            elif value == allowed:
+                return True
+        return False
+    return bool(pattern == value)
+
+
 class StreamPoller(Poller):
     """One shard iterator per shard; a failed batch is retried from the first failed record."""
 
@@ -159,9 +176,15 @@ class StreamPoller(Poller):
                 records = response.get("Records", [])
                 if records:
                     delivered = True
-                    self._deliver(records)
+                    wanted = [r for r in records if self._wanted(r)]
+                    self.records_delivered += len(records) - len(wanted)
+                    if wanted:
+                        self._deliver(wanted)
             if not delivered:
                 self.idle()
+
+    def _wanted(self, record: dict[str, Any]) -> bool:
+        return not self.source.filters or any(matches(pattern, record) for pattern in self.source.filters)
 
     def _open_iterators(self) -> dict[str, str | None]:
         description = self._streams.describe_stream(StreamArn=self.source.stream_arn)["StreamDescription"]

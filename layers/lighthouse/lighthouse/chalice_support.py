@@ -27,7 +27,7 @@ ACCEPTED_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     if isinstance(body, BaseModel):
-        body = body.model_dump(mode="json")
+        body = body.model_dump(mode="json", by_alias=True)
     return Response(
         body=json.dumps(body),
         status_code=status,

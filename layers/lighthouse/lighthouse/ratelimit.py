@@ -1,7 +1,10 @@
-"""A token bucket per key in DynamoDB, updated with an optimistic conditional write.
+"""A token-bucket rate limiter in DynamoDB, one atomic conditional update per request.
 
-Refill depends on the time since the last update, which an update expression cannot compute,
-so each consume reads the bucket and writes it back on condition that nobody else did meanwhile.
+It is the generic cell rate algorithm (GCRA), which behaves exactly like a token bucket of `burst`
+tokens refilled at `per_minute`: instead of a token count the row keeps the "theoretical arrival
+time" (tat) at which the bucket would be full again. A request is allowed when, after it, the
+bucket would not be more than `burst` intervals behind; both cases are single UpdateItem calls whose
+conditions make the check and the write one atomic step, so concurrent requests never overspend.
 """
 
 from __future__ import annotations
@@ -24,16 +27,18 @@ class Limit:
     burst: int
 
     @property
-    def per_second(self) -> float:
-        return self.per_minute / 60.0
+    def interval(self) -> float:
+        """Seconds one token takes to come back."""
+        return 60.0 / self.per_minute
 
 
-def refill(tokens: float, elapsed_seconds: float, limit: Limit) -> float:
-    return min(float(limit.burst), tokens + max(0.0, elapsed_seconds) * limit.per_second)
+def retry_after(tat: float, now: float, limit: Limit, cost: float = 1.0) -> int:
+    """Whole seconds until a request of `cost` would be allowed."""
+    return max(1, math.ceil(tat + cost * limit.interval - limit.burst * limit.interval - now))
 
 
-def retry_after(tokens: float, cost: float, limit: Limit) -> int:
-    return max(1, math.ceil((cost - tokens) / limit.per_second))
+def tokens_left(tat: float, now: float, limit: Limit) -> float:
+    return max(0.0, limit.burst - max(0.0, tat - now) / limit.interval)
 
 
 class TokenBucketLimiter:
@@ -43,46 +48,62 @@ class TokenBucketLimiter:
         self._clock = clock
 
     def consume(self, key: str, limit: Limit, cost: float = 1.0) -> float:
-        """Take `cost` tokens from the bucket `key`; returns what is left, or raises RateLimited."""
+        """Take `cost` tokens from the bucket `key`; returns the tokens left, or raises RateLimited."""
+        step = cost * limit.interval
         for _attempt in range(MAX_ATTEMPTS):
             now = self._clock.now()
-            item = self._client.get_item(TableName=self._table, Key={"bucket_id": {"S": key}}, ConsistentRead=True).get(
-                "Item"
+            expires = {"N": str(int(now + limit.burst * limit.interval) + 60)}
+            # A busy bucket: push tat forward if that keeps it within the burst.
+            busy = self._update(
+                key,
+                "SET tat = tat + :step, expires_at = :expires",
+                "tat >= :now AND tat <= :latest",
+                {":step": {"N": repr(step)}, ":now": {"N": repr(now)},
+                 ":latest": {"N": repr(now + limit.burst * limit.interval - step)}, ":expires": expires},
+            )  # fmt: skip
+            if busy is not None:
+                return tokens_left(busy, now, limit)
+            # An idle (or new) bucket: it is full, start from now.
+            idle = self._update(
+                key,
+                "SET tat = :start, expires_at = :expires",
+                "attribute_not_exists(tat) OR tat < :now",
+                {":start": {"N": repr(now + step)}, ":now": {"N": repr(now)}, ":expires": expires},
             )
-            if item:
-                stamp = item["updated_at"]["N"]
-                tokens = refill(float(item["tokens"]["N"]), now - float(stamp), limit)
-            else:
-                stamp, tokens = None, float(limit.burst)
-            if tokens < cost:
+            if idle is not None:
+                return tokens_left(idle, now, limit)
+            tat = self._tat(key)
+            if tat is not None and tat + step - now > limit.burst * limit.interval:
                 scope = key.split("#")[0]
                 self._count_rejection(scope)
                 raise RateLimited(
                     f"rate limit exceeded for {scope}: {limit.per_minute}/min, burst {limit.burst}",
-                    retry_after(tokens, cost, limit),
+                    retry_after(tat, now, limit, cost),
                 )
-            condition = "attribute_not_exists(bucket_id)" if stamp is None else "updated_at = :stamp"
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "Item": {
-                    "bucket_id": {"S": key},
-                    "tokens": {"N": repr(tokens - cost)},
-                    "updated_at": {"N": repr(now)},
-                    # An idle bucket refills completely; after that its row carries no information.
-                    "expires_at": {"N": str(int(now + limit.burst / limit.per_second) + 60)},
-                },
-                "ConditionExpression": condition,
-            }
-            if stamp is not None:
-                kwargs["ExpressionAttributeValues"] = {":stamp": {"N": stamp}}
-            try:
-                self._client.put_item(**kwargs)
-            except ClientError as error:
-                if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                    continue
-                raise
-            return tokens - cost
+            # The row changed between the two updates (another request raced us): try again.
         raise DependencyUnavailable(f"rate limiter for {key} is too contended to update")
+
+    def _update(self, key: str, expression: str, condition: str, values: dict[str, Any]) -> float | None:
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"bucket_id": {"S": key}},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return float(response["Attributes"]["tat"]["N"])
+
+    def _tat(self, key: str) -> float | None:
+        item = self._client.get_item(TableName=self._table, Key={"bucket_id": {"S": key}}, ConsistentRead=True).get(
+            "Item"
+        )
+        return float(item["tat"]["N"]) if item and "tat" in item else None
 
     def _count_rejection(self, scope: str) -> None:
         self._client.update_item(

@@ -96,6 +96,7 @@ def reset() -> None:
         projector,
         task_tokens,
         elicitation_service,
+        idempotency_config,
         idempotent_create,
         get_settings,
     ):
@@ -155,24 +156,27 @@ def elicitation_service() -> ElicitationService:
 
 
 @lru_cache(maxsize=1)
-def idempotent_create() -> Callable[..., dict[str, Any]]:
-    """`create` behind Powertools idempotency: (agent, Idempotency-Key) -> the first result, for 24 h.
+def idempotency_config() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-    A reused key with a different body is refused (the body is part of the validation hash).
-    """
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
-
-    persistence = DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table, boto3_client=client("dynamodb"))
-    config = IdempotencyConfig(
+    return IdempotencyConfig(
         event_key_jmespath="[agent, key]",
         payload_validation_jmespath="body",
         expires_after_seconds=86_400,
         raise_on_no_idempotency_key=True,
     )
+
+
+@lru_cache(maxsize=1)
+def idempotent_create() -> Callable[..., dict[str, Any]]:
+    """`create` behind Powertools idempotency: (agent, Idempotency-Key) -> the first result, for 24 h.
+
+    A reused key with a different body is refused (the body is part of the validation hash).
+    """
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
+
+    persistence = DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table, boto3_client=client("dynamodb"))
+    config = idempotency_config()
 
     def create(request: dict[str, Any]) -> dict[str, Any]:
         principal = Principal(**request["principal"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import secrets
 import time
 import uuid
@@ -32,6 +33,7 @@ from lighthouse.elicitation.state import (
     CANCELLED,
     DECLINED,
     EXPIRED,
+    FINAL_STATUS,
     PRIORITY_RANK,
     REQUESTED,
     SECURITY_VIOLATION,
@@ -50,7 +52,7 @@ from lighthouse.errors import (
     ReplayDetected,
     ValidationFailed,
 )
-from lighthouse.events import EventStore, NewEvent, ReadModelStore
+from lighthouse.events import EventStore, NewEvent, ReadModelStore, StoredEvent
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 from lighthouse.waits import TaskTokens
 
@@ -121,13 +123,7 @@ class ElicitationService:
         salt = secrets.token_hex(16)
         now = self._clock.now()
         expires_at = now + request.timeout_seconds
-        # The timer first: if the append below fails, the orphan execution finds no stream and ends
-        # quietly at its deadline; the reverse order could leave an elicitation that never expires.
-        self._tokens.start(
-            self._state_machine_arn,
-            elicitation_id,
-            {"elicitation_id": elicitation_id, "timeout_seconds": request.timeout_seconds},
-        )
+        # The execution that waits for the outcome is started from the event stream (`dispatch`).
         self._events.append(
             stream_id(elicitation_id),
             [
@@ -223,7 +219,6 @@ class ElicitationService:
         except ConcurrencyError as error:
             raise Conflict("this elicitation was answered, cancelled or expired meanwhile") from error
         status: Literal["accepted", "declined"] = "accepted" if request.action == "accept" else "declined"
-        self._tokens.resume_wait(wait_id(state.elicitation_id), {"status": status})
         return RespondResult(elicitation_id=state.elicitation_id, status=status, responded_at=now)
 
     def cancel(self, principal: Principal, elicitation_id: str) -> ElicitationView:
@@ -241,7 +236,6 @@ class ElicitationService:
             )
         except ConcurrencyError as error:
             raise Conflict("this elicitation was answered or expired meanwhile") from error
-        self._tokens.resume_wait(wait_id(elicitation_id), {"status": "cancelled"})
         return self.status(principal, elicitation_id)
 
     @staticmethod
@@ -309,6 +303,24 @@ class ElicitationService:
         )
 
     # ---- the Step Functions lifecycle -------------------------------------------------------
+
+    def dispatch(self, event: StoredEvent) -> str:
+        """React to the stream: a new elicitation starts its execution; an ending resumes it."""
+        data = event.data
+        elicitation_id = event.stream_id.removeprefix("elicitation#")
+        if event.type == REQUESTED:
+            # Started after the append, so the timer counts down what is left of the deadline.
+            remaining = max(1, math.ceil(data["expires_at"] - self._clock.now()))
+            self._tokens.start(
+                self._state_machine_arn,
+                elicitation_id,
+                {"elicitation_id": elicitation_id, "timeout_seconds": remaining},
+            )
+            return "started"
+        if event.type in FINAL_STATUS and event.type != EXPIRED:
+            resumed = self._tokens.resume_wait(wait_id(elicitation_id), {"status": FINAL_STATUS[event.type]})
+            return "resumed" if resumed else "not-waiting"
+        return "ignored"
 
     def await_outcome(self, elicitation_id: str, task_token: str) -> dict[str, Any]:
         """Record the execution's task token; if the elicitation is already over, resume at once."""
