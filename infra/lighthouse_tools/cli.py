@@ -195,6 +195,23 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from lighthouse_tools.mcp_server import serve
+
+    api_url = args.api_url or os.environ.get("LIGHTHOUSE_API_URL", "")
+    if not api_url and args.state_file.exists():
+        api_url = json.loads(args.state_file.read_text())["api_url"]
+    agent_id = args.agent_id or os.environ.get("LIGHTHOUSE_AGENT_ID", "")
+    secret = os.environ.get("LIGHTHOUSE_AGENT_SECRET", "")
+    missing = [name for name, value in (("--api-url", api_url), ("--agent-id", agent_id),
+                                        ("LIGHTHOUSE_AGENT_SECRET", secret)) if not value]  # fmt: skip
+    if missing:
+        print(f"lighthouse mcp: missing {', '.join(missing)}", file=sys.stderr)
+        return 2
+    serve(api_url, agent_id, secret)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lighthouse", description=__doc__)
     parser.add_argument("--state-file", type=Path, default=DEFAULT_STATE_FILE, help="where `up` records its endpoints")
@@ -224,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--api-url", help="defaults to the running local cloud's API")
     session.add_argument("--json", action="store_true")
     session.set_defaults(func=cmd_session)
+    mcp = commands.add_parser("mcp", help="serve the elicitation tools over MCP (stdio) as one agent")
+    mcp.add_argument("--api-url", help="the Lighthouse API (or LIGHTHOUSE_API_URL, or the local state file)")
+    mcp.add_argument("--agent-id", help="the agent the tools act as (or LIGHTHOUSE_AGENT_ID)")
+    mcp.set_defaults(func=cmd_mcp)
+
     env = commands.add_parser("env", help="print `export` lines for a deployed stack's resources")
     env.add_argument("--stack", default="lighthouse")
     env.set_defaults(func=cmd_env)

@@ -1,0 +1,92 @@
+"""A small HTTP client for the Lighthouse API, as an agent program uses it (the MCP server does)."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from typing import Any
+
+import requests
+
+from lighthouse.auth.keys import sign_session_request
+
+# Renew the bearer token this long before it expires.
+RENEW_MARGIN_SECONDS = 120
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        super().__init__(f"{status} {error.get('code', '')}: {error.get('message', body)}")
+        self.status = status
+        self.code = str(error.get("code", ""))
+        self.body = body
+
+
+class LighthouseClient:
+    def __init__(self, api_url: str, agent_id: str, secret: str, timeout: float = 30.0) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.agent_id = agent_id
+        self._secret = secret
+        self._timeout = timeout
+        self._http = requests.Session()
+        self._token = ""
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+
+    def _ensure_session(self) -> None:
+        with self._lock:
+            if self._token and time.time() < self._expires_at - RENEW_MARGIN_SECONDS:
+                return
+            timestamp, nonce = int(time.time()), secrets.token_hex(16)
+            body = {
+                "agent_id": self.agent_id,
+                "timestamp": timestamp,
+                "nonce": nonce,
+                "signature": sign_session_request(self._secret, self.agent_id, timestamp, nonce),
+            }
+            response = self._http.post(f"{self.api_url}/sessions", json=body, timeout=self._timeout)
+            if response.status_code != 201:
+                raise ApiError(response.status_code, _json(response))
+            session = response.json()
+            self._token, self._expires_at = session["token"], float(session["expires_at"])
+
+    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        self._ensure_session()
+        response = self._http.request(
+            method,
+            f"{self.api_url}{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {self._token}", **(headers or {})},
+            timeout=self._timeout,
+        )
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _json(response))
+        return response.json()
+
+    # ---- elicitation ------------------------------------------------------------------------------
+
+    def elicit(self, to_agent: str, message: str, schema: dict[str, Any], **options: Any) -> dict[str, Any]:
+        body = {"to_agent": to_agent, "message": message, "schema": schema, **options}
+        return dict(self.request("POST", "/elicitation/create", body))
+
+    def pending(self, limit: int = 50) -> list[dict[str, Any]]:
+        return list(self.request("GET", f"/elicitation/pending?limit={limit}")["elicitations"])
+
+    def respond(self, elicitation_id: str, action: str, data: Any = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"elicitation_id": elicitation_id, "action": action, "nonce": secrets.token_hex(16)}
+        if data is not None:
+            body["data"] = data
+        return dict(self.request("POST", "/elicitation/respond", body))
+
+    def status(self, elicitation_id: str, wait_seconds: int = 0) -> dict[str, Any]:
+        return dict(self.request("GET", f"/elicitation/status/{elicitation_id}?wait={wait_seconds}"))
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {"error": {"code": "HTTP_ERROR", "message": response.text[:500]}}
+    return body if isinstance(body, dict) else {"error": {"message": str(body)}}
