@@ -30,8 +30,15 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m tests.perf.bench_foundation
+	$(BIN)/python -m tests.perf.bench_elicitation
 
 localstack-up:
 	docker compose -f localstack/docker-compose.yml up -d

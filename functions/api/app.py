@@ -145,13 +145,14 @@ def create_elicitation(request: Request, principal: Principal) -> Any:
 @endpoints.route(
     "/elicitation/pending",
     "GET",
-    summary="Open elicitations addressed to the caller, urgent first then oldest (?limit=&next_token=)",
+    summary="Open elicitations addressed to the caller, urgent first then oldest (?limit=&next_token=&wait=N)",
     response_model=PendingPage,
     errors=(400, 422),
 )
 def pending_elicitations(request: Request, principal: Principal) -> PendingPage:
     limit = query_int(request, "limit", 50, 1, MAX_PAGE)
-    return wiring.elicitation_service().pending(principal, limit, query_str(request, "next_token"))
+    wait = query_int(request, "wait", 0, 0, MAX_WAIT_SECONDS)
+    return wiring.elicitation_service().pending(principal, limit, query_str(request, "next_token"), wait)
 
 
 @endpoints.route(

@@ -82,7 +82,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 # ---- configuration for admin commands -------------------------------------------------------
 
 
-def _configure(args: argparse.Namespace) -> dict[str, Any]:
+def configure_admin_environment(args: argparse.Namespace) -> dict[str, Any]:
     """Point the lighthouse package at the platform: a running local cloud, or AWS via the environment."""
     state_file: Path = args.state_file
     if state_file.exists() and "LIGHTHOUSE_EVENTS_TABLE" not in os.environ:
@@ -104,7 +104,7 @@ def _configure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_agents_add(args: argparse.Namespace) -> int:
-    _configure(args)
+    configure_admin_environment(args)
     from lighthouse import wiring
     from lighthouse.errors import LighthouseError
 
@@ -136,7 +136,7 @@ def cmd_agents_add(args: argparse.Namespace) -> int:
 
 
 def cmd_agents_list(args: argparse.Namespace) -> int:
-    _configure(args)
+    configure_admin_environment(args)
     from lighthouse import wiring
 
     page = wiring.agent_service().list(limit=200, next_token=None)

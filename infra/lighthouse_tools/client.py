@@ -71,8 +71,9 @@ class LighthouseClient:
         body = {"to_agent": to_agent, "message": message, "schema": schema, **options}
         return dict(self.request("POST", "/elicitation/create", body))
 
-    def pending(self, limit: int = 50) -> list[dict[str, Any]]:
-        return list(self.request("GET", f"/elicitation/pending?limit={limit}")["elicitations"])
+    def pending(self, limit: int = 50, wait_seconds: int = 0) -> list[dict[str, Any]]:
+        path = f"/elicitation/pending?limit={limit}&wait={wait_seconds}"
+        return list(self.request("GET", path)["elicitations"])
 
     def respond(self, elicitation_id: str, action: str, data: Any = None) -> dict[str, Any]:
         body: dict[str, Any] = {"elicitation_id": elicitation_id, "action": action, "nonce": secrets.token_hex(16)}

@@ -295,3 +295,39 @@ def test_a_projector_crash_mid_batch_then_retry_leaves_the_read_models_right(
     assert counters["status_pending"] == counters["requested"] - sum(
         v for k, v in counters.items() if k.startswith("status_") and k != "status_pending"
     )
+
+
+def test_duplicated_stream_deliveries_change_nothing(cloud: LocalCloud, new_agent: Callable[..., AgentClient]) -> None:
+    requester, target = new_agent(), new_agent()
+    created = ask(requester, target)
+    answer(target, created["elicitation_id"])
+    eventually(lambda: execution_status(cloud, created["elicitation_id"]) == "SUCCEEDED")
+    cloud.wait_for_projection()
+    document = wiring.read_models().get("elicitations", created["elicitation_id"])
+    counters = wiring.read_models().counters("metrics", "elicitation")
+
+    streams = cloud.client("dynamodbstreams")
+    arn = cloud.stream_poller().source.stream_arn
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    records: list[dict[str, Any]] = []
+    while iterator:
+        page = streams.get_records(ShardIterator=iterator, Limit=1000)
+        records += page["Records"]
+        iterator = page.get("NextShardIterator") if page["Records"] else None
+    mine = [
+        {**r, "dynamodb": {**r["dynamodb"], "ApproximateCreationDateTime": 0}}
+        for r in records
+        if r["dynamodb"]["Keys"]["stream_id"]["S"] == f"elicitation#{created['elicitation_id']}"
+    ]
+    assert cloud.runtime is not None
+    for function in ("ProjectorFunction", "ElicitationDispatchFunction", "ProjectorFunction"):
+        result = cloud.runtime.invoke(function, {"Records": mine})
+        assert result.payload == {"batchItemFailures": []}, result
+
+    again = wiring.read_models().get("elicitations", created["elicitation_id"])
+    assert (again.revision, again.body) == (document.revision, document.body)
+    assert wiring.read_models().counters("metrics", "elicitation") == counters
+    assert execution_status(cloud, created["elicitation_id"]) == "SUCCEEDED"

@@ -345,3 +345,11 @@ def test_malformed_responses_are_refused_by_the_model(body: dict[str, Any]) -> N
 
     with pytest.raises(ValidationError):
         RespondToElicitation.model_validate(body)
+
+
+def test_pending_can_wait_for_something_to_arrive(world: World) -> None:
+    started = world.clock.now()
+    assert world.service.pending(world.bob, 10, None, wait_seconds=3).elicitations == []
+    assert world.clock.now() - started >= 3  # it waited (on the test clock) before answering empty
+    with pytest.raises(ValidationFailed):
+        world.service.pending(world.bob, 10, None, wait_seconds=25)

@@ -44,7 +44,8 @@ class LocalCloudOptions:
     # Local-only knob for tests: scales schedules and queue visibility timeouts (1.0 = as written).
     time_scale: float = 1.0
     start_schedules: bool = True
-    max_concurrency: int = 32
+    # Per function, like Lambda's default account concurrency; long-polling requests each hold one.
+    max_concurrency: int = 1000
 
 
 class _LambdaInvokeBridge:

@@ -13,6 +13,7 @@ from lighthouse.auth.keys import session_token_key
 from lighthouse.auth.nonces import NonceStore
 from lighthouse.auth.tokens import Principal, TokenSigner
 from lighthouse.aws import client
+from lighthouse.aws import reset as aws_clients_cache_clear
 from lighthouse.clock import SystemClock
 from lighthouse.config import get_settings
 from lighthouse.elicitation.logic import ElicitationLimits, ElicitationService
@@ -101,7 +102,7 @@ def reset() -> None:
         get_settings,
     ):
         cached.cache_clear()
-    client.cache_clear()
+    aws_clients_cache_clear()
 
 
 def _check_master_secret() -> None:

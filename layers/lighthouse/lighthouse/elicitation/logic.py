@@ -150,8 +150,22 @@ class ElicitationService:
             response_key=response_key(self._master_secret, elicitation_id, salt),
         )
 
-    def pending(self, principal: Principal, limit: int, next_token: str | None) -> PendingPage:
-        """Open elicitations for the caller: urgent first, then oldest first."""
+    def pending(self, principal: Principal, limit: int, next_token: str | None, wait_seconds: float = 0) -> PendingPage:
+        """Open elicitations for the caller: urgent first, then oldest first.
+
+        With `wait_seconds`, an empty answer is held until something arrives or the wait runs out.
+        """
+        if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
+            raise ValidationFailed(f"wait must be between 0 and {MAX_WAIT_SECONDS} seconds")
+        page = self._pending_page(principal, limit, next_token)
+        deadline, pause = self._clock.now() + wait_seconds, 0.01
+        while not page.elicitations and self._clock.now() < deadline:
+            self._sleep(min(pause, max(0.0, deadline - self._clock.now())))
+            pause = min(pause * 2, 0.25)
+            page = self._pending_page(principal, limit, next_token)
+        return page
+
+    def _pending_page(self, principal: Principal, limit: int, next_token: str | None) -> PendingPage:
         documents, _ = self._read_models.list(f"pending#{principal.agent_id}", limit=None)
         now = self._clock.now()
         items = sorted(
@@ -270,10 +284,10 @@ class ElicitationService:
         state, _ = self._existing(elicitation_id)
         if principal.agent_id not in (state.from_agent, state.to_agent) and principal.role != "admin":
             raise Forbidden("only the requester and the target may see an elicitation")
-        deadline = time.monotonic() + wait_seconds
+        deadline = self._clock.now() + wait_seconds
         pause = 0.01
-        while not state.final and time.monotonic() < deadline:
-            self._sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        while not state.final and self._clock.now() < deadline:
+            self._sleep(min(pause, max(0.0, deadline - self._clock.now())))
             pause = min(pause * 2, 0.25)
             state, _ = self._state(elicitation_id)
         view = {
