@@ -30,10 +30,10 @@ from tests.perf.stats import summarize, write
 
 SCHEMA = {"type": "object", "properties": {"approved": {"type": "boolean"}}, "required": ["approved"]}
 LEVELS = (1, 50, 200)
-ROUNDS = {1: 100, 50: 4, 200: 2}
+ROUNDS = {1: 100, 50: 2, 200: 1}
 if os.environ.get("BENCH_QUICK"):
     ROUNDS = {1: 5, 50: 1, 200: 1}
-POLL_SECONDS = 0.005
+POLL_SECONDS = 0.02
 
 
 def start_platform(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
@@ -74,9 +74,13 @@ def register_pairs(state: dict[str, Any], count: int, tag: str) -> list[tuple[Li
 
 def round_trip(asker: LighthouseClient, answerer: LighthouseClient) -> tuple[float, bool]:
     started = time.perf_counter()
-    elicitation_id = asker.elicit(answerer.agent_id, "Approve?", SCHEMA, timeout_seconds=120)["elicitation_id"]
+    elicitation_id = asker.elicit(answerer.agent_id, "Approve?", SCHEMA, timeout_seconds=600)["elicitation_id"]
+    # Long-poll. Questions already answered but not yet gone from the read model answer the poll at
+    # once, so back off before asking again (a tight loop here only adds load to the platform).
+    pause = POLL_SECONDS
     while not any(e["elicitation_id"] == elicitation_id for e in answerer.pending(wait_seconds=20)):
-        pass
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
     answerer.respond(elicitation_id, "accept", {"approved": True})
     status = asker.status(elicitation_id, wait_seconds=20)
     return (time.perf_counter() - started) * 1000, status["status"] == "accepted"

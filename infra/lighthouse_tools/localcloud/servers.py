@@ -79,6 +79,8 @@ class ServerThread(threading.Thread):
         super().__init__(name=name, daemon=True)
         self.server: BaseWSGIServer = make_server(host, port, app, threaded=True)
         self.server.daemon_threads = True  # type: ignore[attr-defined]
+        # Otherwise socketserver tracks every request thread and scans them all on each new request.
+        self.server.block_on_close = False  # type: ignore[attr-defined]
         self.port = self.server.server_port
         self.url = f"http://{host}:{self.port}"
 

@@ -53,10 +53,15 @@ from lighthouse.errors import (
     ValidationFailed,
 )
 from lighthouse.events import EventStore, NewEvent, ReadModelStore, StoredEvent
+from lighthouse.notify import Notifier, model_topic, stream_topic
+from lighthouse.notify import notifier as process_notifier
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 from lighthouse.waits import TaskTokens
 
 NONCE_KEEP_SECONDS = 2 * 86_400
+# Long-polls re-read storage with a doubling pause: quick answers are seen fast, slow ones cost little.
+WAIT_FIRST_PAUSE = 0.02
+WAIT_MAX_PAUSE = 1.0
 CREATE_SCOPE = "elicitation-create"
 RESPOND_SCOPE = "elicitation-respond"
 
@@ -89,7 +94,9 @@ class ElicitationService:
         clock: Clock,
         limits: ElicitationLimits | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        notifier: Notifier = process_notifier,
     ) -> None:
+        self._notifier = notifier
         self._events = events
         self._read_models = read_models
         self._nonces = nonces
@@ -157,13 +164,22 @@ class ElicitationService:
         """
         if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
             raise ValidationFailed(f"wait must be between 0 and {MAX_WAIT_SECONDS} seconds")
+        topic = model_topic(f"pending#{principal.agent_id}")
+        seen = self._notifier.generation(topic)
         page = self._pending_page(principal, limit, next_token)
-        deadline, pause = self._clock.now() + wait_seconds, 0.01
+        deadline, pause = self._clock.now() + wait_seconds, WAIT_FIRST_PAUSE
         while not page.elicitations and self._clock.now() < deadline:
-            self._sleep(min(pause, max(0.0, deadline - self._clock.now())))
-            pause = min(pause * 2, 0.25)
+            seen = self._wait(topic, seen, min(pause, max(0.0, deadline - self._clock.now())))
+            pause = min(pause * 2, WAIT_MAX_PAUSE)
             page = self._pending_page(principal, limit, next_token)
         return page
+
+    def _wait(self, topic: str, seen: int, timeout: float) -> int:
+        """Until a same-process writer touches `topic`, or `timeout` (then storage is re-read anyway)."""
+        if self._sleep is not time.sleep:  # a test clock: time only moves when the test moves it
+            self._sleep(timeout)
+            return seen
+        return self._notifier.wait(topic, seen, timeout)
 
     def _pending_page(self, principal: Principal, limit: int, next_token: str | None) -> PendingPage:
         documents, _ = self._read_models.list(f"pending#{principal.agent_id}", limit=None)
@@ -284,12 +300,16 @@ class ElicitationService:
         state, _ = self._existing(elicitation_id)
         if principal.agent_id not in (state.from_agent, state.to_agent) and principal.role != "admin":
             raise Forbidden("only the requester and the target may see an elicitation")
-        deadline = self._clock.now() + wait_seconds
-        pause = 0.01
+        topic = stream_topic(stream_id(elicitation_id))
+        seen = self._notifier.generation(topic)
+        deadline, pause, version = self._clock.now() + wait_seconds, WAIT_FIRST_PAUSE, -1
         while not state.final and self._clock.now() < deadline:
-            self._sleep(min(pause, max(0.0, deadline - self._clock.now())))
-            pause = min(pause * 2, 0.25)
-            state, _ = self._state(elicitation_id)
+            seen = self._wait(topic, seen, min(pause, max(0.0, deadline - self._clock.now())))
+            pause = min(pause * 2, WAIT_MAX_PAUSE)
+            latest = self._events.current_version(stream_id(elicitation_id))  # one small read per check
+            if latest != version:
+                version = latest
+                state, _ = self._state(elicitation_id)
         view = {
             **{k: getattr(state, k) for k in ("elicitation_id", "from_agent", "to_agent", "message", "priority")},
             "schema": state.schema,

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from lighthouse.errors import ConcurrencyError
 from lighthouse.events.model import StoredEvent
 from lighthouse.events.store import EventStore
+from lighthouse.notify import model_topic, notifier
 
 MAX_WRITE_ATTEMPTS = 8
 
@@ -114,6 +115,7 @@ class ReadModelStore:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise ConcurrencyError(f"read model {document.model}/{document.key} changed") from error
             raise
+        notifier.notify(model_topic(document.model))
 
     def list(
         self, model: str, limit: int | None = 100, start_key: str | None = None

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from lighthouse.clock import Clock, SystemClock
 from lighthouse.errors import ConcurrencyError, PayloadTooLarge, ValidationFailed
 from lighthouse.events.model import MAX_EVENT_BYTES, NewEvent, StoredEvent
+from lighthouse.notify import notifier, stream_topic
 
 S = TypeVar("S")
 
@@ -94,6 +95,7 @@ class EventStore:
             self._put_one(stream_id, items[0], expected_version)
         else:
             self._put_batch(stream_id, items, expected_version)
+        notifier.notify(stream_topic(stream_id))
         return stored
 
     def _put_one(self, stream_id: str, item: dict[str, Any], expected_version: int) -> None:
