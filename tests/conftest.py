@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lighthouse_tools.localcloud.atomicity import make_dynamodb_item_operations_atomic
+from lighthouse_tools.localcloud.atomicity import install_emulator_hooks
 from lighthouse_tools.localcloud.cloud import FAKE_CREDENTIALS, REGION
 from lighthouse_tools.localcloud.provision import Provisioner, Stack
 from lighthouse_tools.template import load_template
@@ -43,7 +43,7 @@ def provisioned(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
     from lighthouse import wiring
 
     with mock_aws():
-        make_dynamodb_item_operations_atomic()
+        install_emulator_hooks()
         clients = {
             name: __import__("boto3").client(name, region_name=REGION)
             for name in ("dynamodb", "sqs", "secretsmanager", "s3", "stepfunctions")

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from lighthouse import wiring
+from lighthouse.elicitation.logic import ElicitationLimits
 from lighthouse.elicitation.signing import verify_response
 from lighthouse.elicitation.state import ElicitationStatusProjection
+from lighthouse.ratelimit import Limit
 from lighthouse_tools.localcloud.cloud import LocalCloud
 from tests.integration.conftest import AgentClient, eventually
 
@@ -106,7 +108,9 @@ def test_a_cancel_ends_the_wait_and_later_answers_get_409(
     eventually(lambda: execution_status(cloud, created["elicitation_id"]) == "SUCCEEDED")
 
 
-def test_fifty_concurrent_responders_exactly_one_wins(cloud: LocalCloud, new_agent: Callable[..., AgentClient]) -> None:
+def test_fifty_concurrent_responders_exactly_one_wins(
+    cloud: LocalCloud, new_agent: Callable[..., AgentClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
     requester, target = new_agent(), new_agent()
     created = ask(requester, target)
     statuses: list[int] = []
@@ -120,7 +124,10 @@ def test_fifty_concurrent_responders_exactly_one_wins(cloud: LocalCloud, new_age
             statuses.append(response.status_code)
 
     # 50 answers from one agent need a bucket that holds them; the limit itself is tested elsewhere.
-    wiring.elicitation_service()._limits.responses.__init__(per_minute=10_000, burst=100)  # type: ignore[misc]
+    service = wiring.elicitation_service()
+    monkeypatch.setattr(
+        service, "_limits", ElicitationLimits(creates=service._limits.creates, responses=Limit(10_000, 100))
+    )
     threads = [threading.Thread(target=respond, args=(i,)) for i in range(50)]
     for thread in threads:
         thread.start()

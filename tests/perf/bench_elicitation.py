@@ -86,6 +86,16 @@ def round_trip(asker: LighthouseClient, answerer: LighthouseClient) -> tuple[flo
     return (time.perf_counter() - started) * 1000, status["status"] == "accepted"
 
 
+def run_concurrently(threads: list[threading.Thread]) -> float:
+    """Start every thread, wait for all; returns the wall time in seconds."""
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - began
+
+
 def run_level(pairs: list[tuple[LighthouseClient, LighthouseClient]], rounds: int) -> dict[str, Any]:
     samples: list[float] = []
     delivered, failed = 0, 0
@@ -107,13 +117,7 @@ def run_level(pairs: list[tuple[LighthouseClient, LighthouseClient]], rounds: in
                 delivered += ok
                 failed += not ok
 
-    threads = [threading.Thread(target=pair_loop, args=pair) for pair in pairs]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - began
+    wall = run_concurrently([threading.Thread(target=pair_loop, args=pair) for pair in pairs])
     attempted = len(pairs) * rounds
     return {
         "pairs": len(pairs),
@@ -183,13 +187,7 @@ def langgraph_level(pairs: int, rounds: int, db: Path) -> dict[str, Any]:
                 samples.append((time.perf_counter() - started) * 1000)
                 delivered += ok
 
-    threads = [threading.Thread(target=pair_loop, args=(i,)) for i in range(pairs)]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - began
+    wall = run_concurrently([threading.Thread(target=pair_loop, args=(i,)) for i in range(pairs)])
     return {
         "pairs": pairs,
         "round_trips": summarize(samples),

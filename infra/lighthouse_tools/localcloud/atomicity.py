@@ -1,8 +1,10 @@
-"""Make the emulated DynamoDB's item operations atomic, as DynamoDB's are.
+"""Hooks into the emulated services that the local runtime needs.
 
-moto checks a condition and then writes, with no lock in between; two threads can both pass the
-check (we measured two conditional updates on one item both succeeding). Serializing the backend's
-item operations restores the guarantee the event store, the limiter and the projector rely on.
+1. Atomic DynamoDB item operations. moto checks a condition and then writes, with no lock in
+   between; two threads can both pass the check (two conditional updates of one item both
+   succeeded in our tests). Serializing the backend's item operations restores DynamoDB's guarantee.
+2. Write signals. Pollers of streams and queues sleep until a table or queue is written (or a short
+   timeout passes) instead of polling the emulator many times a second while idle.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import functools
 import threading
 from typing import Any
 
-_OPERATIONS = (
+_ITEM_OPERATIONS = (
     "put_item",
     "get_item",
     "update_item",
@@ -23,23 +25,64 @@ _OPERATIONS = (
     "transact_get_items",
     "transact_write_items",
 )
+_WRITES = {"put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items"}
+_QUEUE_WRITES = ("send_message", "send_message_batch", "change_message_visibility")
 _lock = threading.RLock()
 _installed = False
 
 
-def make_dynamodb_item_operations_atomic() -> None:
-    """Idempotent; stays installed for the life of the process (it only adds a lock)."""
+class WriteSignal:
+    """A generation counter that pollers wait on."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._generation = 0
+
+    def bump(self) -> None:
+        with self._condition:
+            self._generation += 1
+            self._condition.notify_all()
+
+    def generation(self) -> int:
+        with self._condition:
+            return self._generation
+
+    def wait(self, seen: int, timeout: float) -> int:
+        with self._condition:
+            self._condition.wait_for(lambda: self._generation != seen, timeout=timeout)
+            return self._generation
+
+
+table_writes = WriteSignal()
+queue_writes = WriteSignal()
+
+
+def _wrap(cls: Any, name: str, locked: bool, signal: WriteSignal | None) -> None:
+    original = getattr(cls, name)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if locked:
+            with _lock:
+                result = original(*args, **kwargs)
+        else:
+            result = original(*args, **kwargs)
+        if signal is not None:
+            signal.bump()
+        return result
+
+    setattr(cls, name, functools.wraps(original)(call))
+
+
+def install_emulator_hooks() -> None:
+    """Idempotent; stays installed for the life of the process (it only adds a lock and signals)."""
     global _installed
     if _installed:
         return
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.sqs.models import SQSBackend
 
-    for name in _OPERATIONS:
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with _lock:
-                return __original(*args, **kwargs)
-
-        setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
+    for name in _ITEM_OPERATIONS:
+        _wrap(DynamoDBBackend, name, locked=True, signal=table_writes if name in _WRITES else None)
+    for name in _QUEUE_WRITES:
+        _wrap(SQSBackend, name, locked=False, signal=queue_writes)
     _installed = True

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from lighthouse_tools.localcloud.atomicity import make_dynamodb_item_operations_atomic
+from lighthouse_tools.localcloud.atomicity import install_emulator_hooks, queue_writes, table_writes
 from lighthouse_tools.localcloud.provision import Provisioner, Stack
 from lighthouse_tools.localcloud.runtime import FunctionRuntime
 from lighthouse_tools.localcloud.servers import ApiGateway, ServerThread
@@ -91,6 +91,14 @@ class _LambdaInvokeBridge:
 _bridge = _LambdaInvokeBridge()
 
 
+def _forget_shard_iterator(iterator: str) -> None:
+    """moto keeps every shard iterator it hands out, forever; a poller asks for one per poll, so the
+    table (and the garbage collector's work) would grow without bound. A used iterator is dropped."""
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    dynamodbstreams_backends[ACCOUNT][REGION].shard_iterators.pop(iterator, None)
+
+
 class LocalCloud:
     """Start with `start()` (or as a context manager); `stop()` shuts every thread down."""
 
@@ -117,7 +125,7 @@ class LocalCloud:
         self._set_env(FAKE_CREDENTIALS)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
-        make_dynamodb_item_operations_atomic()
+        install_emulator_hooks()
         options = self.options
         self.aws_server = ServerThread(
             DomainDispatcherApplication(create_backend_app), options.host, options.aws_port, "aws-endpoint"
@@ -245,10 +253,19 @@ class LocalCloud:
         assert self.runtime is not None
         sqs = self.client("sqs")
         for queue_source in self.stack.queue_sources:
-            self.pollers.append(SqsPoller(queue_source, sqs, self.runtime, REGION, self._stop))
+            self.pollers.append(SqsPoller(queue_source, sqs, self.runtime, REGION, self._stop, wake=queue_writes))
         for stream_source in self.stack.stream_sources:
             self.pollers.append(
-                StreamPoller(stream_source, self.client("dynamodbstreams"), sqs, self.runtime, REGION, self._stop)
+                StreamPoller(
+                    stream_source,
+                    self.client("dynamodbstreams"),
+                    sqs,
+                    self.runtime,
+                    REGION,
+                    self._stop,
+                    release_iterator=_forget_shard_iterator,
+                    wake=table_writes,
+                )
             )
         if self.options.start_schedules:
             stepfunctions = self.client("stepfunctions")

@@ -11,25 +11,39 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from lighthouse_tools.localcloud.atomicity import WriteSignal
 from lighthouse_tools.localcloud.provision import QueueSource, Schedule, StreamSource
 from lighthouse_tools.localcloud.runtime import FunctionRuntime
 
-IDLE_SLEEP_SECONDS = 0.01
+IDLE_SLEEP_SECONDS = 0.02
+# An idle poller still looks this often, for what no write announces (a message whose visibility
+# timeout ran out, records written before it subscribed).
+IDLE_WAKE_SECONDS = 0.25
 MAX_RECEIVE = 10
 
 
 class Poller(threading.Thread):
-    def __init__(self, name: str, stop: threading.Event) -> None:
+    def __init__(self, name: str, stop: threading.Event, wake: WriteSignal | None = None) -> None:
         super().__init__(name=name, daemon=True)
         self._stop_event = stop
+        self._wake = wake
+        self._seen = wake.generation() if wake else 0
         self.batches = 0
         self.errors = 0
 
     def idle(self, seconds: float = IDLE_SLEEP_SECONDS) -> None:
         self._stop_event.wait(seconds)
+
+    def idle_until_written(self) -> None:
+        """Nothing to do: sleep until the source is written to (or IDLE_WAKE_SECONDS pass)."""
+        if self._wake is None:
+            self.idle()
+            return
+        self._seen = self._wake.wait(self._seen, IDLE_WAKE_SECONDS)
 
     @property
     def stopping(self) -> bool:
@@ -45,8 +59,16 @@ def failed_ids(payload: Any) -> list[str]:
 
 
 class SqsPoller(Poller):
-    def __init__(self, source: QueueSource, sqs: Any, runtime: FunctionRuntime, region: str, stop: threading.Event):
-        super().__init__(f"sqs:{source.function}", stop)
+    def __init__(
+        self,
+        source: QueueSource,
+        sqs: Any,
+        runtime: FunctionRuntime,
+        region: str,
+        stop: threading.Event,
+        wake: WriteSignal | None = None,
+    ):
+        super().__init__(f"sqs:{source.function}", stop, wake)
         self.source = source
         self._sqs = sqs
         self._runtime = runtime
@@ -55,9 +77,11 @@ class SqsPoller(Poller):
     def run(self) -> None:
         while not self.stopping:
             try:
+                seen = self._wake.generation() if self._wake else 0
                 messages = self._receive()
                 if not messages:
-                    self.idle()
+                    self._seen = seen
+                    self.idle_until_written()
                     continue
                 self._deliver(messages)
             except Exception:
@@ -149,14 +173,17 @@ class StreamPoller(Poller):
         region: str,
         stop: threading.Event,
         retry_base_seconds: float = 0.05,
+        release_iterator: Callable[[str], None] = lambda iterator: None,
+        wake: WriteSignal | None = None,
     ):
-        super().__init__(f"stream:{source.function}", stop)
+        super().__init__(f"stream:{source.function}", stop, wake)
         self.source = source
         self._streams = streams
         self._sqs = sqs
         self._runtime = runtime
         self._region = region
         self._retry_base = retry_base_seconds
+        self._release_iterator = release_iterator
         self.records_delivered = 0
         self.discarded_batches = 0
 
@@ -164,6 +191,7 @@ class StreamPoller(Poller):
         iterators = self._open_iterators()
         while not self.stopping:
             delivered = False
+            seen = self._wake.generation() if self._wake else 0
             for shard_id, iterator in list(iterators.items()):
                 if iterator is None:
                     continue
@@ -173,6 +201,7 @@ class StreamPoller(Poller):
                     self.errors += 1
                     continue
                 iterators[shard_id] = response.get("NextShardIterator")
+                self._release_iterator(iterator)
                 records = response.get("Records", [])
                 if records:
                     delivered = True
@@ -181,7 +210,8 @@ class StreamPoller(Poller):
                     if wanted:
                         self._deliver(wanted)
             if not delivered:
-                self.idle()
+                self._seen = seen
+                self.idle_until_written()
 
     def _wanted(self, record: dict[str, Any]) -> bool:
         return not self.source.filters or any(matches(pattern, record) for pattern in self.source.filters)
