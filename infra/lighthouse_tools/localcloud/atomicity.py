@@ -3,7 +3,10 @@
 1. Atomic DynamoDB item operations. moto checks a condition and then writes, with no lock in
    between; two threads can both pass the check (two conditional updates of one item both
    succeeded in our tests). Serializing the backend's item operations restores DynamoDB's guarantee.
-2. Write signals. Pollers of streams and queues sleep until a table or queue is written (or a short
+2. Queries by partition. moto answers a base-table Query by listing and sorting every item of the
+   table, so each query costs O(table size); the event store queries on every request. The query
+   keeps moto's own code but is handed only the queried partition.
+3. Write signals. Pollers of streams and queues sleep until a table or queue is written (or a short
    timeout passes) instead of polling the emulator many times a second while idle.
 """
 
@@ -85,4 +88,33 @@ def install_emulator_hooks() -> None:
         _wrap(DynamoDBBackend, name, locked=True, signal=table_writes if name in _WRITES else None)
     for name in _QUEUE_WRITES:
         _wrap(SQSBackend, name, locked=False, signal=queue_writes)
+    _query_one_partition()
     _installed = True
+
+
+_partition = threading.local()
+
+
+def _query_one_partition() -> None:
+    from moto.dynamodb.models.table import Table
+
+    original_query, original_all_items = Table.query, Table.all_items
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)  # 8th parameter
+        base_table = index_name is None
+        _partition.key = hash_key if base_table else None
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _partition.key = None
+
+    def all_items(self: Any) -> Any:
+        key = getattr(_partition, "key", None)
+        if key is None or not self.range_key_attr:
+            return original_all_items(self)
+        partition = self.items.get(key)
+        return sorted(partition.values(), key=lambda item: item.range_key) if partition else []
+
+    Table.query = functools.wraps(original_query)(query)  # type: ignore[method-assign]
+    Table.all_items = functools.wraps(original_all_items)(all_items)  # type: ignore[method-assign]
