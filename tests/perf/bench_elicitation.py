@@ -227,6 +227,7 @@ def main() -> None:
                 graph = langgraph_level(level, ROUNDS.get(level, 2), workdir / f"langgraph-{level}.db")
                 figures["langgraph_sqlite"][str(level)] = graph
                 print(f"langgraph pairs={level}: {json.dumps(graph)}", flush=True)
+                write("elicitation", figures)  # after every level, so a long run leaves what it measured
         finally:
             process.send_signal(2)
             process.wait(60)
