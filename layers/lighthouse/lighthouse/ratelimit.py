@@ -73,6 +73,8 @@ class TokenBucketLimiter:
             if idle is not None:
                 return tokens_left(idle, now, limit)
             tat = self._tat(key)
+            # Judge with a fresh clock: `now` may have gone stale while this request waited its turn.
+            now = self._clock.now()
             if tat is not None and tat + step - now > limit.burst * limit.interval:
                 scope = key.split("#")[0]
                 self._count_rejection(scope)
