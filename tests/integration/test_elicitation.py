@@ -338,3 +338,18 @@ def test_duplicated_stream_deliveries_change_nothing(cloud: LocalCloud, new_agen
     assert (again.revision, again.body) == (document.revision, document.body)
     assert wiring.read_models().counters("metrics", "elicitation") == counters
     assert execution_status(cloud, created["elicitation_id"]) == "SUCCEEDED"
+
+
+def test_a_malformed_idempotency_key_is_400_and_creates_nothing(
+    cloud: LocalCloud, new_agent: Callable[..., AgentClient]
+) -> None:
+    requester, target = new_agent(), new_agent()
+    body = {"to_agent": target.agent_id, "message": "m", "schema": SCHEMA}
+
+    response = requester.http.post(
+        f"{requester.api_url}/elicitation/create", json=body, headers={"Idempotency-Key": "k" * 300}, timeout=10
+    )
+
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "BAD_REQUEST")
+    cloud.wait_for_projection()
+    assert pending_ids(target) == []

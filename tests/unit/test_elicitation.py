@@ -164,7 +164,7 @@ class World:
             master_secret=TEST_MASTER_SECRET,
             clock=self.clock,
             limits=ElicitationLimits(creates=Limit(10, 3), responses=Limit(20, 3)),
-            sleep=lambda seconds: self.clock.advance(seconds),
+            wait_for_change=self.advance_instead_of_waiting,
         )
         self.projector = Projector(
             self.events,
@@ -175,6 +175,10 @@ class World:
         self.alice = Principal("alice", "agent", 0, 2**40, "t1")
         self.bob = Principal("bob", "agent", 0, 2**40, "t2")
         self.carol = Principal("carol", "agent", 0, 2**40, "t3")
+
+    def advance_instead_of_waiting(self, topic: str, seen: int, timeout: float) -> int:
+        self.clock.advance(timeout)
+        return seen
 
     def ask(self, timeout: int = 60, **extra: Any) -> str:
         request = CreateElicitation(to_agent="bob", message="n?", schema=SCHEMA, timeout_seconds=timeout, **extra)

@@ -6,7 +6,6 @@ import base64
 import json
 import math
 import secrets
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,10 +92,13 @@ class ElicitationService:
         master_secret: str,
         clock: Clock,
         limits: ElicitationLimits | None = None,
-        sleep: Callable[[float], None] = time.sleep,
         notifier: Notifier = process_notifier,
+        wait_for_change: Callable[[str, int, float], int] | None = None,
     ) -> None:
+        """`wait_for_change(topic, seen, timeout)` blocks a long-poll until a same-process write or the
+        timeout; by default the notifier's wait (tests pass one that moves their clock instead)."""
         self._notifier = notifier
+        self._wait = wait_for_change or notifier.wait
         self._events = events
         self._read_models = read_models
         self._nonces = nonces
@@ -106,7 +108,6 @@ class ElicitationService:
         self._master_secret = master_secret
         self._clock = clock
         self._limits = limits or ElicitationLimits()
-        self._sleep = sleep
         self._reducer = ElicitationReducer()
 
     def _state(self, elicitation_id: str) -> tuple[ElicitationState, int]:
@@ -173,13 +174,6 @@ class ElicitationService:
             pause = min(pause * 2, WAIT_MAX_PAUSE)
             page = self._pending_page(principal, limit, next_token)
         return page
-
-    def _wait(self, topic: str, seen: int, timeout: float) -> int:
-        """Until a same-process writer touches `topic`, or `timeout` (then storage is re-read anyway)."""
-        if self._sleep is not time.sleep:  # a test clock: time only moves when the test moves it
-            self._sleep(timeout)
-            return seen
-        return self._notifier.wait(topic, seen, timeout)
 
     def _pending_page(self, principal: Principal, limit: int, next_token: str | None) -> PendingPage:
         documents, _ = self._read_models.list(f"pending#{principal.agent_id}", limit=None)
