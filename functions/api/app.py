@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from typing import Any
 
-from chalice.app import Chalice, Request
+from chalice.app import Chalice, Request, Response
 
 from lighthouse import wiring
 from lighthouse.agents.models import (
@@ -29,9 +30,23 @@ from lighthouse.elicitation.models import (
     RespondResult,
     RespondToElicitation,
 )
-from lighthouse.errors import Conflict, MalformedRequest
+from lighthouse.errors import Conflict, LighthouseError, MalformedRequest, Unauthenticated
 from lighthouse.health import run_checks
 from lighthouse.http import parse_body
+from lighthouse.validation.models import (
+    MAX_WAIT_SECONDS as MAX_VALIDATION_WAIT,
+)
+from lighthouse.validation.models import (
+    AuditPage,
+    HookToken,
+    PolicyDocument,
+    PolicyView,
+    PreToolUseInput,
+    PreToolUseOutput,
+    ValidateRequest,
+    ValidationResult,
+    hook_output,
+)
 
 app = Chalice(app_name="lighthouse-api")
 endpoints = Endpoints(
@@ -199,3 +214,113 @@ def elicitation_status(request: Request, principal: Principal, elicitation_id: s
 )
 def elicitation_metrics(request: Request, principal: Principal) -> ElicitationMetrics:
     return wiring.elicitation_service().metrics()
+
+
+# ---- validation --------------------------------------------------------------------------------
+
+
+@endpoints.route(
+    "/validate",
+    "POST",
+    summary="Decide a tool call: approved, blocked, or escalate (to experts when enough are available)",
+    request_model=ValidateRequest,
+    response_model=ValidationResult,
+    errors=(429,),
+)
+def validate(request: Request, principal: Principal) -> ValidationResult:
+    body = parse_body(ValidateRequest, request.raw_body, _max_body())
+    return wiring.validation_service().validate(principal, body)
+
+
+@endpoints.route(
+    "/validate/{request_id}",
+    "GET",
+    summary="A validation request's decision, votes and consensus; ?wait=N (<= 20 s) waits for the experts",
+    response_model=ValidationResult,
+    errors=(403, 404, 422),
+)
+def validation_result(request: Request, principal: Principal, request_id: str) -> ValidationResult:
+    wait = query_int(request, "wait", 0, 0, MAX_VALIDATION_WAIT)
+    return wiring.validation_service().result(principal, request_id, wait)
+
+
+@endpoints.route(
+    "/validation/audit",
+    "GET",
+    summary="An agent's validation requests and decisions, newest first (?agent= admins only; ?limit=&next_token=)",
+    response_model=AuditPage,
+    errors=(403, 422),
+)
+def validation_audit(request: Request, principal: Principal) -> AuditPage:
+    limit = query_int(request, "limit", 50, 1, MAX_PAGE)
+    return wiring.validation_service().audit(
+        principal, query_str(request, "agent"), limit, query_str(request, "next_token")
+    )
+
+
+@endpoints.route(
+    "/validation/policies",
+    "GET",
+    summary="The Cedar policies in force, their version and the Cedar schema they are validated against",
+    response_model=PolicyView,
+)
+def validation_policies(request: Request, principal: Principal) -> PolicyView:
+    return wiring.validation_service().policy()
+
+
+@endpoints.route(
+    "/validation/policies",
+    "PUT",
+    summary="Replace the Cedar policies (admin); validated against the schema, recorded as a new version",
+    request_model=PolicyDocument,
+    response_model=PolicyView,
+    errors=(403, 409),
+)
+def replace_validation_policies(request: Request, principal: Principal) -> PolicyView:
+    body = parse_body(PolicyDocument, request.raw_body, _max_body())
+    return wiring.validation_service().replace_policy(principal, body.policies)
+
+
+@endpoints.route(
+    "/hooks/token",
+    "POST",
+    status=201,
+    summary="Issue the caller a long-lived hook token for Claude Code's hook headers",
+    response_model=HookToken,
+)
+def issue_hook_token(request: Request, principal: Principal) -> HookToken:
+    settings = get_settings()
+    token, issued = wiring.hook_signer().issue(
+        principal.agent_id, principal.role, time.time(), settings.hook_token_ttl_seconds
+    )
+    return HookToken(agent_id=issued.agent_id, hook_token=token, expires_at=issued.expires_at)
+
+
+def _hook_denial(status: int, error: LighthouseError) -> Response:
+    """Claude Code ignores a hook's non-2xx answer and runs the tool: every failure is a 200 deny."""
+    reason = f"Lighthouse could not validate this call ({error.code}): {error.message}"
+    if error.details.get("fields"):
+        reason += " " + "; ".join(f"{f['path']}: {f['message']}" for f in error.details["fields"][:5])
+    return json_response(
+        200, hook_output("deny", reason), {"X-Lighthouse-Error": error.code, "X-Lighthouse-Status": str(status)}
+    )
+
+
+@endpoints.route(
+    "/hooks/claude-code/pre-tool-use",
+    "POST",
+    public=True,
+    summary="Claude Code PreToolUse hook (http): hook input in, hook output out; authenticated by a hook token",
+    request_model=PreToolUseInput,
+    response_model=PreToolUseOutput,
+    error_view=_hook_denial,
+)
+def claude_code_pre_tool_use(request: Request, principal: None) -> PreToolUseOutput:
+    headers = request.headers
+    token = headers.get("x-lighthouse-hook-token")
+    authorization = f"Bearer {token}" if token else headers.get("authorization")
+    if not authorization:
+        raise Unauthenticated("no hook token: send 'Authorization: Bearer <hook token>' or X-Lighthouse-Hook-Token")
+    caller = wiring.hook_signer().verify_header(authorization, time.time())
+    payload = parse_body(PreToolUseInput, request.raw_body, _max_body())
+    return wiring.validation_service().hook(caller, payload)

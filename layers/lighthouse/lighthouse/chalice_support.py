@@ -91,8 +91,13 @@ class Endpoints:
         request_model: type[BaseModel] | None = None,
         response_model: type[BaseModel] | None = None,
         errors: tuple[int, ...] = (),
+        error_view: Callable[[int, LighthouseError], Response] | None = None,
     ) -> Callable[[View], View]:
-        """Register a view; `errors` documents statuses beyond those every route of its kind has."""
+        """Register a view; `errors` documents statuses beyond those every route of its kind has.
+
+        `error_view` replaces the error mapping for routes whose callers only understand their own
+        answer format (a Claude Code hook treats any non-2xx as "no objection").
+        """
         self.docs.append(RouteDoc(path, method, summary, public, status, request_model, response_model, errors))
 
         def register(view: View) -> View:
@@ -112,10 +117,15 @@ class Endpoints:
                     response = result if isinstance(result, Response) else json_response(status, result)
                 except LighthouseError as error:
                     code, payload, headers = error_response(error)
-                    response = json_response(code, payload, headers)
+                    response = error_view(code, error) if error_view else json_response(code, payload, headers)
                 except Exception:
                     logger.exception("unhandled error", extra={"path": path, "method": method})
-                    response = json_response(500, error_body("INTERNAL_ERROR", "internal error; see the logs"))
+                    internal = LighthouseError("internal error; see the logs")
+                    response = (
+                        error_view(500, internal)
+                        if error_view
+                        else json_response(500, error_body("INTERNAL_ERROR", internal.message))
+                    )
                 logger.info(
                     "request",
                     extra={

@@ -38,6 +38,27 @@ class Settings(BaseSettings):
     requests_per_minute: int = Field(default=600, ge=1)
     rate_limit_burst: int = Field(default=20, ge=1)
     aws_endpoint_url: str = ""
+    # ---- validation gate
+    validation_state_machine_arn: str = ""
+    validations_per_minute: int = Field(default=600, ge=1)
+    validation_burst: int = Field(default=100, ge=1)
+    # Colon-separated absolute paths; empty: each request's working directory is its root.
+    validation_allowed_roots: str = ""
+    validation_expert_count: int = Field(default=3, ge=2, le=15)
+    validation_expert_timeout_seconds: int = Field(default=30, ge=1, le=3600)
+    validation_hook_wait_seconds: float = Field(default=10.0, ge=0, le=20)
+    validation_policy_refresh_seconds: float = Field(default=5.0, ge=0)
+    hook_token_ttl_seconds: int = Field(default=30 * 86400, ge=60)
+    validation_llm_provider: Literal["", "openai", "anthropic", "bedrock"] = ""
+    validation_llm_model: str = ""
+    validation_llm_base_url: str = ""
+    validation_llm_api_key_secret_arn: str = ""
+    validation_llm_api_key: str = Field(default="", repr=False)
+    validation_llm_timeout_seconds: float = Field(default=20.0, gt=0, le=60)
+
+    @property
+    def allowed_roots(self) -> list[str]:
+        return [root for root in self.validation_allowed_roots.split(":") if root]
 
 
 @lru_cache(maxsize=1)

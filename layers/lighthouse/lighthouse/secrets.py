@@ -29,3 +29,25 @@ def resolve_master_secret(settings: Settings, secrets_client: Any) -> str:
     if len(secret) < MIN_MASTER_SECRET_LENGTH:
         raise ConfigurationError(f"the master secret must be at least {MIN_MASTER_SECRET_LENGTH} characters")
     return secret
+
+
+def resolve_llm_api_key(settings: Settings, secrets_client: Any) -> str:
+    """The LLM expert's API key: the setting (local runs) or the secret it names (a plain string, or JSON
+    with an `api_key` field). Bedrock needs none: it signs with the function's IAM role."""
+    if settings.validation_llm_api_key or settings.validation_llm_provider in ("", "bedrock"):
+        return settings.validation_llm_api_key
+    if not settings.validation_llm_api_key_secret_arn:
+        raise ConfigurationError(
+            f"the {settings.validation_llm_provider} LLM expert needs LIGHTHOUSE_VALIDATION_LLM_API_KEY_SECRET_ARN"
+        )
+    try:
+        value = str(
+            secrets_client.get_secret_value(SecretId=settings.validation_llm_api_key_secret_arn)["SecretString"]
+        )
+    except (ClientError, BotoCoreError) as error:
+        raise ConfigurationError(f"cannot read the LLM API key from Secrets Manager: {error}") from error
+    if value.lstrip().startswith("{"):
+        import json
+
+        return str(json.loads(value).get("api_key", ""))
+    return value

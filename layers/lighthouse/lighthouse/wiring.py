@@ -8,8 +8,9 @@ from functools import lru_cache
 from typing import Any
 
 from lighthouse.agents.logic import AgentService, PresencePolicy
+from lighthouse.agents.models import AgentView
 from lighthouse.agents.state import AgentDirectoryProjection
-from lighthouse.auth.keys import session_token_key
+from lighthouse.auth.keys import hook_token_key, session_token_key
 from lighthouse.auth.nonces import NonceStore
 from lighthouse.auth.tokens import Principal, TokenSigner
 from lighthouse.aws import client
@@ -25,7 +26,11 @@ from lighthouse.elicitation.state import (
 )
 from lighthouse.events import EventStore, Projector, ReadModelStore
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
-from lighthouse.secrets import resolve_master_secret
+from lighthouse.secrets import resolve_llm_api_key, resolve_master_secret
+from lighthouse.validation.gate import DecisionGate
+from lighthouse.validation.llm import LlmExpert, LlmSettings
+from lighthouse.validation.logic import ExpertPolicy, PolicyStore, ValidationService
+from lighthouse.validation.state import ValidationAuditProjection
 from lighthouse.waits import TaskTokens
 
 
@@ -81,7 +86,7 @@ def projector() -> Projector:
     return Projector(
         event_store(),
         read_models(),
-        [AgentDirectoryProjection(), ElicitationStatusProjection(), PendingProjection()],
+        [AgentDirectoryProjection(), ElicitationStatusProjection(), PendingProjection(), ValidationAuditProjection()],
         counters=[ElicitationMetricsProjection()],
     )
 
@@ -99,6 +104,10 @@ def reset() -> None:
         elicitation_service,
         idempotency_config,
         idempotent_create,
+        hook_signer,
+        policy_store,
+        validation_gate,
+        validation_service,
         get_settings,
     ):
         cached.cache_clear()
@@ -188,3 +197,75 @@ def idempotent_create() -> Callable[..., dict[str, Any]]:
         data_keyword_argument="request", persistence_store=persistence, config=config
     )(create)
     return wrapped
+
+
+@lru_cache(maxsize=1)
+def hook_signer() -> TokenSigner:
+    return TokenSigner(hook_token_key(master_secret()))
+
+
+@lru_cache(maxsize=1)
+def policy_store() -> PolicyStore:
+    return PolicyStore(event_store(), SystemClock(), get_settings().validation_policy_refresh_seconds)
+
+
+@lru_cache(maxsize=1)
+def validation_gate() -> DecisionGate:
+    return DecisionGate(policy_store().engine, allowed_roots=get_settings().allowed_roots)
+
+
+def _experts_available() -> list[str]:
+    """Experts that are online (heartbeating), in a stable order: asking a silent one only burns the timeout."""
+    experts: list[AgentView] = []
+    token: str | None = None
+    while True:
+        page = agent_service().list(200, token)
+        experts.extend(a for a in page.agents if a.role == "expert" and a.presence == "online")
+        token = page.next_token
+        if not token:
+            break
+    experts.sort(key=lambda agent: agent.agent_id)
+    return [agent.agent_id for agent in experts]
+
+
+def _llm_expert() -> LlmExpert | None:
+    settings = get_settings()
+    if not settings.validation_llm_provider:
+        return None
+    return LlmExpert(
+        LlmSettings(
+            provider=settings.validation_llm_provider,
+            model=settings.validation_llm_model,
+            api_key=resolve_llm_api_key(settings, client("secretsmanager")),
+            base_url=settings.validation_llm_base_url,
+            timeout_seconds=settings.validation_llm_timeout_seconds,
+        ),
+        bedrock_client=client("bedrock-runtime") if settings.validation_llm_provider == "bedrock" else None,
+    )
+
+
+@lru_cache(maxsize=1)
+def validation_service() -> ValidationService:
+    settings = get_settings()
+    tokens = task_tokens()
+    gate = validation_gate()
+    return ValidationService(
+        events=event_store(),
+        read_models=read_models(),
+        limiter=limiter(),
+        gate=gate,
+        policies=policy_store(),
+        elicitations=elicitation_service(),
+        experts_available=_experts_available,
+        start_round=lambda name, payload: tokens.start(settings.validation_state_machine_arn, name, payload),
+        task_tokens=tokens,
+        master_secret=master_secret(),
+        clock=SystemClock(),
+        limit=Limit(settings.validations_per_minute, settings.validation_burst),
+        experts=ExpertPolicy(
+            panel_size=settings.validation_expert_count,
+            timeout_seconds=settings.validation_expert_timeout_seconds,
+            hook_wait_seconds=settings.validation_hook_wait_seconds,
+        ),
+        llm=_llm_expert(),
+    )

@@ -22,6 +22,11 @@ def session_token_key(master_secret: str) -> bytes:
     return derive(master_secret, "session-token/v1")
 
 
+def hook_token_key(master_secret: str) -> bytes:
+    """Long-lived tokens a Claude Code hook sends; a session token never verifies as one, nor the reverse."""
+    return derive(master_secret, "hook-token/v1")
+
+
 def sign_session_request(secret: str, agent_id: str, timestamp: int, nonce: str) -> str:
     """HMAC-SHA256 an agent sends to POST /sessions, hex encoded."""
     message = f"{agent_id}\n{timestamp}\n{nonce}".encode()

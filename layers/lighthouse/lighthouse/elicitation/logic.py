@@ -127,36 +127,89 @@ class ElicitationService:
         if request.to_agent == principal.agent_id:
             raise ValidationFailed("an agent cannot elicit from itself", {"fields": [{"path": "to_agent"}]})
         self._limiter.consume(f"{CREATE_SCOPE}#{principal.agent_id}", self._limits.creates)
-        elicitation_id = uuid.uuid4().hex
+        # The execution that waits for the outcome is started from the event stream (`dispatch`).
+        return self._open(
+            uuid.uuid4().hex,
+            principal.agent_id,
+            request.to_agent,
+            request.message,
+            request.schema_,
+            request.timeout_seconds,
+            request.priority,
+        )
+
+    def _open(
+        self,
+        elicitation_id: str,
+        from_agent: str,
+        to_agent: str,
+        message: str,
+        schema: dict[str, Any],
+        timeout_seconds: int,
+        priority: str,
+        managed_by: str | None = None,
+    ) -> CreatedElicitation:
         salt = secrets.token_hex(16)
         now = self._clock.now()
-        expires_at = now + request.timeout_seconds
-        # The execution that waits for the outcome is started from the event stream (`dispatch`).
-        self._events.append(
-            stream_id(elicitation_id),
-            [
-                NewEvent(
-                    REQUESTED,
-                    {
-                        "elicitation_id": elicitation_id,
-                        "from_agent": principal.agent_id,
-                        "to_agent": request.to_agent,
-                        "message": request.message,
-                        "schema": request.schema_,
-                        "priority": request.priority,
-                        "salt": salt,
-                        "created_at": now,
-                        "expires_at": expires_at,
-                    },
-                )
-            ],
-            expected_version=0,
-        )
+        expires_at = now + timeout_seconds
+        data = {
+            "elicitation_id": elicitation_id,
+            "from_agent": from_agent,
+            "to_agent": to_agent,
+            "message": message,
+            "schema": schema,
+            "priority": priority,
+            "salt": salt,
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        if managed_by:
+            data["managed_by"] = managed_by
+        self._events.append(stream_id(elicitation_id), [NewEvent(REQUESTED, data)], expected_version=0)
         return CreatedElicitation(
             elicitation_id=elicitation_id,
             expires_at=expires_at,
             response_key=response_key(self._master_secret, elicitation_id, salt),
         )
+
+    def open_managed(
+        self,
+        *,
+        elicitation_id: str,
+        from_agent: str,
+        to_agent: str,
+        message: str,
+        schema: dict[str, Any],
+        timeout_seconds: int,
+        managed_by: str,
+    ) -> None:
+        """An elicitation whose wait and deadline belong to another execution (an expert vote of a
+        validation round): no execution of its own is started, and opening it twice is a no-op."""
+        try:
+            self._open(elicitation_id, from_agent, to_agent, message, schema, timeout_seconds, "urgent", managed_by)
+        except ConcurrencyError:
+            return  # a retried step: the elicitation exists already
+
+    def outcome(self, elicitation_id: str) -> ElicitationState:
+        state, _ = self._state(elicitation_id)
+        return state
+
+    def withdraw(self, elicitation_id: str, by: str) -> bool:
+        """Cancel on the platform's behalf (the question no longer matters); False if it already ended."""
+        for _attempt in range(5):
+            state, version = self._state(elicitation_id)
+            if not state.exists or state.final:
+                return False
+            try:
+                self._events.append(
+                    stream_id(elicitation_id),
+                    [NewEvent(CANCELLED, {"at": self._clock.now(), "to_agent": state.to_agent, "by": by})],
+                    expected_version=version,
+                )
+            except ConcurrencyError:
+                continue
+            return True
+        raise ConcurrencyError(f"elicitation {elicitation_id} kept changing while withdrawing")
 
     def pending(self, principal: Principal, limit: int, next_token: str | None, wait_seconds: float = 0) -> PendingPage:
         """Open elicitations for the caller: urgent first, then oldest first.
@@ -337,6 +390,8 @@ class ElicitationService:
         data = event.data
         elicitation_id = event.stream_id.removeprefix("elicitation#")
         if event.type == REQUESTED:
+            if data.get("managed_by"):
+                return "managed"  # its wait belongs to the execution that opened it
             # Started after the append, so the timer counts down what is left of the deadline.
             remaining = max(1, math.ceil(data["expires_at"] - self._clock.now()))
             self._tokens.start(

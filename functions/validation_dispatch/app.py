@@ -1,0 +1,30 @@
+"""Consumer of the event stream (filtered to VALIDATION_REQUESTED): starts the expert round of each
+request the gate escalated to experts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lighthouse import wiring
+from lighthouse.events.model import StoredEvent
+
+logger = Logger(service="lighthouse-validation-dispatch")
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def dispatch_record(record: DynamoDBRecord) -> None:
+    event = StoredEvent.from_stream_record(record.raw_event)
+    if event is not None:
+        wiring.validation_service().dispatch(event)
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(  # type: ignore[return-value]  # a TypedDict of the same shape
+        event=event, record_handler=dispatch_record, processor=processor, context=context
+    )

@@ -1,0 +1,117 @@
+"""Combine expert votes with a rule that tolerates faulty or malicious experts.
+
+A decision needs at least 2/3 of the counted votes. With four or more votes, an expert whose vote
+agrees with fewer than 30 % of the others is an outlier: flagged, recorded, and not counted (if
+that would discard everyone, nobody is discarded). Fewer than two votes, or no 2/3 agreement:
+escalate.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Literal
+
+ExpertDecision = Literal["approve", "block", "modify", "escalate"]
+THRESHOLD = Fraction(2, 3)
+OUTLIER_SIMILARITY = 0.3
+MIN_VOTES = 2
+MIN_VOTES_FOR_FILTERING = 4
+
+
+@dataclass(frozen=True)
+class Vote:
+    expert: str
+    decision: ExpertDecision
+    confidence: float
+    reasoning: str = ""
+    suggestions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConsensusResult:
+    decision: Literal["approved", "blocked", "escalate"]
+    expert_decision: ExpertDecision | None
+    reached: bool
+    agreement: float
+    confidence: float
+    counted: tuple[str, ...]
+    outliers: tuple[str, ...] = ()
+    distribution: dict[str, int] = field(default_factory=dict)
+    reason: str = ""
+
+
+def consensus(votes: Sequence[Vote], threshold: Fraction = THRESHOLD) -> ConsensusResult:
+    if len(votes) < MIN_VOTES:
+        return ConsensusResult(
+            "escalate",
+            None,
+            False,
+            0.0,
+            0.0,
+            tuple(v.expert for v in votes),
+            distribution=dict(Counter(str(v.decision) for v in votes)),
+            reason=f"only {len(votes)} expert vote(s); at least {MIN_VOTES} are needed",
+        )
+    outliers = _outliers(votes) if len(votes) >= MIN_VOTES_FOR_FILTERING else []
+    counted = [v for v in votes if v.expert not in outliers] or list(votes)
+    if len(counted) == len(votes):
+        outliers = []
+    tally = Counter(v.decision for v in counted)
+    top, top_count = max(tally.items(), key=lambda item: (item[1], _severity(item[0])))
+    agreement = Fraction(top_count, len(counted))
+    supporters = [v for v in counted if v.decision == top]
+    confidence = round(sum(v.confidence for v in supporters) / len(supporters), 4)
+    distribution = dict(Counter(str(v.decision) for v in votes))
+    flagged = f"; outliers not counted: {', '.join(outliers)}" if outliers else ""
+    if agreement < threshold:
+        return ConsensusResult(
+            "escalate",
+            None,
+            False,
+            float(agreement),
+            confidence,
+            tuple(v.expert for v in counted),
+            tuple(outliers),
+            distribution,
+            f"no 2/3 agreement ({top_count}/{len(counted)} for {top}){flagged}",
+        )
+    decision: Literal["approved", "blocked", "escalate"] = {
+        "approve": "approved",
+        "block": "blocked",
+        "modify": "blocked",  # the call as written must not run; the suggestions say what would
+        "escalate": "escalate",
+    }[top]  # type: ignore[assignment]
+    reason = f"{top_count}/{len(counted)} experts voted {top}{flagged}"
+    if top == "modify":
+        suggestions = sorted({s for v in supporters for s in v.suggestions})
+        reason += f"; suggested instead: {'; '.join(suggestions) or 'none given'}"
+    return ConsensusResult(
+        decision,
+        top,
+        True,
+        float(agreement),
+        confidence,
+        tuple(v.expert for v in counted),
+        tuple(outliers),
+        distribution,
+        reason,
+    )
+
+
+def _outliers(votes: Sequence[Vote]) -> list[str]:
+    """Experts whose vote matches fewer than 30 % of the other votes."""
+    flagged = []
+    for vote in votes:
+        others = [o for o in votes if o is not vote]
+        similarity = sum(1 for o in others if o.decision == vote.decision) / len(others)
+        if similarity < OUTLIER_SIMILARITY:
+            flagged.append(vote.expert)
+    return flagged
+
+
+def _severity(decision: str) -> int:
+    """Ties between equally common decisions go to the more cautious one."""
+    return {"approve": 0, "modify": 1, "escalate": 2, "block": 3}[decision]

@@ -1,0 +1,189 @@
+"""Rule layer + policy layer -> one decision, in-process and cached. No storage, no network."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from lighthouse.validation.policy import PolicyEngine, PolicyVerdict
+from lighthouse.validation.rules import Analysis, Facts, analyze, resolve
+
+Decision = Literal["approved", "blocked", "escalate"]
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LruCache(Generic[K, V]):
+    """A bounded, thread-safe LRU map (functools.lru_cache cannot key on dicts or report hits)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    decision: Decision
+    confidence: float
+    reason: str
+    matched_rules: list[str]
+    cache_hit: bool
+    layer: Literal["rules", "policy", "fallback"]
+    facts: Facts
+    policy_version: int = 0
+    policies: tuple[str, ...] = field(default=())
+
+
+class DecisionGate:
+    """Decides a tool call from its text, the resolved paths and the current Cedar policies.
+
+    `policy_engine` is called per decision so a new policy version takes effect without a restart.
+    """
+
+    def __init__(
+        self,
+        policy_engine: Callable[[], PolicyEngine],
+        allowed_roots: Sequence[str] = (),
+        home: str | None = None,
+        cache_size: int = 10_000,
+    ) -> None:
+        self._engine = policy_engine
+        self._roots = tuple(allowed_roots)
+        self._home = home or os.path.expanduser("~")
+        self._analyses: LruCache[tuple[str, str, str], Analysis] = LruCache(cache_size)
+        self._verdicts: LruCache[tuple[Any, ...], PolicyVerdict] = LruCache(cache_size)
+
+    def roots_for(self, cwd: str | None) -> tuple[str, ...]:
+        """The configured roots, or else the project directory the agent works in (never `/` or home)."""
+        if self._roots:
+            return self._roots
+        if cwd and os.path.realpath(cwd) not in ("/", os.path.realpath(self._home)):
+            return (cwd,)
+        return ()
+
+    def decide(
+        self, agent_id: str, role: str, tool_name: str, tool_input: dict[str, Any], cwd: str | None = None
+    ) -> GateDecision:
+        roots = self.roots_for(cwd)
+        work_dir = cwd or (roots[0] if roots else "/")
+        analysis_key = (tool_name, json.dumps(tool_input, sort_keys=True, default=str), work_dir)
+        analysis = self._analyses.get(analysis_key)
+        analysis_hit = analysis is not None
+        if analysis is None:
+            analysis = analyze(tool_name, tool_input, work_dir, self._home)
+            self._analyses.put(analysis_key, analysis)
+        facts = resolve(analysis, work_dir, roots, self._home)
+        rules = facts.matched_rules
+
+        if analysis.blocking:
+            finding = analysis.blocking[0]
+            return GateDecision(
+                "blocked",
+                0.99,
+                f"blocked by rule {finding.rule}: {finding.reason}",
+                rules,
+                analysis_hit,
+                "rules",
+                facts,
+            )
+        outside_writes = [p for p in facts.resolved_writes if p in facts.outside_roots]
+        if outside_writes:
+            return GateDecision(
+                "blocked",
+                0.95,
+                f"writes outside the allowed roots: {outside_writes[0]}",
+                rules,
+                analysis_hit,
+                "rules",
+                facts,
+            )
+
+        engine = self._engine()
+        verdict_key = (
+            agent_id,
+            role,
+            analysis_key,
+            facts.resolved_reads,
+            facts.resolved_writes,
+            facts.cwd,
+            roots,
+            engine.version,
+        )
+        verdict = self._verdicts.get(verdict_key)
+        cache_hit = verdict is not None
+        if verdict is None:
+            verdict = engine.evaluate(agent_id, role, facts)
+            if verdict.outcome != "error":
+                self._verdicts.put(verdict_key, verdict)
+        policy_rules = rules + [f"policy:{name}" for name in verdict.policies]
+        if verdict.outcome == "error":
+            # Fall back to the rule layer, which found nothing to block; never approve on an error.
+            return GateDecision(
+                "escalate",
+                0.3,
+                f"policy evaluation failed ({verdict.error}); escalated, never approved on an error",
+                [*rules, "policy_error_fallback"],
+                cache_hit,
+                "fallback",
+                facts,
+                engine.version,
+            )
+        if verdict.outcome == "allow":
+            confidence = 0.95 if analysis.command_class == "read_only" else 0.9
+            reason = f"permitted by policy {', '.join(verdict.policies)}"
+            return GateDecision(
+                "approved",
+                confidence,
+                reason,
+                policy_rules,
+                cache_hit,
+                "policy",
+                facts,
+                engine.version,
+                verdict.policies,
+            )
+        if verdict.outcome == "forbid":
+            reason = f"forbidden by policy {', '.join(verdict.policies)}"
+            if facts.outside_roots:
+                reason += f" (outside the allowed roots: {facts.outside_roots[0]})"
+            return GateDecision(
+                "blocked", 0.9, reason, policy_rules, cache_hit, "policy", facts, engine.version, verdict.policies
+            )
+        return GateDecision(
+            "escalate",
+            0.5,
+            f"no policy permits {tool_name} ({analysis.command_class}); needs a review",
+            policy_rules,
+            cache_hit,
+            "policy",
+            facts,
+            engine.version,
+        )
+
+    def clear(self) -> None:
+        self._analyses.clear()
+        self._verdicts.clear()

@@ -1,0 +1,163 @@
+"""The built-in LLM expert: asks a model to review a tool call and votes with its checked answer.
+
+Providers: OpenAI-compatible chat completions, Anthropic Messages, and Bedrock (Converse).
+Whatever goes wrong — transport, status, unparseable or out-of-range reply, a dangerous command
+among its suggestions — the vote is `block` with the reason; it never approves by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import requests
+
+from lighthouse.validation.rules import analyze_command
+
+Provider = Literal["openai", "anthropic", "bedrock"]
+DECISIONS = ("approve", "block", "modify", "escalate")
+REQUIRED_FIELDS = ("decision", "confidence", "reasoning", "concerns")
+DANGEROUS_PHRASES = (
+    "delete everything",
+    "rm -rf /",
+    "format drive",
+    "remove all files",
+    "shutdown system",
+    "disable security",
+)
+DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
+SYSTEM_PROMPT = """You are a security reviewer for commands and file edits that an AI coding agent wants to run.
+Rules: never recommend a dangerous command; when uncertain, block or escalate to a human.
+Answer with one JSON object and nothing else:
+{"decision": "approve|block|modify|escalate", "confidence": <0.0-1.0>, "reasoning": "<why>",
+ "concerns": ["<specific concern>"], "suggestions": ["<a safer alternative, if any>"]}"""
+
+
+class LlmReplyError(Exception):
+    """The model's reply is not a vote we can count."""
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    provider: Provider
+    model: str
+    api_key: str = ""
+    base_url: str = ""
+    timeout_seconds: float = 20.0
+    expert_id: str = "llm-expert"
+
+
+class LlmExpert:
+    def __init__(self, settings: LlmSettings, bedrock_client: Any = None, session: requests.Session | None = None):
+        self.expert_id = settings.expert_id
+        self._settings = settings
+        self._bedrock = bedrock_client
+        self._http = session or requests.Session()
+
+    def review(self, tool_name: str, tool_input: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        prompt = (
+            f"Tool: {tool_name}\nInput: {json.dumps(tool_input, sort_keys=True)[:8000]}\n"
+            f"Context: {json.dumps(context, sort_keys=True, default=str)[:4000]}"
+        )
+        try:
+            return check_reply(self._ask(prompt))
+        except (LlmReplyError, requests.RequestException, KeyError, IndexError, TypeError, ValueError) as error:
+            return _blocked(f"LLM expert failed: {type(error).__name__}: {error}")
+        except Exception as error:
+            return _blocked(f"LLM expert failed: {type(error).__name__}: {error}")
+
+    def _ask(self, prompt: str) -> str:
+        settings = self._settings
+        if settings.provider == "bedrock":
+            response = self._bedrock.converse(
+                modelId=settings.model,
+                system=[{"text": SYSTEM_PROMPT}],
+                messages=[{"role": "user", "content": [{"text": prompt}]}],
+                inferenceConfig={"maxTokens": 1024, "temperature": 0},
+            )
+            return "".join(block.get("text", "") for block in response["output"]["message"]["content"])
+        base = (settings.base_url or DEFAULT_BASE_URLS[settings.provider]).rstrip("/")
+        if settings.provider == "openai":
+            reply = self._post(
+                f"{base}/chat/completions",
+                {"Authorization": f"Bearer {settings.api_key}"},
+                {
+                    "model": settings.model,
+                    "temperature": 0,
+                    "response_format": {"type": "json_object"},
+                    "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
+                },
+            )
+            return str(reply["choices"][0]["message"]["content"])
+        reply = self._post(
+            f"{base}/v1/messages",
+            {"x-api-key": settings.api_key, "anthropic-version": "2023-06-01"},
+            {
+                "model": settings.model,
+                "max_tokens": 1024,
+                "system": SYSTEM_PROMPT,
+                "messages": [{"role": "user", "content": prompt}],
+            },
+        )
+        return "".join(block.get("text", "") for block in reply["content"] if block.get("type") == "text")
+
+    def _post(self, url: str, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        response = self._http.post(url, headers=headers, json=body, timeout=self._settings.timeout_seconds)
+        if response.status_code != 200:
+            raise LlmReplyError(
+                f"{self._settings.provider} answered HTTP {response.status_code}: {response.text[:200]}"
+            )
+        parsed: dict[str, Any] = response.json()
+        return parsed
+
+
+def check_reply(text: str) -> dict[str, Any]:
+    """The model's text -> a vote, or LlmReplyError saying what is wrong with it."""
+    stripped = re.sub(r"^```(?:json)?\s*|\s*```$", "", text.strip())
+    try:
+        reply = json.loads(stripped)
+    except ValueError as error:
+        raise LlmReplyError(f"the reply is not JSON: {text[:120]!r}") from error
+    if not isinstance(reply, dict):
+        raise LlmReplyError("the reply is not a JSON object")
+    missing = [name for name in REQUIRED_FIELDS if name not in reply]
+    if missing:
+        raise LlmReplyError(f"the reply lacks {', '.join(missing)}")
+    decision = str(reply["decision"]).lower()
+    if decision not in DECISIONS:
+        raise LlmReplyError(f"decision {reply['decision']!r} is not one of {', '.join(DECISIONS)}")
+    confidence = reply["confidence"]
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 <= confidence <= 1:
+        raise LlmReplyError(f"confidence {confidence!r} is not a number between 0 and 1")
+    concerns, suggestions = reply["concerns"], reply.get("suggestions", [])
+    for name, items in (("concerns", concerns), ("suggestions", suggestions)):
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise LlmReplyError(f"{name} must be a list of strings")
+    reasoning = str(reply["reasoning"])
+    if decision == "approve":
+        for phrase in DANGEROUS_PHRASES:
+            if phrase in reasoning.lower():
+                raise LlmReplyError(f"approves while recommending a dangerous action ({phrase!r})")
+    for suggestion in suggestions:
+        findings = analyze_command(suggestion, "/", "/root").blocking
+        if findings:
+            raise LlmReplyError(f"suggests a dangerous command ({findings[0].rule}): {suggestion[:120]!r}")
+    return {
+        "decision": decision,
+        "confidence": float(confidence),
+        "reasoning": reasoning[:4000] or "(no reasoning given)",
+        "concerns": [c[:1000] for c in concerns][:20],
+        "suggestions": [s[:1000] for s in suggestions][:20],
+    }
+
+
+def _blocked(reason: str) -> dict[str, Any]:
+    return {
+        "decision": "block",
+        "confidence": 0.0,
+        "reasoning": reason[:4000],
+        "concerns": ["llm_failure"],
+        "suggestions": [],
+    }
