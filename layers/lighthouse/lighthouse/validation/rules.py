@@ -128,6 +128,7 @@ MUTATING_COMMANDS = frozenset(
         "unlink",
     ]
 )
+PATTERN_FIRST = frozenset({"grep", "egrep", "fgrep", "rg", "ag", "sed", "awk", "jq", "tr", "cut"})
 FORMATTERS = frozenset({"mkfs", "mke2fs", "mkswap", "fdisk", "sfdisk", "cfdisk", "parted", "wipefs", "format"})
 POWER = frozenset({"shutdown", "reboot", "halt", "poweroff"})
 HARMLESS_DEVICES = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero", "/dev/fd/")
@@ -385,10 +386,11 @@ def _inspect(
         command_class = "unknown"
     elif name in READ_ONLY_COMMANDS:
         command_class = _read_only_class(name, args, lowered)
-        if command_class == "read_only":
-            reads.extend(a for a in operands if "/" in a or a.startswith(("~", ".")))
-        else:
-            writes.extend(a for a in operands if "/" in a or a.startswith(("~", ".")))
+        # Every operand may name a file, except the words that are data: echo's text, a pattern, a script.
+        skip = len(operands) if name in ("echo", "printf", "git", "test", "[", "seq", "date") else 0
+        skip = 1 if name in PATTERN_FIRST and not skip else skip
+        paths = [a for a in operands[skip:] if a not in (":", "{}", ";", "+")]
+        (reads if command_class == "read_only" else writes).extend(paths)
     elif name in MUTATING_COMMANDS:
         command_class = "network" if name in ("pip", "pip3", "npm", "yarn", "pnpm", "apt", "apt-get") else "mutating"
     redirects_to_files = any(
@@ -489,8 +491,9 @@ def _history_check(target: str, home: str, findings: list[Finding]) -> None:
 def resolve(analysis: Analysis, cwd: str, roots: Sequence[str], home: str) -> Facts:
     """Resolve every path with the operating system and check it against the allowed roots."""
     real_roots = [os.path.realpath(root) for root in roots]
-    reads = tuple(os.path.realpath(_lexical(p, cwd, home)) for p in analysis.read_paths)
-    writes = tuple(os.path.realpath(_lexical(p, cwd, home)) for p in analysis.write_paths)
+    # No lexical normalisation first: `link/..` is the parent of the link's target, not `.`.
+    reads = tuple(os.path.realpath(posixpath.join(cwd, _expand(p, home))) for p in analysis.read_paths)
+    writes = tuple(os.path.realpath(posixpath.join(cwd, _expand(p, home))) for p in analysis.write_paths)
     real_cwd = os.path.realpath(cwd)
     outside = tuple(p for p in (*reads, *writes) if not _within(p, real_roots))
     cwd_inside = _within(real_cwd, real_roots)
@@ -503,7 +506,9 @@ def resolve(analysis: Analysis, cwd: str, roots: Sequence[str], home: str) -> Fa
         resolved_reads=reads,
         resolved_writes=writes,
         reads_within_roots=cwd_inside and all(_within(p, real_roots) for p in reads),
-        writes_within_roots=cwd_inside and all(_within(p, real_roots) for p in writes),
+        # A command run outside the roots may write there implicitly (build output), unless it only reads.
+        writes_within_roots=(cwd_inside or analysis.command_class == "read_only")
+        and all(_within(p, real_roots) for p in writes),
         credential_access=credential,
         outside_roots=outside,
     )
