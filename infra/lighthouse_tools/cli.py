@@ -145,18 +145,25 @@ def cmd_agents_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_session(args: argparse.Namespace) -> int:
-    from lighthouse.auth.keys import sign_session_request
-
-    api_url = args.api_url
+def _api_url(args: argparse.Namespace) -> str:
+    """--api-url, else LIGHTHOUSE_API_URL, else the running local cloud's state file."""
+    api_url: str = getattr(args, "api_url", None) or os.environ.get("LIGHTHOUSE_API_URL", "")
     if not api_url and args.state_file.exists():
         api_url = json.loads(args.state_file.read_text())["api_url"]
+    return api_url
+
+
+def _sign_in(command: str, args: argparse.Namespace) -> tuple[str, requests.Response] | int:
+    """POST /sessions as the agent; the API URL and the response, or an exit code after saying why not."""
+    from lighthouse.auth.keys import sign_session_request
+
+    api_url = _api_url(args)
     if not api_url:
-        print("lighthouse session: pass --api-url (no local state file found)", file=sys.stderr)
+        print(f"lighthouse {command}: pass --api-url (no local state file found)", file=sys.stderr)
         return 2
     secret = args.secret or os.environ.get("LIGHTHOUSE_AGENT_SECRET", "")
     if not secret:
-        print("lighthouse session: pass --secret or set LIGHTHOUSE_AGENT_SECRET", file=sys.stderr)
+        print(f"lighthouse {command}: pass --secret or set LIGHTHOUSE_AGENT_SECRET", file=sys.stderr)
         return 2
     timestamp, nonce = int(time.time()), secrets.token_hex(16)
     body = {
@@ -167,10 +174,54 @@ def cmd_session(args: argparse.Namespace) -> int:
     }
     response = requests.post(f"{api_url.rstrip('/')}/sessions", json=body, timeout=30)
     if response.status_code != 201:
-        print(f"lighthouse session: {response.status_code} {response.text}", file=sys.stderr)
+        print(f"lighthouse {command}: {response.status_code} {response.text}", file=sys.stderr)
         return 1
+    return api_url, response
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    signed_in = _sign_in("session", args)
+    if isinstance(signed_in, int):
+        return signed_in
+    _, response = signed_in
     print(response.json()["token"] if not args.json else response.text)
     return 0
+
+
+def cmd_hook_token(args: argparse.Namespace) -> int:
+    signed_in = _sign_in("hook token", args)
+    if isinstance(signed_in, int):
+        return signed_in
+    api_url, session = signed_in
+    response = requests.post(
+        f"{api_url.rstrip('/')}/hooks/token",
+        headers={"Authorization": f"Bearer {session.json()['token']}"},
+        timeout=30,
+    )
+    if response.status_code != 201:
+        print(f"lighthouse hook token: {response.status_code} {response.text}", file=sys.stderr)
+        return 1
+    print(response.json()["hook_token"] if not args.json else response.text)
+    return 0
+
+
+def cmd_hook_claude_code(args: argparse.Namespace) -> int:
+    from lighthouse_tools.hook import Fallback, run
+
+    api_url = _api_url(args)
+    token = args.token or os.environ.get("LIGHTHOUSE_HOOK_TOKEN", "")
+    configured = args.on_unreachable or os.environ.get("LIGHTHOUSE_HOOK_ON_UNREACHABLE", "deny")
+    fallback: Fallback = "ask" if configured == "ask" else "allow" if configured == "allow" else "deny"
+    if not api_url or not token:
+        missing = "the API URL (--api-url or LIGHTHOUSE_API_URL)" if not api_url else "LIGHTHOUSE_HOOK_TOKEN"
+        print(f"Lighthouse hook is not configured: {missing} is missing; denied (fail closed)", file=sys.stderr)
+        return 2
+    answer = run(sys.stdin.read(), api_url, token, fallback, args.timeout)
+    if answer.stdout:
+        print(answer.stdout)
+    if answer.stderr:
+        print(answer.stderr, file=sys.stderr)
+    return answer.exit_code
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
@@ -198,9 +249,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 def cmd_mcp(args: argparse.Namespace) -> int:
     from lighthouse_tools.mcp_server import serve
 
-    api_url = args.api_url or os.environ.get("LIGHTHOUSE_API_URL", "")
-    if not api_url and args.state_file.exists():
-        api_url = json.loads(args.state_file.read_text())["api_url"]
+    api_url = _api_url(args)
     agent_id = args.agent_id or os.environ.get("LIGHTHOUSE_AGENT_ID", "")
     secret = os.environ.get("LIGHTHOUSE_AGENT_SECRET", "")
     missing = [name for name, value in (("--api-url", api_url), ("--agent-id", agent_id),
@@ -241,6 +290,23 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--api-url", help="defaults to the running local cloud's API")
     session.add_argument("--json", action="store_true")
     session.set_defaults(func=cmd_session)
+    hook = commands.add_parser("hook", help="Claude Code hooks").add_subparsers(dest="hook_command", required=True)
+    hook_token = hook.add_parser("token", help="sign in as an agent and print its long-lived hook token")
+    hook_token.add_argument("agent_id")
+    hook_token.add_argument("--secret", help="the agent's secret (or LIGHTHOUSE_AGENT_SECRET)")
+    hook_token.add_argument("--api-url", help="defaults to LIGHTHOUSE_API_URL or the running local cloud's API")
+    hook_token.add_argument("--json", action="store_true")
+    hook_token.set_defaults(func=cmd_hook_token)
+    claude = hook.add_parser("claude-code", help="PreToolUse command hook: hook input on stdin, decision out")
+    claude.add_argument("--api-url", help="defaults to LIGHTHOUSE_API_URL or the running local cloud's API")
+    claude.add_argument("--token", help="the hook token (better: LIGHTHOUSE_HOOK_TOKEN)")
+    claude.add_argument(
+        "--on-unreachable",
+        choices=("deny", "ask", "allow"),
+        help="what to answer when Lighthouse cannot (default deny, or LIGHTHOUSE_HOOK_ON_UNREACHABLE)",
+    )
+    claude.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the service")
+    claude.set_defaults(func=cmd_hook_claude_code)
     mcp = commands.add_parser("mcp", help="serve the elicitation tools over MCP (stdio) as one agent")
     mcp.add_argument("--api-url", help="the Lighthouse API (or LIGHTHOUSE_API_URL, or the local state file)")
     mcp.add_argument("--agent-id", help="the agent the tools act as (or LIGHTHOUSE_AGENT_ID)")
