@@ -39,6 +39,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m tests.perf.bench_foundation
 	$(BIN)/python -m tests.perf.bench_elicitation
+	$(BIN)/python -m tests.perf.bench_validation
 
 localstack-up:
 	docker compose -f localstack/docker-compose.yml up -d

@@ -8,6 +8,12 @@
    keeps moto's own code but is handed only the queried partition.
 3. Write signals. Pollers of streams and queues sleep until a table or queue is written (or a short
    timeout passes) instead of polling the emulator many times a second while idle.
+4. Transactions without a table copy. moto backs up every table a TransactWriteItems touches with
+   `copy.deepcopy` (items, indexes and the stream shard) so it can roll back a failed transaction:
+   O(table size) per transaction, which made a two-event append cost 100+ ms once the events table
+   held some thousands of items. Under the item lock nothing changes between a check and a write, so
+   the conditions (and the one-operation-per-item rule) are checked first, a failing transaction is
+   refused before anything is written, and moto's own code then applies one that will succeed.
 """
 
 from __future__ import annotations
@@ -89,7 +95,70 @@ def install_emulator_hooks() -> None:
     for name in _QUEUE_WRITES:
         _wrap(SQSBackend, name, locked=False, signal=queue_writes)
     _query_one_partition()
+    _transactions_without_table_copies()
     _installed = True
+
+
+def _transactions_without_table_copies() -> None:
+    import copy
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.exceptions import MultipleTransactionsException, TransactionCanceledException
+    from moto.dynamodb.models.table import Table
+
+    class _BackupsAreNotNeeded:
+        """Stands in for the `copy` module inside moto's DynamoDB backend: a Table is not copied."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    models.__dict__["copy"] = _BackupsAreNotNeeded()
+    filter_expression = models.__dict__["get_filter_expression"]
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        with _lock:
+            errors: list[tuple[Any, Any, Any]] = []
+            seen: set[tuple[str, str]] = set()
+            failed = False
+            for entry in transact_items:
+                op_type, op = next(iter(entry.items()))
+                table = self.get_table(op["TableName"])
+                if op_type == "Put":
+                    attrs = op["Item"]
+                    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                    if table.range_key_attr is not None:
+                        key[table.range_key_attr] = attrs[table.range_key_attr]
+                else:
+                    key = op["Key"]
+                identity = (op["TableName"], str(dict(sorted(key.items()))))
+                if identity in seen:
+                    raise MultipleTransactionsException()
+                seen.add(identity)
+                condition = op.get("ConditionExpression")
+                if condition is None:
+                    errors.append((None, None, None))
+                    continue
+                current = self.get_item(op["TableName"], key)
+                check = filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                )
+                if check.expr(current):
+                    errors.append((None, None, None))
+                else:
+                    failed = True
+                    old = current.to_json()["Attributes"] if current is not None else None
+                    wanted = op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+                    errors.append(("ConditionalCheckFailed", "The conditional request failed", old if wanted else None))
+            if failed:
+                raise TransactionCanceledException(errors)
+            return original(self, transact_items)
+
+    models.DynamoDBBackend.transact_write_items = functools.wraps(original)(transact_write_items)  # type: ignore[method-assign]
 
 
 _partition = threading.local()
