@@ -287,3 +287,54 @@ def _audit_entry(agent: AgentClient, request_id: str) -> dict[str, Any] | None:
         if entry["request_id"] == request_id and entry["status"] == "decided":
             return dict(entry)
     return None
+
+
+def test_the_hook_answers_with_the_experts_verdict_when_it_arrives_within_the_wait(
+    cloud: LocalCloud, new_agent: Callable[..., AgentClient], panel: Callable[[int], list[AgentClient]], workspace: Path
+) -> None:
+    from lighthouse.config import get_settings
+
+    os.environ["LIGHTHOUSE_VALIDATION_HOOK_WAIT_SECONDS"] = "15"
+    get_settings.cache_clear()
+    wiring.validation_service.cache_clear()
+    try:
+        experts = panel(2)
+        agent = new_agent()
+        hook_token = agent.post("/hooks/token", {}).json()["hook_token"]
+        answer: dict[str, Any] = {}
+
+        def claude_code() -> None:
+            response = agent.http.post(
+                f"{cloud.api_url}/hooks/claude-code/pre-tool-use",
+                data=json.dumps(
+                    {
+                        "hook_event_name": "PreToolUse",
+                        "tool_name": "Bash",
+                        "tool_input": {"command": "npm publish"},
+                        "cwd": str(workspace),
+                        "session_id": "s-1",
+                    }
+                ),
+                headers={"Authorization": f"Bearer {hook_token}"},
+                timeout=30,
+            )
+            answer.update(response.json()["hookSpecificOutput"])
+
+        waiting = threading.Thread(target=claude_code)
+        waiting.start()
+        question = eventually(lambda: _any_question(experts[0]))
+        request_id = question["message"].split()[2].rstrip(":")
+        for expert in experts:
+            assert vote_for(expert, request_id, "block").status_code == 200
+        waiting.join(30)
+        assert answer["permissionDecision"] == "deny"
+        assert "(experts)" in answer["permissionDecisionReason"]
+    finally:
+        os.environ.pop("LIGHTHOUSE_VALIDATION_HOOK_WAIT_SECONDS", None)
+        get_settings.cache_clear()
+        wiring.validation_service.cache_clear()
+
+
+def _any_question(expert: AgentClient) -> dict[str, Any] | None:
+    questions = expert.get("/elicitation/pending").json()["elicitations"]
+    return dict(questions[0]) if questions else None

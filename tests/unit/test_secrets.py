@@ -6,7 +6,7 @@ import pytest
 
 from lighthouse.config import Settings
 from lighthouse.errors import ConfigurationError
-from lighthouse.secrets import resolve_master_secret
+from lighthouse.secrets import resolve_llm_api_key, resolve_master_secret
 from tests.conftest import Provisioned
 
 
@@ -40,3 +40,22 @@ def test_an_unreadable_secret_arn_is_a_configuration_error(provisioned: Provisio
     settings = Settings(master_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:missing")
     with pytest.raises(ConfigurationError, match="cannot read the master secret"):
         resolve_master_secret(settings, provisioned.client("secretsmanager"))
+
+
+def test_the_llm_key_comes_from_secrets_manager_as_text_or_json(provisioned: Provisioned) -> None:
+    secrets = provisioned.client("secretsmanager")
+    plain = secrets.create_secret(Name="llm-plain", SecretString="sk-plain")["ARN"]
+    as_json = secrets.create_secret(Name="llm-json", SecretString='{"api_key": "sk-json"}')["ARN"]
+    for arn, expected in ((plain, "sk-plain"), (as_json, "sk-json")):
+        settings = Settings(validation_llm_provider="openai", validation_llm_api_key_secret_arn=arn)
+        assert resolve_llm_api_key(settings, secrets) == expected
+
+
+def test_the_llm_key_is_required_except_for_bedrock() -> None:
+    with pytest.raises(ConfigurationError, match="API_KEY_SECRET_ARN"):
+        resolve_llm_api_key(Settings(validation_llm_provider="anthropic"), NoSecretsManager())
+    assert resolve_llm_api_key(Settings(validation_llm_provider="bedrock"), NoSecretsManager()) == ""
+    assert (
+        resolve_llm_api_key(Settings(validation_llm_provider="openai", validation_llm_api_key="k"), NoSecretsManager())
+        == "k"
+    )
