@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 import requests
 
+from lighthouse.providers import Message, Provider, ProviderError
 from lighthouse.validation.rules import analyze_command
 
-Provider = Literal["openai", "anthropic", "bedrock"]
+ExpertProvider = Literal["openai", "anthropic", "bedrock"]
 DECISIONS = ("approve", "block", "modify", "escalate")
 REQUIRED_FIELDS = ("decision", "confidence", "reasoning", "concerns")
 DANGEROUS_PHRASES = (
@@ -27,7 +28,6 @@ DANGEROUS_PHRASES = (
     "shutdown system",
     "disable security",
 )
-DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 SYSTEM_PROMPT = """You are a security reviewer for commands and file edits that an AI coding agent wants to run.
 Rules: never recommend a dangerous command; when uncertain, block or escalate to a human.
 Answer with one JSON object and nothing else:
@@ -41,7 +41,7 @@ class LlmReplyError(Exception):
 
 @dataclass(frozen=True)
 class LlmSettings:
-    provider: Provider
+    provider: ExpertProvider
     model: str
     api_key: str = ""
     base_url: str = ""
@@ -63,54 +63,23 @@ class LlmExpert:
         )
         try:
             return check_reply(self._ask(prompt))
-        except (LlmReplyError, requests.RequestException, KeyError, IndexError, TypeError, ValueError) as error:
+        except (LlmReplyError, ProviderError, KeyError, IndexError, TypeError, ValueError) as error:
             return _blocked(f"LLM expert failed: {type(error).__name__}: {error}")
         except Exception as error:
             return _blocked(f"LLM expert failed: {type(error).__name__}: {error}")
 
     def _ask(self, prompt: str) -> str:
         settings = self._settings
-        if settings.provider == "bedrock":
-            response = self._bedrock.converse(
-                modelId=settings.model,
-                system=[{"text": SYSTEM_PROMPT}],
-                messages=[{"role": "user", "content": [{"text": prompt}]}],
-                inferenceConfig={"maxTokens": 1024, "temperature": 0},
-            )
-            return "".join(block.get("text", "") for block in response["output"]["message"]["content"])
-        base = (settings.base_url or DEFAULT_BASE_URLS[settings.provider]).rstrip("/")
-        if settings.provider == "openai":
-            reply = self._post(
-                f"{base}/chat/completions",
-                {"Authorization": f"Bearer {settings.api_key}"},
-                {
-                    "model": settings.model,
-                    "temperature": 0,
-                    "response_format": {"type": "json_object"},
-                    "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
-                },
-            )
-            return str(reply["choices"][0]["message"]["content"])
-        reply = self._post(
-            f"{base}/v1/messages",
-            {"x-api-key": settings.api_key, "anthropic-version": "2023-06-01"},
-            {
-                "model": settings.model,
-                "max_tokens": 1024,
-                "system": SYSTEM_PROMPT,
-                "messages": [{"role": "user", "content": prompt}],
-            },
+        provider = Provider(
+            settings.provider,
+            settings.model,
+            api_key=settings.api_key,
+            base_url=settings.base_url or None,
+            timeout_seconds=settings.timeout_seconds,
+            bedrock_client=self._bedrock,
+            session=self._http,
         )
-        return "".join(block.get("text", "") for block in reply["content"] if block.get("type") == "text")
-
-    def _post(self, url: str, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
-        response = self._http.post(url, headers=headers, json=body, timeout=self._settings.timeout_seconds)
-        if response.status_code != 200:
-            raise LlmReplyError(
-                f"{self._settings.provider} answered HTTP {response.status_code}: {response.text[:200]}"
-            )
-        parsed: dict[str, Any] = response.json()
-        return parsed
+        return provider.generate([Message("system", SYSTEM_PROMPT), Message("user", prompt)]).text
 
 
 def check_reply(text: str) -> dict[str, Any]:

@@ -1,0 +1,189 @@
+"""Model output -> schema-valid JSON: parse, deterministic syntax repair, schema-guided minor repair.
+
+Written by hand: the repairs are deliberately few and deterministic (no guessing), each one is
+recorded, and what cannot be repaired is an error with a category the stage uses to re-ask:
+JSON_SYNTAX_ERROR (nothing parseable, including empty or garbage output), JSON_SCHEMA_MAJOR_MISMATCH
+(parseable but wrong beyond safe repair). A minor mismatch that repair fixed is reported as
+JSON_SCHEMA_MINOR_MISMATCH alongside the value.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+SYNTAX = "JSON_SYNTAX_ERROR"
+MINOR = "JSON_SCHEMA_MINOR_MISMATCH"
+MAJOR = "JSON_SCHEMA_MAJOR_MISMATCH"
+MAX_OUTPUT_CHARS = 200_000
+
+
+@dataclass
+class JsonResult:
+    value: Any
+    repairs: list[str] = field(default_factory=list)
+    category: str | None = None  # MINOR when schema repairs were needed
+
+
+class JsonProblem(Exception):
+    def __init__(self, category: str, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.category = category
+        self.message = message
+        self.errors = errors or []
+
+
+def parse_and_repair(text: str, schema: dict[str, Any]) -> JsonResult:
+    if not text or not text.strip():
+        raise JsonProblem(SYNTAX, "the output is empty")
+    if len(text) > MAX_OUTPUT_CHARS:
+        raise JsonProblem(SYNTAX, f"the output is longer than {MAX_OUTPUT_CHARS} characters")
+    repairs: list[str] = []
+    value = _parse(text.strip(), repairs)
+    validator = Draft202012Validator(schema)
+    if not list(validator.iter_errors(value)):
+        return JsonResult(value, repairs)
+    repaired = _repair_to_schema(copy.deepcopy(value), schema, "$", repairs)
+    errors = [f"{_path(e)}: {e.message}" for e in validator.iter_errors(repaired)]
+    if errors:
+        raise JsonProblem(MAJOR, "the output does not match the schema", errors)
+    return JsonResult(repaired, repairs, MINOR)
+
+
+def _parse(text: str, repairs: list[str]) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    candidate = text
+    fenced = re.search(r"```(?:json|JSON)?\s*(.*?)\s*```", candidate, re.DOTALL)
+    if fenced:
+        candidate = fenced.group(1)
+        repairs.append("removed a Markdown code fence")
+    start = min((i for i in (candidate.find("{"), candidate.find("[")) if i >= 0), default=-1)
+    if start < 0:
+        raise JsonProblem(SYNTAX, "no JSON object or array in the output")
+    if start > 0 or candidate.rstrip()[-1:] not in ("}", "]"):
+        end = max(candidate.rfind("}"), candidate.rfind("]"))
+        trimmed = candidate[start : end + 1] if end > start else candidate[start:]
+        if trimmed != candidate:
+            repairs.append("dropped text around the JSON")
+        candidate = trimmed
+    for description, fix in _SYNTAX_FIXES:
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            fixed = fix(candidate)
+            if fixed != candidate:
+                repairs.append(description)
+                candidate = fixed
+    try:
+        return json.loads(candidate)
+    except ValueError as error:
+        raise JsonProblem(SYNTAX, f"the output is not valid JSON after repair: {error}") from error
+
+
+def _strip_comments(text: str) -> str:
+    return re.sub(r"//[^\n\"]*$|/\*.*?\*/", "", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def _trailing_commas(text: str) -> str:
+    return re.sub(r",\s*([}\]])", r"\1", text)
+
+
+def _python_literals(text: str) -> str:
+    return re.sub(r"\b(True|False|None)\b", lambda m: {"True": "true", "False": "false", "None": "null"}[m[1]], text)
+
+
+def _single_quotes(text: str) -> str:
+    if '"' in text:
+        return text
+    return text.replace("'", '"')
+
+
+def _close_brackets(text: str) -> str:
+    stack: list[str] = []
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            stack.append("}" if char == "{" else "]")
+        elif char in "}]" and stack:
+            stack.pop()
+    return text + ('"' if in_string else "") + "".join(reversed(stack))
+
+
+_SYNTAX_FIXES = (
+    ("removed comments", _strip_comments),
+    ("removed trailing commas", _trailing_commas),
+    ("converted Python literals", _python_literals),
+    ("replaced single quotes", _single_quotes),
+    ("closed unbalanced brackets", _close_brackets),
+)
+
+
+def _repair_to_schema(value: Any, schema: dict[str, Any], path: str, repairs: list[str]) -> Any:
+    """Fill defaults and apply safe coercions where the schema says what is expected."""
+    expected = schema.get("type")
+    if expected == "object" and isinstance(value, dict):
+        properties = schema.get("properties", {})
+        for name, subschema in properties.items():
+            if name not in value and isinstance(subschema, dict) and "default" in subschema:
+                value[name] = copy.deepcopy(subschema["default"])
+                repairs.append(f"{path}.{name}: filled the default")
+            elif name in value and isinstance(subschema, dict):
+                value[name] = _repair_to_schema(value[name], subschema, f"{path}.{name}", repairs)
+        if schema.get("additionalProperties") is False:
+            for name in [n for n in value if n not in properties]:
+                del value[name]
+                repairs.append(f"{path}.{name}: dropped (not in the schema)")
+        return value
+    if expected == "array":
+        if not isinstance(value, list):
+            repairs.append(f"{path}: wrapped a single value in a list")
+            value = [value]
+        items = schema.get("items")
+        if isinstance(items, dict):
+            return [_repair_to_schema(v, items, f"{path}[{i}]", repairs) for i, v in enumerate(value)]
+        return value
+    coerced = _coerce(value, expected)
+    if coerced is not _NO_COERCION:
+        repairs.append(f"{path}: coerced {type(value).__name__} to {expected}")
+        return coerced
+    return value
+
+
+_NO_COERCION = object()
+
+
+def _coerce(value: Any, expected: Any) -> Any:
+    if expected in ("integer", "number") and isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return _NO_COERCION
+        if expected == "integer":
+            return int(number) if number.is_integer() else _NO_COERCION
+        return number
+    if expected == "boolean" and isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if expected == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return _NO_COERCION
+
+
+def _path(error: Any) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
