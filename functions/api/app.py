@@ -33,6 +33,14 @@ from lighthouse.elicitation.models import (
 from lighthouse.errors import Conflict, LighthouseError, MalformedRequest, Unauthenticated
 from lighthouse.health import run_checks
 from lighthouse.http import parse_body
+from lighthouse.pipelines.models import (
+    CreateTask,
+    PipelineList,
+    PipelineView,
+    RegisterPipelines,
+    Registration,
+    TaskView,
+)
 from lighthouse.validation.models import (
     MAX_WAIT_SECONDS as MAX_VALIDATION_WAIT,
 )
@@ -324,3 +332,82 @@ def claude_code_pre_tool_use(request: Request, principal: None) -> PreToolUseOut
     caller = wiring.hook_signer().verify_header(authorization, time.time())
     payload = parse_body(PreToolUseInput, request.raw_body, _max_body())
     return wiring.validation_service().hook(caller, payload)
+
+
+# ---- pipelines ---------------------------------------------------------------------------------
+
+
+@endpoints.route(
+    "/pipelines",
+    "POST",
+    status=201,
+    summary="Register a config directory (admin): validate every manifest, compile each workflow to a state machine",
+    request_model=RegisterPipelines,
+    response_model=Registration,
+    errors=(403, 409),
+)
+def register_pipelines(request: Request, principal: Principal) -> Registration:
+    body = parse_body(RegisterPipelines, request.raw_body, _max_body())
+    return wiring.pipeline_service().register(principal, body.files)
+
+
+@endpoints.route("/pipelines", "GET", summary="Registered pipelines, in routing order", response_model=PipelineList)
+def list_pipelines(request: Request, principal: Principal) -> PipelineList:
+    return wiring.pipeline_service().pipelines()
+
+
+@endpoints.route(
+    "/pipelines/{name}",
+    "GET",
+    summary="A pipeline's latest version: its compiled definition and manifests",
+    response_model=PipelineView,
+    errors=(404,),
+)
+def get_pipeline(request: Request, principal: Principal, name: str) -> PipelineView:
+    return wiring.pipeline_service().pipeline(name)
+
+
+@endpoints.route(
+    "/tasks",
+    "POST",
+    status=201,
+    summary="Start a task: the named pipeline, or the first whose match rules accept mode and tags",
+    request_model=CreateTask,
+    response_model=TaskView,
+)
+def create_task(request: Request, principal: Principal) -> TaskView:
+    body = parse_body(CreateTask, request.raw_body, _max_body())
+    return wiring.pipeline_service().create_task(principal, body)
+
+
+@endpoints.route(
+    "/tasks/{task_id}",
+    "GET",
+    summary="A task's status, each stage's output, tokens and cost, workspace changes, failure signature",
+    response_model=TaskView,
+    errors=(403, 404),
+)
+def get_task(request: Request, principal: Principal, task_id: str) -> TaskView:
+    return wiring.pipeline_service().task(principal, task_id)
+
+
+@endpoints.route(
+    "/tasks/{task_id}/cancel",
+    "POST",
+    summary="Cancel a task that has not ended",
+    response_model=TaskView,
+    errors=(403, 404, 409),
+)
+def cancel_task(request: Request, principal: Principal, task_id: str) -> TaskView:
+    return wiring.pipeline_service().cancel(principal, task_id)
+
+
+@endpoints.route(
+    "/tasks/{task_id}/resume",
+    "POST",
+    summary="Resume a FAILED task from the stage that failed (finished stages are not run again)",
+    response_model=TaskView,
+    errors=(403, 404, 409),
+)
+def resume_task(request: Request, principal: Principal, task_id: str) -> TaskView:
+    return wiring.pipeline_service().resume(principal, task_id)

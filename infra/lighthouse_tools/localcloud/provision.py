@@ -168,6 +168,7 @@ class Provisioner:
             "AWS::S3::Bucket": self._bucket,
             "AWS::Serverless::Function": self._function,
             "AWS::Serverless::StateMachine": self._state_machine,
+            "AWS::IAM::Role": self._role,
         }.get(kind)
         if creator is None:
             raise TemplateError(f"{logical_id}: resource type {kind} is not supported by the local cloud")
@@ -251,6 +252,12 @@ class Provisioner:
         self._clients["s3"].create_bucket(Bucket=name)
         self.stack.resolver.physical_ids[logical_id] = name
         self.stack.resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+
+    def _role(self, logical_id: str, properties: dict[str, Any]) -> None:
+        """Roles are not enforced locally: the role gets a name and an ARN that other resources can use."""
+        name = self._name(logical_id)
+        self.stack.resolver.physical_ids[logical_id] = name
+        self.stack.resolver.attributes[(logical_id, "Arn")] = f"arn:aws:iam::{self.stack.account}:role/{name}"
 
     def _merged_function_properties(self, properties: dict[str, Any]) -> dict[str, Any]:
         merged = dict(self._template.get("Globals", {}).get("Function", {}))

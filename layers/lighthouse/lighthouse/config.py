@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     validation_llm_api_key: str = Field(default="", repr=False)
     validation_llm_timeout_seconds: float = Field(default=20.0, gt=0, le=60)
 
+    # ---- pipelines
+    memory_table: str = "lighthouse-memory"
+    workspace_bucket: str = "lighthouse-workspaces"
+    pipeline_stage_function_arn: str = ""
+    pipeline_role_arn: str = ""
+    pipeline_machine_prefix: str = "lighthouse-pipeline"
+
     @property
     def allowed_roots(self) -> list[str]:
         return [root for root in self.validation_allowed_roots.split(":") if root]

@@ -25,6 +25,8 @@ from lighthouse.elicitation.state import (
     PendingProjection,
 )
 from lighthouse.events import EventStore, Projector, ReadModelStore
+from lighthouse.pipelines.logic import Engine, PipelineService
+from lighthouse.pipelines.memory import MemoryStore
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 from lighthouse.secrets import resolve_llm_api_key, resolve_master_secret
 from lighthouse.validation.gate import DecisionGate
@@ -105,6 +107,7 @@ def reset() -> None:
         idempotency_config,
         idempotent_create,
         hook_signer,
+        pipeline_service,
         policy_store,
         validation_gate,
         validation_service,
@@ -268,4 +271,29 @@ def validation_service() -> ValidationService:
             hook_wait_seconds=settings.validation_hook_wait_seconds,
         ),
         llm=_llm_expert(),
+    )
+
+
+@lru_cache(maxsize=1)
+def pipeline_service() -> PipelineService:
+    import os
+
+    settings = get_settings()
+    return PipelineService(
+        events=event_store(),
+        stepfunctions=client("stepfunctions"),
+        s3=client("s3"),
+        memory=MemoryStore(client("dynamodb"), settings.memory_table),
+        engine=Engine(
+            stage_runner_arn=settings.pipeline_stage_function_arn,
+            role_arn=settings.pipeline_role_arn,
+            machine_prefix=settings.pipeline_machine_prefix,
+            workspace_bucket=settings.workspace_bucket,
+        ),
+        clock=SystemClock(),
+        secret_value=lambda secret_id: str(
+            client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+        ),
+        environment=os.environ.get,
+        bedrock_client=lambda: client("bedrock-runtime"),
     )

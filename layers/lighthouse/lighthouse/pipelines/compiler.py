@@ -56,14 +56,14 @@ class _Compiler:
                 "Run": {
                     "Type": "Parallel",
                     "Branches": [body],
-                    "ResultSelector": {"last.$": "$[0].last"},
                     "ResultPath": "$.result",
                     "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "RecordFailure"}],
                     "Next": "RecordCompletion",
                 },
-                "RecordCompletion": self._invoke(
-                    {"action": "complete", "task_id.$": "$.task_id", "last.$": "$.result.last"}, end=True
-                ),
+                "RecordCompletion": {
+                    **self._invoke({"action": "complete", "task_id.$": "$.task_id", "result.$": "$.result"}, end=True),
+                    "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "RecordFailure"}],
+                },
                 "RecordFailure": {
                     **self._invoke({"action": "fail", "task_id.$": "$.task_id", "failure.$": "$.failure"}, end=False),
                     "Next": "Failed",
