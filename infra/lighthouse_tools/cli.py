@@ -224,6 +224,80 @@ def cmd_hook_claude_code(args: argparse.Namespace) -> int:
     return answer.exit_code
 
 
+# ---- pipelines (admin: the local cloud's state file, or AWS via the environment) -----------
+
+
+def _admin() -> Any:
+    """Whoever holds the platform's admin credentials acts as an admin (as `agents add` does)."""
+    from lighthouse.auth.tokens import Principal
+
+    name = os.environ.get("USER") or "cli-admin"
+    return Principal(agent_id=name, role="admin", issued_at=0, expires_at=2**62, token_id="cli-" + name)
+
+
+def _read_config_dir(directory: Path) -> dict[str, str]:
+    from lighthouse.pipelines.manifests import MANIFEST_FILES
+
+    if not directory.is_dir():
+        raise SystemExit(f"lighthouse pipelines: {directory} is not a directory")
+    return {name: (directory / name).read_text() for name in MANIFEST_FILES if (directory / name).exists()}
+
+
+def cmd_pipelines_deploy(args: argparse.Namespace) -> int:
+    files = _read_config_dir(args.directory)
+    configure_admin_environment(args)
+    from lighthouse import wiring
+    from lighthouse.errors import LighthouseError
+
+    try:
+        registration = wiring.pipeline_service().register(_admin(), files)
+    except LighthouseError as error:
+        print(f"lighthouse pipelines deploy: {error.message}", file=sys.stderr)
+        for problem in error.details.get("problems", []):
+            print(f"  {problem['file']} {problem['path']}: {problem['message']} [{problem['rule']}]", file=sys.stderr)
+        return 1
+    for pipeline in registration.pipelines:
+        print(f"{pipeline.name} v{pipeline.version} (workflow {pipeline.workflow}) -> {pipeline.state_machine_arn}")
+    return 0
+
+
+def cmd_pipelines_run(args: argparse.Namespace) -> int:
+    configure_admin_environment(args)
+    from lighthouse import wiring
+    from lighthouse.errors import LighthouseError
+    from lighthouse.pipelines.models import CreateTask, Overrides
+
+    try:
+        task_input = json.loads(args.input)
+    except ValueError as error:
+        print(f"lighthouse pipelines run: --input is not JSON: {error}", file=sys.stderr)
+        return 2
+    service = wiring.pipeline_service()
+    overrides = Overrides(analysis_only=args.analysis_only, dry_run=args.dry_run, skip_tools=args.skip_tools)
+    try:
+        task = service.create_task(
+            _admin(),
+            CreateTask(input=task_input, pipeline=args.pipeline, mode=args.mode, tags=args.tag, overrides=overrides),
+        )
+        deadline = time.monotonic() + args.wait
+        while task.status in ("PENDING", "RUNNING") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            task = service.task(_admin(), task.task_id)
+    except LighthouseError as error:
+        print(f"lighthouse pipelines run: {error.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(task.model_dump(mode="json"), indent=2))
+    return 0 if task.status in ("COMPLETED", "PENDING", "RUNNING") else 1
+
+
+def cmd_pipelines_schemas(args: argparse.Namespace) -> int:
+    from lighthouse_tools.manifest_schemas import write
+
+    for path in write():
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_openapi(args: argparse.Namespace) -> int:
     from lighthouse_tools.openapi import OPENAPI_PATH, render, write
 
@@ -311,6 +385,25 @@ def build_parser() -> argparse.ArgumentParser:
     mcp.add_argument("--api-url", help="the Lighthouse API (or LIGHTHOUSE_API_URL, or the local state file)")
     mcp.add_argument("--agent-id", help="the agent the tools act as (or LIGHTHOUSE_AGENT_ID)")
     mcp.set_defaults(func=cmd_mcp)
+
+    pipelines = commands.add_parser("pipelines", help="agent pipelines").add_subparsers(
+        dest="pipelines_command", required=True
+    )
+    deploy = pipelines.add_parser("deploy", help="validate, compile and register a config directory")
+    deploy.add_argument("directory", type=Path)
+    deploy.set_defaults(func=cmd_pipelines_deploy)
+    run = pipelines.add_parser("run", help="start a task and wait for it (prints the task)")
+    run.add_argument("pipeline", nargs="?", help="the pipeline (or let --mode/--tag route the task)")
+    run.add_argument("--input", default="{}", help="the task input, JSON")
+    run.add_argument("--mode")
+    run.add_argument("--tag", action="append", default=[])
+    run.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the task to end")
+    run.add_argument("--analysis-only", action="store_true")
+    run.add_argument("--dry-run", action="store_true")
+    run.add_argument("--skip-tools", action="store_true")
+    run.set_defaults(func=cmd_pipelines_run)
+    schemas = pipelines.add_parser("schemas", help="write the manifests' JSON Schemas to schemas/manifests/")
+    schemas.set_defaults(func=cmd_pipelines_schemas)
 
     env = commands.add_parser("env", help="print `export` lines for a deployed stack's resources")
     env.add_argument("--stack", default="lighthouse")

@@ -161,7 +161,6 @@ def check_workflow(
     cycle = _cycle(nodes, successors)
     if cycle:
         problems.append(problem(file, f"{where}.edges", "no_cycles", f"cycle: {' -> '.join(cycle)}"))
-        return problems
     reachable = set().union(
         *(_reach(root, successors) for root in {workflow.start, *(extra_roots or set())} & set(nodes))
     )
