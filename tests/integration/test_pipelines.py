@@ -1,0 +1,309 @@
+"""Pipelines on the local cloud: compiled state machines run by the emulator's ASL interpreter, one
+stage-runner invocation per Task state."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lighthouse import wiring
+from lighthouse.auth.tokens import Principal
+from lighthouse.errors import Forbidden, ValidationFailed
+from lighthouse.pipelines.manifests import ConfigInvalid
+from lighthouse.pipelines.models import CreateTask, Overrides, TaskView
+from lighthouse_tools.localcloud.cloud import LocalCloud, LocalCloudOptions
+from tests.integration.conftest import TIME_SCALE
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "code-review"
+ADMIN = Principal("root", "admin", 0, 2**40, "t-admin")
+AGENT = Principal("dev", "agent", 0, 2**40, "t-agent")
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[LocalCloud]:
+    with LocalCloud(LocalCloudOptions(aws_port=0, api_port=0, time_scale=TIME_SCALE, start_schedules=False)) as running:
+        yield running
+
+
+def config(name: str, nodes: list[dict[str, Any]], edges: list[dict[str, Any]], **extra: Any) -> dict[str, str]:
+    agents = extra.pop("agents")
+    tools = extra.pop("tools", [])
+    return {
+        "agents.yaml": yaml.safe_dump(
+            {"agents": agents, "prices": {"m": {"prompt_per_1k": 1.0, "completion_per_1k": 2.0}}}
+        ),
+        "tools.yaml": yaml.safe_dump({"tools": tools}),
+        "workflow.yaml": yaml.safe_dump(
+            {"workflows": [{"name": f"{name}_flow", "start": nodes[0]["id"], "nodes": nodes, "edges": edges}]}
+        ),
+        "pipelines.yaml": yaml.safe_dump(
+            {"pipelines": [{"name": name, "workflow": f"{name}_flow", "project": name, **extra}]}
+        ),
+    }
+
+
+def scripted(agent_id: str, *responses: str, **fields: Any) -> dict[str, Any]:
+    schema = fields.pop("output_schema", {"type": "object"})
+    return {
+        "id": agent_id,
+        "provider": "scripted",
+        "model": "m",
+        "responses": list(responses),
+        "output_schema": schema,
+        **fields,
+    }
+
+
+def run(pipeline: str, task_input: Any = None, principal: Principal = AGENT, **overrides: bool) -> TaskView:
+    service = wiring.pipeline_service()
+    task = service.create_task(
+        principal, CreateTask(input=task_input or {}, pipeline=pipeline, overrides=Overrides(**overrides))
+    )
+    return wait(task.task_id, principal)
+
+
+def wait(task_id: str, principal: Principal = AGENT, timeout: float = 60) -> TaskView:
+    service = wiring.pipeline_service()
+    deadline = time.monotonic() + timeout
+    while True:
+        task = service.task(principal, task_id)
+        if task.status not in ("PENDING", "RUNNING") or time.monotonic() > deadline:
+            return task
+        time.sleep(0.1)
+
+
+def execution_status(cloud: LocalCloud, task: TaskView) -> str:
+    return str(cloud.client("stepfunctions").describe_execution(executionArn=task.executions[-1])["status"])
+
+
+def test_the_example_runs_branches_merges_and_routes(cloud: LocalCloud) -> None:
+    files = {p.name: p.read_text() for p in EXAMPLE.glob("*.yaml")}
+    registered = wiring.pipeline_service().register(ADMIN, files).pipelines
+    assert [p.name for p in registered] == ["code-review"]
+    s3 = cloud.client("s3")
+    s3.put_object(
+        Bucket=os.environ["LIGHTHOUSE_WORKSPACE_BUCKET"], Key="workspaces/demo/src/upload.py", Body=b"x = 1\n"
+    )
+    task = wiring.pipeline_service().create_task(
+        AGENT, CreateTask(input={"diff": "+ check size"}, mode="review", tags=["code"])
+    )
+    assert task.routing["by"] == "match"
+    done = wait(task.task_id)
+
+    assert done.status == "COMPLETED", done.failure
+    assert done.stages["checks"].output["stdout"] == "1 python files\n"
+    assert set(done.stages["reviews"].output) == {"security", "style"}  # keyed by source node
+    assert done.stages["reviews"].output["style"] == {"comments": ["name the constant MAX_UPLOAD_BYTES"]}
+    assert done.stages["verdict"].route == "request_changes"
+    assert "approve_note" not in done.stages
+    assert done.output == done.stages["changes_note"].output
+    assert "removed a Markdown code fence" in done.stages["summarize"].repairs
+    assert done.total_tokens == sum(s.tokens for s in done.stages.values()) > 0
+    assert done.cost == pytest.approx(sum(s.cost for s in done.stages.values()))
+    assert execution_status(cloud, done) == "SUCCEEDED"
+    events = [e.type for e in wiring.event_store().load(f"task#{done.task_id}")]
+    for expected in (
+        "TASK_CREATED",
+        "TASK_RUNNING",
+        "STAGE_STARTED",
+        "LLM_CALLED",
+        "TOOL_CALLED",
+        "MEMORY_RETRIEVED",
+        "ROUTING_DECIDED",
+        "TASK_COMPLETED",
+    ):
+        assert expected in events
+    view = wiring.pipeline_service().pipeline("code-review")
+    assert view.definition["States"]["Run"]["Type"] == "Parallel"
+
+
+def test_an_invalid_stage_answer_takes_the_fallback_edge(cloud: LocalCloud) -> None:
+    files = config(
+        "fallbacks",
+        [
+            {"id": "draft", "type": "agent", "agent": "sloppy"},
+            {"id": "rescue", "type": "agent", "agent": "careful"},
+            {"id": "publish", "type": "agent", "agent": "careful"},
+        ],
+        [
+            {"from": "draft", "to": "publish"},
+            {"from": "draft", "to": "rescue", "type": "fallback", "categories": ["json"]},
+        ],
+        agents=[
+            scripted(
+                "sloppy",
+                "no JSON here",
+                "still none",
+                json_retries=1,
+                output_schema={"type": "object", "required": ["text"]},
+            ),
+            scripted("careful", '{"text": "rescued"}'),
+        ],
+    )
+    wiring.pipeline_service().register(ADMIN, files)
+    done = run("fallbacks")
+    assert done.status == "COMPLETED", done.failure
+    assert done.stages["draft"].status == "failed"
+    signature = done.stages["draft"].failure
+    assert signature is not None
+    assert {k: signature[k] for k in ("stage", "node_type", "pipeline", "category")} == {
+        "stage": "draft",
+        "node_type": "agent",
+        "pipeline": "fallbacks",
+        "category": "json",
+    }
+    assert done.stages["draft"].llm_calls == 2  # the answer and one re-ask
+    assert done.output == {"text": "rescued"}
+    assert "publish" not in done.stages
+
+
+def test_a_failing_tool_is_retried_then_succeeds(cloud: LocalCloud, tmp_path: Path) -> None:
+    files = config(
+        "retries",
+        [
+            {
+                "id": "flaky",
+                "type": "tool",
+                "tool": "flaky",
+                "arguments": {"counter_file": str(tmp_path / "n"), "fail_times": 1},
+            }
+        ],
+        [],
+        agents=[scripted("unused", "{}")],
+        tools=[
+            {
+                "id": "flaky",
+                "kind": "custom",
+                "handler": "tests.fixtures.pipeline_plugins:flaky_tool",
+                "input_schema": {"type": "object"},
+            }
+        ],
+        retry={"flaky": {"max_attempts": 2, "interval_seconds": 1, "categories": ["tool"]}},
+    )
+    wiring.pipeline_service().register(ADMIN, files)
+    done = run("retries")
+    assert done.status == "COMPLETED", done.failure
+    assert done.stages["flaky"].attempts == 2
+    assert done.output == {"ok": True, "calls": 2}
+
+
+def test_a_failed_task_resumes_at_the_failed_stage_without_rerunning_finished_ones(
+    cloud: LocalCloud, tmp_path: Path
+) -> None:
+    files = config(
+        "resumable",
+        [
+            {"id": "plan", "type": "agent", "agent": "planner"},
+            {
+                "id": "apply",
+                "type": "tool",
+                "tool": "flaky",
+                "arguments": {"counter_file": str(tmp_path / "n"), "fail_times": 1},
+            },
+        ],
+        [{"from": "plan", "to": "apply"}],
+        agents=[scripted("planner", '{"plan": "one"}', '{"plan": "two"}')],
+        tools=[
+            {
+                "id": "flaky",
+                "kind": "custom",
+                "handler": "tests.fixtures.pipeline_plugins:flaky_tool",
+                "input_schema": {"type": "object"},
+            }
+        ],
+    )
+    wiring.pipeline_service().register(ADMIN, files)
+    failed = run("resumable")
+    assert failed.status == "FAILED"
+    assert failed.failure is not None
+    assert {k: failed.failure[k] for k in ("stage", "node_type", "category")} == {
+        "stage": "apply",
+        "node_type": "tool",
+        "category": "tool",
+    }
+    assert "flaky failure 1" in failed.failure["message"]
+
+    wiring.pipeline_service().resume(AGENT, failed.task_id)
+    done = wait(failed.task_id)
+    assert done.status == "COMPLETED", done.failure
+    assert done.stages["plan"].llm_calls == 1  # not run again
+    assert done.stages["plan"].output == {"plan": "one"}
+    assert done.stages["apply"].attempts == 2
+    assert len(done.executions) == 2
+    with pytest.raises(Exception, match="only a FAILED task"):
+        wiring.pipeline_service().resume(AGENT, failed.task_id)
+
+
+def test_safe_modes_are_applied_and_recorded(cloud: LocalCloud) -> None:
+    files = config(
+        "writer",
+        [{"id": "save", "type": "tool", "tool": "save", "arguments": {"path": "notes.md", "content": "hello"}}],
+        [],
+        agents=[scripted("unused", "{}")],
+        tools=[{"id": "save", "builtin": "filesystem.write_file"}],
+    )
+    wiring.pipeline_service().register(ADMIN, files)
+    bucket = os.environ["LIGHTHOUSE_WORKSPACE_BUCKET"]
+
+    skipped = run("writer", skip_tools=True)
+    assert skipped.status == "COMPLETED"
+    assert skipped.output == {"skipped": True, "tool": "save"}
+    dry = run("writer", dry_run=True)
+    assert dry.status == "COMPLETED"
+    assert dry.mutations == [{"path": "notes.md", "change": "written", "bytes": 5, "stage": "save", "dry_run": True}]
+    listed = cloud.client("s3").list_objects_v2(Bucket=bucket, Prefix="workspaces/writer/")
+    assert listed.get("KeyCount", 0) == 0
+    blocked = run("writer", analysis_only=True)
+    assert blocked.status == "FAILED"
+    assert blocked.failure is not None
+    assert blocked.failure["category"] == "security"
+    assert blocked.overrides["analysis_only"] is True
+    real = run("writer")
+    assert real.mutations[0]["dry_run"] is False
+    assert cloud.client("s3").get_object(Bucket=bucket, Key="workspaces/writer/notes.md")["Body"].read() == b"hello"
+
+
+def test_a_running_task_can_be_cancelled(cloud: LocalCloud, tmp_path: Path) -> None:
+    files = config(
+        "slow",
+        [
+            {"id": "wait", "type": "tool", "tool": "sleep", "arguments": {"command": ["sleep", "3"]}},
+            {"id": "after", "type": "agent", "agent": "late"},
+        ],
+        [{"from": "wait", "to": "after"}],
+        agents=[scripted("late", "{}")],
+        tools=[{"id": "sleep", "builtin": "command.run", "allowlist": ["sleep"]}],
+    )
+    wiring.pipeline_service().register(ADMIN, files)
+    task = wiring.pipeline_service().create_task(AGENT, CreateTask(input={}, pipeline="slow"))
+    time.sleep(0.5)
+    cancelled = wiring.pipeline_service().cancel(AGENT, task.task_id)
+    assert cancelled.status == "CANCELLED"
+    time.sleep(4)
+    final = wiring.pipeline_service().task(AGENT, task.task_id)
+    assert final.status == "CANCELLED"
+    assert "after" not in final.stages or final.stages["after"].status != "finished"
+    assert execution_status(cloud, final) in ("ABORTED", "FAILED")
+    with pytest.raises(Exception, match="already CANCELLED"):
+        wiring.pipeline_service().cancel(AGENT, task.task_id)
+
+
+def test_registration_is_for_admins_and_refuses_invalid_configs(cloud: LocalCloud) -> None:
+    files = config("nobody", [{"id": "a", "type": "agent", "agent": "ghost"}], [], agents=[scripted("x", "{}")])
+    with pytest.raises(Forbidden):
+        wiring.pipeline_service().register(AGENT, files)
+    with pytest.raises(ConfigInvalid) as refused:
+        wiring.pipeline_service().register(ADMIN, files)
+    assert refused.value.details["problems"][0]["rule"] == "agent_exists"
+    with pytest.raises(ValidationFailed, match="no pipeline matches"):
+        wiring.pipeline_service().create_task(AGENT, CreateTask(input={}, mode="nothing", tags=["x"]))
+    with pytest.raises(ValidationFailed, match="no pipeline 'ghost'"):
+        wiring.pipeline_service().create_task(AGENT, CreateTask(input={}, pipeline="ghost"))
