@@ -40,6 +40,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m tests.perf.bench_foundation
 	$(BIN)/python -m tests.perf.bench_elicitation
 	$(BIN)/python -m tests.perf.bench_validation
+	$(BIN)/python -m tests.perf.bench_pipelines
 
 localstack-up:
 	docker compose -f localstack/docker-compose.yml up -d

@@ -34,6 +34,9 @@ from lighthouse.errors import Conflict, LighthouseError, MalformedRequest, Unaut
 from lighthouse.health import run_checks
 from lighthouse.http import parse_body
 from lighthouse.pipelines.models import (
+    MAX_WAIT_SECONDS as MAX_TASK_WAIT,
+)
+from lighthouse.pipelines.models import (
     CreateTask,
     PipelineList,
     PipelineView,
@@ -383,12 +386,13 @@ def create_task(request: Request, principal: Principal) -> TaskView:
 @endpoints.route(
     "/tasks/{task_id}",
     "GET",
-    summary="A task's status, each stage's output, tokens and cost, workspace changes, failure signature",
+    summary="A task: status, stage outputs, tokens, cost, workspace changes, failure; ?wait=N (<= 20 s) for its end",
     response_model=TaskView,
-    errors=(403, 404),
+    errors=(403, 404, 422),
 )
 def get_task(request: Request, principal: Principal, task_id: str) -> TaskView:
-    return wiring.pipeline_service().task(principal, task_id)
+    wait = query_int(request, "wait", 0, 0, MAX_TASK_WAIT)
+    return wiring.pipeline_service().task(principal, task_id, wait)
 
 
 @endpoints.route(

@@ -281,8 +281,7 @@ def cmd_pipelines_run(args: argparse.Namespace) -> int:
         )
         deadline = time.monotonic() + args.wait
         while task.status in ("PENDING", "RUNNING") and time.monotonic() < deadline:
-            time.sleep(0.2)
-            task = service.task(_admin(), task.task_id)
+            task = service.task(_admin(), task.task_id, min(20.0, max(0.0, deadline - time.monotonic())))
     except LighthouseError as error:
         print(f"lighthouse pipelines run: {error.message}", file=sys.stderr)
         return 1

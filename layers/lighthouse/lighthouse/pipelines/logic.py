@@ -20,6 +20,8 @@ from lighthouse.auth.tokens import Principal
 from lighthouse.clock import Clock
 from lighthouse.errors import ConcurrencyError, Conflict, Forbidden, NotFound, ValidationFailed
 from lighthouse.events import EventStore, NewEvent
+from lighthouse.notify import Notifier, stream_topic
+from lighthouse.notify import notifier as process_notifier
 from lighthouse.pipelines import state as ev
 from lighthouse.pipelines.compiler import CompileError, compile_pipeline
 from lighthouse.pipelines.errors import (
@@ -43,6 +45,7 @@ from lighthouse.pipelines.manifests import (
 )
 from lighthouse.pipelines.memory import MemoryStore, assemble, scope_key
 from lighthouse.pipelines.models import (
+    MAX_WAIT_SECONDS,
     CreateTask,
     PipelineList,
     PipelineView,
@@ -56,6 +59,8 @@ from lighthouse.pipelines.tools import PLAN_KEYS, PLAN_SCHEMA, ToolRunner, Works
 from lighthouse.providers import Message, Provider, ProviderError, estimate_tokens
 
 MAX_APPEND_ATTEMPTS = 30
+WAIT_FIRST_PAUSE = 0.02
+WAIT_MAX_PAUSE = 0.5
 SUMMARY_CHARS = 4000
 
 
@@ -82,7 +87,9 @@ class PipelineService:
         secret_value: Callable[[str], str],
         environment: Callable[[str], str | None],
         bedrock_client: Callable[[], Any] = lambda: None,
+        notifier: Notifier = process_notifier,
     ) -> None:
+        self._notifier = notifier
         self._events = events
         self._sfn = stepfunctions
         self._s3 = s3
@@ -233,10 +240,24 @@ class PipelineService:
         )["executionArn"]
         self._append(ev.task_stream(task_id), ev.TASK_STARTED, {"execution": execution, "at": self._clock.now()})
 
-    def task(self, principal: Principal, task_id: str) -> TaskView:
+    def task(self, principal: Principal, task_id: str, wait_seconds: float = 0) -> TaskView:
+        """The task; with `wait_seconds` (<= 20), held until it ends or the wait runs out."""
+        if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
+            raise ValidationFailed(f"wait must be between 0 and {MAX_WAIT_SECONDS} seconds")
         state = self._task(task_id)
         if principal.agent_id != state.owner and principal.role != "admin":
             raise Forbidden("only the agent that created a task (or an admin) may see it")
+        stream = ev.task_stream(task_id)
+        topic = stream_topic(stream)
+        seen = self._notifier.generation(topic)
+        deadline, pause, version = self._clock.now() + wait_seconds, WAIT_FIRST_PAUSE, -1
+        while state.status not in ev.FINAL and self._clock.now() < deadline:
+            seen = self._notifier.wait(topic, seen, min(pause, max(0.0, deadline - self._clock.now())))
+            pause = min(pause * 2, WAIT_MAX_PAUSE)
+            latest = self._events.current_version(stream)
+            if latest != version:
+                version = latest
+                state = self._task(task_id)
         return _task_view(state)
 
     def _task(self, task_id: str) -> ev.TaskState:
@@ -286,21 +307,22 @@ class PipelineService:
         node = next(n for n in bundle.workflow(pipeline.workflow).nodes if n.id == stage_id)
         stream = ev.task_stream(task_id)
         telemetry, plugins = Telemetry(bundle.plugins), Plugins(bundle.plugins)
-        if state.status == "PENDING":
-            self._append(stream, ev.TASK_RUNNING, {"at": self._clock.now()})
-        attempt = (record.attempts if record else 0) + 1
-        self._record(
-            telemetry, task_id, ev.STAGE_STARTED, {"stage": stage_id, "node_type": node.type, "attempt": attempt}
-        )
+        started = [NewEvent(ev.TASK_RUNNING, {"at": self._clock.now()})] if state.status == "PENDING" else []
+        started_data = {"stage": stage_id, "node_type": node.type, "attempt": (record.attempts if record else 0) + 1}
+        started.append(NewEvent(ev.STAGE_STARTED, telemetry.prepare(started_data)))
+        self._flush(stream, started)  # at once: an attempt counts even if this invocation dies
+        telemetry.emit(task_id, ev.STAGE_STARTED, started_data)
+        attempt = started_data["attempt"]
+        log: list[NewEvent] = []
         plugins.call("before_stage", {"task_id": task_id, "stage": stage_id, "node_type": node.type})
         stage_input = self._input_of(state, previous)
         tokens, cost, repairs = 0, 0.0, list[str]()
         try:
             if node.type == "tool":
-                output = self._tool_stage(state, bundle, node, stage_input, previous, telemetry, plugins)
+                output = self._tool_stage(state, bundle, node, stage_input, previous, telemetry, plugins, log)
             else:
                 output, tokens, cost, repairs = self._agent_stage(
-                    state, bundle, node, stage_input, previous, telemetry, plugins, record
+                    state, bundle, node, stage_input, previous, telemetry, plugins, record, log
                 )
         except StageError as error:
             signature = {
@@ -312,13 +334,14 @@ class PipelineService:
                 "attempt": attempt,
                 **({"details": error.details} if error.details else {}),
             }
-            self._record(telemetry, task_id, ev.STAGE_FAILED, {"stage": stage_id, "signature": signature})
+            self._record(telemetry, log, task_id, ev.STAGE_FAILED, {"stage": stage_id, "signature": signature})
+            self._flush(stream, log)
             plugins.call("on_error", {"task_id": task_id, "signature": signature})
             raise
         route = ""
         if node.type == "decision":
             route = str(output.get(node.route_field, "")) if isinstance(output, dict) else ""
-            self._record(telemetry, task_id, ev.ROUTING_DECIDED, {"stage": stage_id, "route": route})
+            self._record(telemetry, log, task_id, ev.ROUTING_DECIDED, {"stage": stage_id, "route": route})
         finished = {
             "stage": stage_id,
             "output": output,
@@ -327,7 +350,7 @@ class PipelineService:
             "cost": cost,
             "repairs": repairs,
         }
-        self._append(stream, ev.STAGE_FINISHED, finished)
+        self._flush(stream, [*log, NewEvent(ev.STAGE_FINISHED, finished)])
         telemetry.emit(task_id, ev.STAGE_FINISHED, telemetry.prepare({**finished, "output": _summary(output)}))
         self._memory.add(
             scope_key("task", "task", task_id, state.project), f"{stage_id}: {_summary(output)}", 0.5, stage_id
@@ -417,6 +440,7 @@ class PipelineService:
         telemetry: Telemetry,
         plugins: Plugins,
         record: ev.StageRecord | None,
+        log: list[NewEvent],
     ) -> tuple[Any, int, float, list[str]]:
         agent = bundle.agent(node.agent or "")
         context_lines: list[str] = []
@@ -429,6 +453,7 @@ class PipelineService:
             context_lines = [f"- ({item.store}) {item.text}" for item in assembled.items]
             self._record(
                 telemetry,
+                log,
                 state.task_id,
                 ev.MEMORY_RETRIEVED,
                 {
@@ -471,6 +496,7 @@ class PipelineService:
             cost = round(cost + call_cost, 8)
             self._record(
                 telemetry,
+                log,
                 state.task_id,
                 ev.LLM_CALLED,
                 {
@@ -547,6 +573,7 @@ class PipelineService:
         previous: dict[str, Any],
         telemetry: Telemetry,
         plugins: Plugins,
+        log: list[NewEvent],
     ) -> Any:
         if node.plan_from_input:
             if not isinstance(stage_input, dict) or set(stage_input) - PLAN_KEYS or "tool_name" not in stage_input:
@@ -572,7 +599,7 @@ class PipelineService:
         overrides = state.overrides
         if overrides.get("skip_tools"):
             self._record(
-                telemetry, state.task_id, ev.TOOL_CALLED, {"stage": node.id, "tool": tool.id, "outcome": "skipped"}
+                telemetry, log, state.task_id, ev.TOOL_CALLED, {"stage": node.id, "tool": tool.id, "outcome": "skipped"}
             )
             return {"skipped": True, "tool": tool.id}
         runner = ToolRunner(Workspace(self._s3, self._engine.workspace_bucket, state.project), plugins.veto)
@@ -586,6 +613,7 @@ class PipelineService:
         except StageError as error:
             self._record(
                 telemetry,
+                log,
                 state.task_id,
                 ev.TOOL_CALLED,
                 {
@@ -599,6 +627,7 @@ class PipelineService:
             raise
         self._record(
             telemetry,
+            log,
             state.task_id,
             ev.TOOL_CALLED,
             {
@@ -610,32 +639,35 @@ class PipelineService:
             },
         )
         if outcome.mutations:
-            self._append(
-                ev.task_stream(state.task_id),
-                ev.WORKSPACE_CHANGED,
-                {"stage": node.id, "changes": outcome.mutations, "dry_run": outcome.dry_run},
-            )
+            changes = {"stage": node.id, "changes": outcome.mutations, "dry_run": outcome.dry_run}
+            log.append(NewEvent(ev.WORKSPACE_CHANGED, changes))
         plugins.call("after_tool_call", {"task_id": state.task_id, "stage": node.id, "tool": tool.id})
         return {plan["result_field"]: outcome.result} if plan.get("result_field") else outcome.result
 
     # ---- appends -------------------------------------------------------------------------------
 
-    def _record(self, telemetry: Telemetry, task_id: str, event_type: str, data: dict[str, Any]) -> None:
-        """A telemetry event: into the task stream (redacted unless configured) and to the sinks."""
+    def _record(
+        self, telemetry: Telemetry, log: list[NewEvent], task_id: str, event_type: str, data: dict[str, Any]
+    ) -> None:
+        """A telemetry event: to the sinks now, into the task stream (redacted unless configured) with the
+        stage's outcome."""
         prepared = telemetry.prepare(data)
-        self._append(ev.task_stream(task_id), event_type, prepared)
+        log.append(NewEvent(event_type, prepared))
         telemetry.emit(task_id, event_type, prepared)
 
-    def _append(self, stream: str, event_type: str, data: dict[str, Any]) -> None:
-        """Append at the end of a stream that parallel branches also write to."""
+    def _flush(self, stream: str, events: list[NewEvent]) -> None:
+        """Append events as one batch at the end of a stream that parallel branches also write to."""
         for _attempt in range(MAX_APPEND_ATTEMPTS):
             version = self._events.current_version(stream)
             try:
-                self._events.append(stream, [NewEvent(event_type, data)], expected_version=version)
+                self._events.append(stream, events, expected_version=version)
                 return
             except ConcurrencyError:
                 continue
         raise ConcurrencyError(f"{stream} is too contended")
+
+    def _append(self, stream: str, event_type: str, data: dict[str, Any]) -> None:
+        self._flush(stream, [NewEvent(event_type, data)])
 
 
 def _registered(name: str, version: int, data: dict[str, Any]) -> RegisteredPipeline:
