@@ -38,10 +38,13 @@ from lighthouse.pipelines.models import (
 )
 from lighthouse.pipelines.models import (
     CreateTask,
+    MemoryPage,
     PipelineList,
     PipelineView,
     RegisterPipelines,
     Registration,
+    Remember,
+    Remembered,
     TaskView,
 )
 from lighthouse.validation.models import (
@@ -415,3 +418,33 @@ def cancel_task(request: Request, principal: Principal, task_id: str) -> TaskVie
 )
 def resume_task(request: Request, principal: Principal, task_id: str) -> TaskView:
     return wiring.pipeline_service().resume(principal, task_id)
+
+
+@endpoints.route(
+    "/memory",
+    "POST",
+    status=201,
+    summary="Add an item to a project's or the global memory store (agent stages read it through context profiles)",
+    request_model=Remember,
+    response_model=Remembered,
+    errors=(403,),
+)
+def remember(request: Request, principal: Principal) -> Remembered:
+    return wiring.pipeline_service().remember(principal, parse_body(Remember, request.raw_body, _max_body()))
+
+
+@endpoints.route(
+    "/memory",
+    "GET",
+    summary="The newest items of a memory store (?store=&scope=project|global&project=&limit=1..200)",
+    response_model=MemoryPage,
+    errors=(422,),
+)
+def recall(request: Request, principal: Principal) -> MemoryPage:
+    store = query_str(request, "store")
+    if not store:
+        raise MalformedRequest("store is required")
+    limit = query_int(request, "limit", 50, 1, MAX_PAGE)
+    return wiring.pipeline_service().recall(
+        store, query_str(request, "scope") or "project", query_str(request, "project"), limit
+    )

@@ -3,6 +3,7 @@ stage-runner invocation per Task state."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -307,3 +308,76 @@ def test_registration_is_for_admins_and_refuses_invalid_configs(cloud: LocalClou
         wiring.pipeline_service().create_task(AGENT, CreateTask(input={}, mode="nothing", tags=["x"]))
     with pytest.raises(ValidationFailed, match="no pipeline 'ghost'"):
         wiring.pipeline_service().create_task(AGENT, CreateTask(input={}, pipeline="ghost"))
+
+
+def test_project_memory_reaches_the_prompt_through_the_context_profile(cloud: LocalCloud) -> None:
+    files = config(
+        "remembering",
+        [{"id": "answer", "type": "agent", "agent": "librarian"}],
+        [],
+        agents=[scripted("librarian", '{"ok": true}', context_profile="docs")],
+    )
+    files["memory.yaml"] = yaml.safe_dump(
+        {
+            "stores": [{"name": "task", "scope": "task"}, {"name": "handbook", "scope": "project"}],
+            "profiles": [{"name": "docs", "max_tokens": 500, "recent_k": 5, "stores": ["handbook", "task"]}],
+        }
+    )
+    files["plugins.yaml"] = yaml.safe_dump({"telemetry": {"redact": False}})
+    wiring.pipeline_service().register(ADMIN, files)
+    from lighthouse.pipelines.models import Remember
+
+    stored = wiring.pipeline_service().remember(
+        AGENT, Remember(store="handbook", scope="project", project="remembering", text="Uploads are capped at 10 MB.")
+    )
+    assert stored.store_key == "handbook#remembering"
+    done = run("remembering")
+    assert done.status == "COMPLETED", done.failure
+    events = {e.type: e.data for e in wiring.event_store().load(f"task#{done.task_id}")}
+    assert events["MEMORY_RETRIEVED"]["kept"] == [stored.item_id]
+    assert "Uploads are capped at 10 MB." in events["LLM_CALLED"]["prompt"]  # not redacted: configured so
+
+
+def test_a_plugin_veto_takes_the_error_edge_and_sinks_see_redacted_events(cloud: LocalCloud, tmp_path: Path) -> None:
+    from tests.fixtures import pipeline_plugins
+
+    sink = tmp_path / "events.jsonl"
+    files = config(
+        "vetoed",
+        [
+            {"id": "save", "type": "tool", "tool": "save", "arguments": {"path": "x.md", "content": "secret text"}},
+            {"id": "report", "type": "agent", "agent": "reporter"},
+        ],
+        [{"from": "save", "to": "report", "type": "error"}],
+        agents=[scripted("reporter", '{"reported": true}')],
+        tools=[{"id": "save", "builtin": "filesystem.write_file"}],
+    )
+    files["plugins.yaml"] = yaml.safe_dump(
+        {
+            "plugins": [
+                {"name": "audit", "import": "tests.fixtures.pipeline_plugins:Recorder", "config": {"name": "audit"}},
+                {
+                    "name": "freeze",
+                    "import": "tests.fixtures.pipeline_plugins:NoWrites",
+                    "config": {"reason": "frozen"},
+                },
+            ],
+            "telemetry": {"sinks": [f"jsonl:{sink}"], "redact": True},
+        }
+    )
+    wiring.pipeline_service().register(ADMIN, files)
+    pipeline_plugins.CALLS.clear()
+    done = run("vetoed")
+    assert done.status == "COMPLETED", done.failure
+    failure = done.stages["save"].failure
+    assert failure is not None
+    assert failure["category"] == "security"
+    assert "freeze: frozen" in failure["message"]
+    assert done.output == {"reported": True}
+    assert pipeline_plugins.CALLS[0] == "audit:before_task"
+    assert "audit:on_error" in pipeline_plugins.CALLS
+    assert pipeline_plugins.CALLS[-1] == "audit:on_complete"
+    lines = [json.loads(line) for line in sink.read_text().splitlines()]
+    tool_call = next(line for line in lines if line["type"] == "TOOL_CALLED")
+    assert tool_call["data"]["arguments"]["redacted"] is True
+    assert "secret text" not in sink.read_text()

@@ -47,10 +47,14 @@ from lighthouse.pipelines.memory import MemoryStore, assemble, scope_key
 from lighthouse.pipelines.models import (
     MAX_WAIT_SECONDS,
     CreateTask,
+    MemoryItemView,
+    MemoryPage,
     PipelineList,
     PipelineView,
     RegisteredPipeline,
     Registration,
+    Remember,
+    Remembered,
     StageView,
     TaskView,
 )
@@ -292,6 +296,31 @@ class PipelineService:
         self._append(ev.task_stream(task_id), ev.TASK_RESUMED, {"by": principal.agent_id, "at": self._clock.now()})
         self._start(task_id, registration["state_machine_arn"], f"{task_id}-r{attempt}")
         return self.task(principal, task_id)
+
+    # ---- memory ------------------------------------------------------------------------------------
+
+    def remember(self, principal: Principal, request: Remember) -> Remembered:
+        if principal.role not in ("agent", "admin"):
+            raise Forbidden("only agents and admins write memory")
+        key = self._memory_key(request.store, request.scope, request.project)
+        item_id = self._memory.add(key, request.text, request.importance, principal.agent_id)
+        return Remembered(item_id=item_id, store_key=key)
+
+    def recall(self, store: str, scope: str, project: str | None, limit: int) -> MemoryPage:
+        key = self._memory_key(store, scope, project)
+        items = self._memory.recent(key, limit)
+        return MemoryPage(
+            store_key=key,
+            items=[MemoryItemView(item_id=i.item_id, text=i.text, importance=i.importance, at=i.at) for i in items],
+        )
+
+    @staticmethod
+    def _memory_key(store: str, scope: str, project: str | None) -> str:
+        if scope not in ("project", "global"):
+            raise ValidationFailed("scope must be project or global", {"fields": [{"path": "scope"}]})
+        if scope == "project" and not project:
+            raise ValidationFailed("a project store needs `project`", {"fields": [{"path": "project"}]})
+        return scope_key(store, scope, "", project or "")
 
     # ---- the stage runner ------------------------------------------------------------------------
 

@@ -91,3 +91,32 @@ class TaskView(BaseModel):
     executions: list[str]
     created_at: float
     finished_at: float | None = None
+
+
+class Remember(BaseModel):
+    """An item for a project's or the global memory (task memory is written by the stages)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$", description="a store name from memory.yaml")
+    scope: Literal["project", "global"]
+    project: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
+    text: str = Field(min_length=1, max_length=8000)
+    importance: float = Field(default=0.5, ge=0, le=1)
+
+
+class Remembered(BaseModel):
+    item_id: str
+    store_key: str
+
+
+class MemoryItemView(BaseModel):
+    item_id: str
+    text: str
+    importance: float
+    at: float
+
+
+class MemoryPage(BaseModel):
+    store_key: str
+    items: list[MemoryItemView]
