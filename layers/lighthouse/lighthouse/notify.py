@@ -9,6 +9,10 @@ served both requests), it also wakes the waiters at once, so they need not keep 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+S = TypeVar("S")
 
 
 class Notifier:
@@ -53,3 +57,39 @@ def stream_topic(stream_id: str) -> str:
 
 def model_topic(model: str) -> str:
     return f"model:{model}"
+
+
+# Long-polls re-read storage with a doubling pause: quick answers are seen fast, slow ones cost little.
+WAIT_FIRST_PAUSE = 0.02
+WAIT_MAX_PAUSE = 1.0
+
+
+def await_stream(
+    stream: str,
+    state: S,
+    *,
+    finished: Callable[[S], bool],
+    reload: Callable[[], S],
+    current_version: Callable[[str], int],
+    now: Callable[[], float],
+    wait_seconds: float,
+    wait: Callable[[str, int, float], int] | None = None,
+    on: Notifier = notifier,
+) -> S:
+    """Hold a long-poll on an event stream until `finished(state)` or the wait runs out.
+
+    Each wake-up costs one small read (the stream's version); the state is reloaded only if it moved.
+    `wait` defaults to the notifier's (tests pass one that moves their clock instead).
+    """
+    pause_for = wait or on.wait
+    topic = stream_topic(stream)
+    seen = on.generation(topic)
+    deadline, pause, version = now() + wait_seconds, WAIT_FIRST_PAUSE, -1
+    while not finished(state) and now() < deadline:
+        seen = pause_for(topic, seen, min(pause, max(0.0, deadline - now())))
+        pause = min(pause * 2, WAIT_MAX_PAUSE)
+        latest = current_version(stream)
+        if latest != version:
+            version = latest
+            state = reload()
+    return state

@@ -52,15 +52,12 @@ from lighthouse.errors import (
     ValidationFailed,
 )
 from lighthouse.events import EventStore, NewEvent, ReadModelStore, StoredEvent
-from lighthouse.notify import Notifier, model_topic, stream_topic
+from lighthouse.notify import WAIT_FIRST_PAUSE, WAIT_MAX_PAUSE, Notifier, await_stream, model_topic
 from lighthouse.notify import notifier as process_notifier
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 from lighthouse.waits import TaskTokens
 
 NONCE_KEEP_SECONDS = 2 * 86_400
-# Long-polls re-read storage with a doubling pause: quick answers are seen fast, slow ones cost little.
-WAIT_FIRST_PAUSE = 0.02
-WAIT_MAX_PAUSE = 1.0
 CREATE_SCOPE = "elicitation-create"
 RESPOND_SCOPE = "elicitation-respond"
 
@@ -347,16 +344,17 @@ class ElicitationService:
         state, _ = self._existing(elicitation_id)
         if principal.agent_id not in (state.from_agent, state.to_agent) and principal.role != "admin":
             raise Forbidden("only the requester and the target may see an elicitation")
-        topic = stream_topic(stream_id(elicitation_id))
-        seen = self._notifier.generation(topic)
-        deadline, pause, version = self._clock.now() + wait_seconds, WAIT_FIRST_PAUSE, -1
-        while not state.final and self._clock.now() < deadline:
-            seen = self._wait(topic, seen, min(pause, max(0.0, deadline - self._clock.now())))
-            pause = min(pause * 2, WAIT_MAX_PAUSE)
-            latest = self._events.current_version(stream_id(elicitation_id))  # one small read per check
-            if latest != version:
-                version = latest
-                state, _ = self._state(elicitation_id)
+        state = await_stream(
+            stream_id(elicitation_id),
+            state,
+            finished=lambda current: current.final,
+            reload=lambda: self._state(elicitation_id)[0],
+            current_version=self._events.current_version,
+            now=self._clock.now,
+            wait_seconds=wait_seconds,
+            wait=self._wait,
+            on=self._notifier,
+        )
         view = {
             **{k: getattr(state, k) for k in ("elicitation_id", "from_agent", "to_agent", "message", "priority")},
             "schema": state.schema,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lighthouse.pipelines.dag import reach
 from lighthouse.pipelines.manifests import CATEGORIES, Category, Node, Pipeline, Workflow, problem
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
@@ -78,9 +79,9 @@ class _Compiler:
         self.scopes += 1
         scope_id = self.scopes
         states: dict[str, Any] = {}
-        todo = [start]
-        while todo:
-            node_id = todo.pop()
+        frontier = [start]
+        while frontier:
+            node_id = frontier.pop()
             if node_id in states:
                 continue
             owner = self.scope_of.setdefault(node_id, scope_id)
@@ -89,7 +90,7 @@ class _Compiler:
                     "shared_across_branches",
                     f"node {node_id!r} is reached from more than one parallel branch (or from inside and outside one)",
                 )
-            todo += self.node_states(self.nodes[node_id], states, stop_at)
+            frontier += self.node_states(self.nodes[node_id], states, stop_at)
         return {"StartAt": start, "States": states}
 
     def node_states(self, node: Node, states: dict[str, Any], stop_at: str | None) -> list[str]:
@@ -176,13 +177,7 @@ class _Compiler:
         return nearest[0]
 
     def _reach(self, start: str) -> set[str]:
-        seen, todo = {start}, [start]
-        while todo:
-            for target, _, _ in self.flow[todo.pop()]:
-                if target not in seen:
-                    seen.add(target)
-                    todo.append(target)
-        return seen
+        return reach(start, {node: [target for target, _, _ in edges] for node, edges in self.flow.items()})
 
     # ---- states ---------------------------------------------------------------------------------
 

@@ -162,7 +162,7 @@ def check_workflow(
     if cycle:
         problems.append(problem(file, f"{where}.edges", "no_cycles", f"cycle: {' -> '.join(cycle)}"))
     reachable = set().union(
-        *(_reach(root, successors) for root in {workflow.start, *(extra_roots or set())} & set(nodes))
+        *(reach(root, successors) for root in {workflow.start, *(extra_roots or set())} & set(nodes))
     )
     for i, node in enumerate(workflow.nodes):
         if node.id not in reachable:
@@ -173,7 +173,7 @@ def check_workflow(
             )
     ends = {n for n in nodes if not any(e.source == n for e in flow)}
     for i, node in enumerate(workflow.nodes):
-        if not (_reach(node.id, successors) & ends):
+        if not (reach(node.id, successors) & ends):
             problems.append(problem(file, f"{where}.nodes[{i}]", "reaches_end", f"{node.id!r} cannot reach an end"))
     for i, node in enumerate(workflow.nodes):
         inbound = [e for e in flow if e.target == node.id]
@@ -257,11 +257,12 @@ def _cycle(nodes: Mapping[str, object], successors: dict[str, list[str]]) -> lis
     return None
 
 
-def _reach(start: str, successors: dict[str, list[str]]) -> set[str]:
-    seen, todo = {start}, [start]
-    while todo:
-        for following in successors.get(todo.pop(), []):
+def reach(start: str, successors: Mapping[str, list[str]]) -> set[str]:
+    """Every node reachable from `start` (itself included)."""
+    seen, frontier = {start}, [start]
+    while frontier:
+        for following in successors.get(frontier.pop(), []):
             if following not in seen:
                 seen.add(following)
-                todo.append(following)
+                frontier.append(following)
     return seen

@@ -20,7 +20,7 @@ from lighthouse.auth.tokens import Principal
 from lighthouse.clock import Clock
 from lighthouse.errors import ConcurrencyError, Conflict, Forbidden, NotFound, ValidationFailed
 from lighthouse.events import EventStore, NewEvent
-from lighthouse.notify import Notifier, stream_topic
+from lighthouse.notify import Notifier, await_stream
 from lighthouse.notify import notifier as process_notifier
 from lighthouse.pipelines import state as ev
 from lighthouse.pipelines.compiler import CompileError, compile_pipeline
@@ -63,8 +63,6 @@ from lighthouse.pipelines.tools import PLAN_KEYS, PLAN_SCHEMA, ToolRunner, Works
 from lighthouse.providers import Message, Provider, ProviderError, estimate_tokens
 
 MAX_APPEND_ATTEMPTS = 30
-WAIT_FIRST_PAUSE = 0.02
-WAIT_MAX_PAUSE = 0.5
 SUMMARY_CHARS = 4000
 
 
@@ -251,17 +249,16 @@ class PipelineService:
         state = self._task(task_id)
         if principal.agent_id != state.owner and principal.role != "admin":
             raise Forbidden("only the agent that created a task (or an admin) may see it")
-        stream = ev.task_stream(task_id)
-        topic = stream_topic(stream)
-        seen = self._notifier.generation(topic)
-        deadline, pause, version = self._clock.now() + wait_seconds, WAIT_FIRST_PAUSE, -1
-        while state.status not in ev.FINAL and self._clock.now() < deadline:
-            seen = self._notifier.wait(topic, seen, min(pause, max(0.0, deadline - self._clock.now())))
-            pause = min(pause * 2, WAIT_MAX_PAUSE)
-            latest = self._events.current_version(stream)
-            if latest != version:
-                version = latest
-                state = self._task(task_id)
+        state = await_stream(
+            ev.task_stream(task_id),
+            state,
+            finished=lambda current: current.status in ev.FINAL,
+            reload=lambda: self._task(task_id),
+            current_version=self._events.current_version,
+            now=self._clock.now,
+            wait_seconds=wait_seconds,
+            on=self._notifier,
+        )
         return _task_view(state)
 
     def _task(self, task_id: str) -> ev.TaskState:
@@ -632,6 +629,7 @@ class PipelineService:
             )
             return {"skipped": True, "tool": tool.id}
         runner = ToolRunner(Workspace(self._s3, self._engine.workspace_bucket, state.project), plugins.veto)
+        called = {"stage": node.id, "tool": tool.id, "arguments": plan["arguments"]}
         try:
             outcome = runner.run(
                 tool,
@@ -640,32 +638,11 @@ class PipelineService:
                 dry_run=bool(overrides.get("dry_run")),
             )
         except StageError as error:
-            self._record(
-                telemetry,
-                log,
-                state.task_id,
-                ev.TOOL_CALLED,
-                {
-                    "stage": node.id,
-                    "tool": tool.id,
-                    "arguments": plan["arguments"],
-                    "outcome": error.category,
-                    "message": error.message,
-                },
-            )
+            failed = {**called, "outcome": error.category, "message": error.message}
+            self._record(telemetry, log, state.task_id, ev.TOOL_CALLED, failed)
             raise
         self._record(
-            telemetry,
-            log,
-            state.task_id,
-            ev.TOOL_CALLED,
-            {
-                "stage": node.id,
-                "tool": tool.id,
-                "arguments": plan["arguments"],
-                "outcome": "ok",
-                "dry_run": outcome.dry_run,
-            },
+            telemetry, log, state.task_id, ev.TOOL_CALLED, {**called, "outcome": "ok", "dry_run": outcome.dry_run}
         )
         if outcome.mutations:
             changes = {"stage": node.id, "changes": outcome.mutations, "dry_run": outcome.dry_run}

@@ -22,7 +22,7 @@ from lighthouse.elicitation.logic import ElicitationService
 from lighthouse.elicitation.signing import response_key, sign_response
 from lighthouse.errors import ConcurrencyError, Conflict, Forbidden, NotFound, ValidationFailed
 from lighthouse.events import EventStore, NewEvent, ReadModelStore, StoredEvent
-from lighthouse.notify import Notifier, stream_topic
+from lighthouse.notify import Notifier, await_stream
 from lighthouse.notify import notifier as process_notifier
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 from lighthouse.validation.consensus import Vote, consensus
@@ -61,8 +61,6 @@ VALIDATE_SCOPE = "validate"
 SYSTEM_AGENT = "lighthouse-validation"
 MAX_APPEND_ATTEMPTS = 8
 STORED_STRING_CHARS = 2000
-WAIT_FIRST_PAUSE = 0.02
-WAIT_MAX_PAUSE = 1.0
 
 
 class LlmReviewer(Protocol):
@@ -298,16 +296,17 @@ class ValidationService:
             raise NotFound(f"validation request {request_id!r} not found")
         if principal.agent_id != state.agent and principal.role not in ("admin", "expert"):
             raise Forbidden("only the requesting agent, experts and admins may read a validation request")
-        topic = stream_topic(stream_id(request_id))
-        seen = self._notifier.generation(topic)
-        deadline, pause, version = self._clock.now() + wait_seconds, WAIT_FIRST_PAUSE, -1
-        while not state.decided and self._clock.now() < deadline:
-            seen = self._wait(topic, seen, min(pause, max(0.0, deadline - self._clock.now())))
-            pause = min(pause * 2, WAIT_MAX_PAUSE)
-            latest = self._events.current_version(stream_id(request_id))
-            if latest != version:
-                version = latest
-                state, _ = self._state(request_id)
+        state = await_stream(
+            stream_id(request_id),
+            state,
+            finished=lambda current: current.decided,
+            reload=lambda: self._state(request_id)[0],
+            current_version=self._events.current_version,
+            now=self._clock.now,
+            wait_seconds=wait_seconds,
+            wait=self._wait,
+            on=self._notifier,
+        )
         return _result_view(state)
 
     def audit(self, principal: Principal, agent: str | None, limit: int, next_token: str | None) -> AuditPage:
