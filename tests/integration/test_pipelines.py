@@ -381,3 +381,32 @@ def test_a_plugin_veto_takes_the_error_edge_and_sinks_see_redacted_events(cloud:
     tool_call = next(line for line in lines if line["type"] == "TOOL_CALLED")
     assert tool_call["data"]["arguments"]["redacted"] is True
     assert "secret text" not in sink.read_text()
+
+
+@pytest.mark.parametrize(
+    ("example", "pipeline", "expected"),
+    [
+        ("committee", "committee", {"minutes": "Adopted 2-1; operations asked for a runbook."}),
+        ("supervisor", "supervisor", {"text": "Updated the README section on uploads."}),
+        ("chat-with-memory", "chat", {"reply": "Uploads are capped at 10 MB; see the handbook."}),
+    ],
+)
+def test_the_pattern_examples_run_through_the_public_api(
+    cloud: LocalCloud, example: str, pipeline: str, expected: dict[str, str]
+) -> None:
+    directory = EXAMPLE.parent / example
+    wiring.pipeline_service().register(ADMIN, {p.name: p.read_text() for p in directory.glob("*.yaml")})
+    if example == "chat-with-memory":
+        from lighthouse.pipelines.models import Remember
+
+        wiring.pipeline_service().remember(
+            AGENT, Remember(store="handbook", scope="project", project="handbook", text="Uploads: 10 MB max.")
+        )
+    done = run(pipeline, {"question": "?"})
+    assert done.status == "COMPLETED", done.failure
+    assert done.output == expected
+    if example == "committee":
+        assert set(done.stages["opinions"].output) == {"optimist", "skeptic", "operator"}
+    if example == "supervisor":
+        assert done.stages["docs"].failure is not None
+        assert done.stages["docs"].failure["category"] == "json"
