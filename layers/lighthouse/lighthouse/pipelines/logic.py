@@ -262,10 +262,13 @@ class PipelineService:
         return _task_view(state)
 
     def _task(self, task_id: str) -> ev.TaskState:
-        state, _ = self._events.load_state(ev.task_stream(task_id), ev.TaskReducer())
+        return self._task_at(task_id)[0]
+
+    def _task_at(self, task_id: str) -> tuple[ev.TaskState, int]:
+        state, version = self._events.load_state(ev.task_stream(task_id), ev.TaskReducer())
         if not state.exists:
             raise NotFound(f"no task {task_id!r}")
-        return state
+        return state, version
 
     def cancel(self, principal: Principal, task_id: str) -> TaskView:
         state = self._task(task_id)
@@ -322,7 +325,7 @@ class PipelineService:
     # ---- the stage runner ------------------------------------------------------------------------
 
     def run_stage(self, task_id: str, stage_id: str, previous: dict[str, Any]) -> dict[str, Any]:
-        state = self._task(task_id)
+        state, version = self._task_at(task_id)
         if state.status == "CANCELLED":
             raise TaskCancelled(f"task {task_id} was cancelled")
         record = state.stages.get(stage_id)
@@ -336,7 +339,7 @@ class PipelineService:
         started = [NewEvent(ev.TASK_RUNNING, {"at": self._clock.now()})] if state.status == "PENDING" else []
         started_data = {"stage": stage_id, "node_type": node.type, "attempt": (record.attempts if record else 0) + 1}
         started.append(NewEvent(ev.STAGE_STARTED, telemetry.prepare(started_data)))
-        self._flush(stream, started)  # at once: an attempt counts even if this invocation dies
+        version = self._flush(stream, started, version)  # at once: an attempt counts even if this invocation dies
         telemetry.emit(task_id, ev.STAGE_STARTED, started_data)
         attempt = started_data["attempt"]
         log: list[NewEvent] = []
@@ -361,7 +364,7 @@ class PipelineService:
                 **({"details": error.details} if error.details else {}),
             }
             self._record(telemetry, log, task_id, ev.STAGE_FAILED, {"stage": stage_id, "signature": signature})
-            self._flush(stream, log)
+            self._flush(stream, log, version)
             plugins.call("on_error", {"task_id": task_id, "signature": signature})
             raise
         route = ""
@@ -376,7 +379,7 @@ class PipelineService:
             "cost": cost,
             "repairs": repairs,
         }
-        self._flush(stream, [*log, NewEvent(ev.STAGE_FINISHED, finished)])
+        self._flush(stream, [*log, NewEvent(ev.STAGE_FINISHED, finished)], version)
         telemetry.emit(task_id, ev.STAGE_FINISHED, telemetry.prepare({**finished, "output": _summary(output)}))
         self._memory.add(
             scope_key("task", "task", task_id, state.project), f"{stage_id}: {_summary(output)}", 0.5, stage_id
@@ -661,15 +664,21 @@ class PipelineService:
         log.append(NewEvent(event_type, prepared))
         telemetry.emit(task_id, event_type, prepared)
 
-    def _flush(self, stream: str, events: list[NewEvent]) -> None:
-        """Append events as one batch at the end of a stream that parallel branches also write to."""
+    def _flush(self, stream: str, events: list[NewEvent], expected: int | None = None) -> int:
+        """Append events as one batch at the end of a stream that parallel branches also write to.
+
+        `expected` is the version the caller last saw (saves a read when nobody wrote since); the
+        stream's version after the append is returned.
+        """
+        version = expected
         for _attempt in range(MAX_APPEND_ATTEMPTS):
-            version = self._events.current_version(stream)
+            if version is None:
+                version = self._events.current_version(stream)
             try:
                 self._events.append(stream, events, expected_version=version)
-                return
+                return version + len(events)
             except ConcurrencyError:
-                continue
+                version = None
         raise ConcurrencyError(f"{stream} is too contended")
 
     def _append(self, stream: str, event_type: str, data: dict[str, Any]) -> None:
