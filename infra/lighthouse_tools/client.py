@@ -84,6 +84,22 @@ class LighthouseClient:
     def status(self, elicitation_id: str, wait_seconds: int = 0) -> dict[str, Any]:
         return dict(self.request("GET", f"/elicitation/status/{elicitation_id}?wait={wait_seconds}"))
 
+    def heartbeat(self, status: str = "ready") -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/agents/heartbeat", {"status": status})
+        return result
+
+    def keep_alive(self, stop: threading.Event, fallback_interval: float = 10.0) -> None:
+        """Heartbeat until `stop` is set, at half the time the platform allows between heartbeats, so the
+        agent stays online (an expert is only asked to vote while it is online)."""
+        while not stop.is_set():
+            interval = fallback_interval
+            try:
+                answer = self.heartbeat()
+                interval = max(1.0, (float(answer["next_heartbeat_before"]) - float(answer["last_seen"])) / 2)
+            except (ApiError, requests.RequestException, KeyError, ValueError):
+                interval = fallback_interval  # the platform may be restarting: try again later
+            stop.wait(interval)
+
 
 def _json(response: requests.Response) -> dict[str, Any]:
     try:

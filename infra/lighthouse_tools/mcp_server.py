@@ -8,6 +8,7 @@ accept -> accept with the form's content, decline -> decline, cancel -> left pen
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Literal
 
@@ -111,4 +112,11 @@ def _with_verification(status: dict[str, Any], key: str | None) -> dict[str, Any
 
 
 def serve(api_url: str, agent_id: str, secret: str) -> None:
-    build_server(LighthouseClient(api_url, agent_id, secret)).run(transport="stdio")
+    """Serve the tools over stdio; while connected, the agent heartbeats and so counts as online."""
+    client = LighthouseClient(api_url, agent_id, secret)
+    stop = threading.Event()
+    threading.Thread(target=client.keep_alive, args=(stop,), daemon=True, name="lighthouse-heartbeat").start()
+    try:
+        build_server(client).run(transport="stdio")
+    finally:
+        stop.set()

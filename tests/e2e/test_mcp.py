@@ -68,8 +68,8 @@ def run_pair(
     return anyio.run(main)
 
 
-def test_the_three_tools_are_listed(platform: Platform) -> None:
-    secret = register(platform, "mcp-lister")
+def test_the_three_tools_are_listed_and_a_connected_agent_is_online(platform: Platform) -> None:
+    secret = register(platform, "mcp-lister", role="expert")
 
     async def main() -> list[str]:
         async with (
@@ -77,7 +77,13 @@ def test_the_three_tools_are_listed(platform: Platform) -> None:
             ClientSession(read, write) as session,
         ):
             await session.initialize()
-            return sorted(tool.name for tool in (await session.list_tools()).tools)
+            tools = sorted(tool.name for tool in (await session.list_tools()).tools)
+            for _ in range(100):  # the server heartbeats while connected: an expert can be asked to vote
+                listing = platform.cli("agents", "list").stdout
+                if any(line.startswith("mcp-lister\texpert\tonline") for line in listing.splitlines()):
+                    return tools
+                await anyio.sleep(0.1)
+            raise AssertionError(f"the MCP-connected agent never showed online: {listing}")
 
     assert anyio.run(main) == [
         "lighthouse_check_elicitations",
