@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -410,3 +412,59 @@ def test_the_pattern_examples_run_through_the_public_api(
     if example == "supervisor":
         assert done.stages["docs"].failure is not None
         assert done.stages["docs"].failure["category"] == "json"
+
+
+class _ChatCompletions(BaseHTTPRequestHandler):
+    """A local OpenAI-compatible endpoint: answers every chat completion with `reply`, counting tokens."""
+
+    reply = '{"summary": "from a real adapter"}'
+    keys: list[str] = []
+
+    def do_POST(self) -> None:
+        json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _ChatCompletions.keys.append(self.headers.get("Authorization", ""))
+        body = json.dumps(
+            {"choices": [{"message": {"content": self.reply}}], "usage": {"prompt_tokens": 40, "completion_tokens": 8}}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def test_an_agent_on_an_openai_compatible_provider_uses_its_key_and_counts_its_tokens(
+    cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatCompletions)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        agent = {
+            "id": "remote",
+            "provider": "openai",
+            "model": "m",
+            "base_url": f"http://127.0.0.1:{server.server_address[1]}/v1",
+            "api_key_env": "PIPELINE_TEST_KEY",
+            "output_schema": {"type": "object", "required": ["summary"]},
+        }
+        wiring.pipeline_service().register(
+            ADMIN, config("remote", [{"id": "ask", "type": "agent", "agent": "remote"}], [], agents=[agent])
+        )
+        missing = run("remote")
+        assert missing.status == "FAILED"
+        assert missing.failure is not None
+        assert missing.failure["category"] == "config"
+        assert "PIPELINE_TEST_KEY" in missing.failure["message"]
+
+        monkeypatch.setenv("PIPELINE_TEST_KEY", "sk-local")
+        done = run("remote")
+        assert done.status == "COMPLETED", done.failure
+        assert done.output == {"summary": "from a real adapter"}
+        assert (done.prompt_tokens, done.completion_tokens) == (40, 8)
+        assert done.cost == pytest.approx(40 / 1000 * 1.0 + 8 / 1000 * 2.0)
+        assert _ChatCompletions.keys[-1] == "Bearer sk-local"
+    finally:
+        server.shutdown()
