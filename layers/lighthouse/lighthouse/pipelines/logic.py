@@ -381,9 +381,12 @@ class PipelineService:
         }
         self._flush(stream, [*log, NewEvent(ev.STAGE_FINISHED, finished)], version)
         telemetry.emit(task_id, ev.STAGE_FINISHED, telemetry.prepare({**finished, "output": _summary(output)}))
-        self._memory.add(
-            scope_key("task", "task", task_id, state.project), f"{stage_id}: {_summary(output)}", 0.5, stage_id
-        )
+        # Stage outputs feed the task-scoped stores that some context profile reads.
+        read = {store for profile in bundle.memory.profiles for store in profile.stores}
+        for store in bundle.memory.stores:
+            if store.scope == "task" and store.name in read:
+                key = scope_key(store.name, "task", task_id, state.project)
+                self._memory.add(key, f"{stage_id}: {_summary(output)}", 0.5, stage_id)
         plugins.call("after_stage", {"task_id": task_id, "stage": stage_id, "output": output})
         return {"route": route, "reused": False}
 
@@ -409,11 +412,13 @@ class PipelineService:
                 self._append(ev.task_stream(task_id), ev.STAGE_FAILED, {"stage": stage_id, "signature": signature})
                 raise RoutingStageError(signature["message"])
             merged[source] = finished.output
-        self._append(ev.task_stream(task_id), ev.STAGE_STARTED, {"stage": stage_id, "node_type": "merge", "attempt": 1})
-        self._append(
+        merged_stage = {"stage": stage_id, "output": merged, "route": "", "tokens": 0, "cost": 0.0, "repairs": []}
+        self._flush(
             ev.task_stream(task_id),
-            ev.STAGE_FINISHED,
-            {"stage": stage_id, "output": merged, "route": "", "tokens": 0, "cost": 0.0, "repairs": []},
+            [
+                NewEvent(ev.STAGE_STARTED, {"stage": stage_id, "node_type": "merge", "attempt": 1}),
+                NewEvent(ev.STAGE_FINISHED, merged_stage),
+            ],
         )
         return {"route": "", "reused": False}
 
