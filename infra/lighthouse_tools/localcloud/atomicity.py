@@ -6,8 +6,8 @@
 2. Queries by partition. moto answers a base-table Query by listing and sorting every item of the
    table, so each query costs O(table size); the event store queries on every request. The query
    keeps moto's own code but is handed only the queried partition.
-3. Write signals. Pollers of streams and queues sleep until a table or queue is written (or a short
-   timeout passes) instead of polling the emulator many times a second while idle.
+3. Write signals. Pollers of streams and queues sleep until their table or a queue is written (or a
+   short timeout passes) instead of polling the emulator many times a second while idle.
 4. Transactions without a table copy. moto backs up every table a TransactWriteItems touches with
    `copy.deepcopy` (items, indexes and the stream shard) so it can roll back a failed transaction:
    O(table size) per transaction, which made a two-event append cost 100+ ms once the events table
@@ -34,7 +34,8 @@ _ITEM_OPERATIONS = (
     "transact_get_items",
     "transact_write_items",
 )
-_WRITES = {"put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items"}
+# batch_write_item is a no-op in moto's backend: its items arrive through put_item and delete_item.
+_WRITES = {"put_item", "update_item", "delete_item", "transact_write_items"}
 _QUEUE_WRITES = ("send_message", "send_message_batch", "change_message_visibility")
 _lock = threading.RLock()
 _installed = False
@@ -62,11 +63,41 @@ class WriteSignal:
             return self._generation
 
 
-table_writes = WriteSignal()
+class TableSignals:
+    """One WriteSignal per table, so a stream poller wakes for writes to its own table only (a write
+    to a read model or a rate-limit bucket does not send the event stream's pollers to GetRecords)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._signals: dict[str, WriteSignal] = {}
+
+    def table(self, name: str) -> WriteSignal:
+        with self._lock:
+            return self._signals.setdefault(name, WriteSignal())
+
+    def bump(self, names: set[str]) -> None:
+        for name in names:
+            self.table(name).bump()
+
+
+table_writes = TableSignals()
 queue_writes = WriteSignal()
 
 
-def _wrap(cls: Any, name: str, locked: bool, signal: WriteSignal | None) -> None:
+def table_of_stream(stream_arn: str) -> str:
+    """arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label> -> <name>."""
+    return stream_arn.split(":table/", 1)[1].split("/stream/", 1)[0]
+
+
+def _written_tables(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> set[str]:
+    if name == "transact_write_items":
+        items = kwargs.get("transact_items", args[1] if len(args) > 1 else [])
+        return {op["TableName"] for entry in items for op in entry.values() if "TableName" in op}
+    table = kwargs.get("table_name", args[1] if len(args) > 1 else None)
+    return {table} if isinstance(table, str) else set()
+
+
+def _wrap(cls: Any, name: str, locked: bool, signal: WriteSignal | None, tables: bool = False) -> None:
     original = getattr(cls, name)
 
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -77,6 +108,8 @@ def _wrap(cls: Any, name: str, locked: bool, signal: WriteSignal | None) -> None
             result = original(*args, **kwargs)
         if signal is not None:
             signal.bump()
+        if tables:
+            table_writes.bump(_written_tables(name, args, kwargs))
         return result
 
     setattr(cls, name, functools.wraps(original)(call))
@@ -91,7 +124,7 @@ def install_emulator_hooks() -> None:
     from moto.sqs.models import SQSBackend
 
     for name in _ITEM_OPERATIONS:
-        _wrap(DynamoDBBackend, name, locked=True, signal=table_writes if name in _WRITES else None)
+        _wrap(DynamoDBBackend, name, locked=True, signal=None, tables=name in _WRITES)
     for name in _QUEUE_WRITES:
         _wrap(SQSBackend, name, locked=False, signal=queue_writes)
     _query_one_partition()

@@ -14,7 +14,12 @@ from typing import Any
 
 import boto3
 
-from lighthouse_tools.localcloud.atomicity import install_emulator_hooks, queue_writes, table_writes
+from lighthouse_tools.localcloud.atomicity import (
+    install_emulator_hooks,
+    queue_writes,
+    table_of_stream,
+    table_writes,
+)
 from lighthouse_tools.localcloud.provision import Provisioner, Stack
 from lighthouse_tools.localcloud.runtime import FunctionRuntime
 from lighthouse_tools.localcloud.servers import ApiGateway, ServerThread
@@ -264,7 +269,7 @@ class LocalCloud:
                     REGION,
                     self._stop,
                     release_iterator=_forget_shard_iterator,
-                    wake=table_writes,
+                    wake=table_writes.table(table_of_stream(stream_source.stream_arn)),
                 )
             )
         if self.options.start_schedules:

@@ -190,7 +190,7 @@ class StreamPoller(Poller):
     def run(self) -> None:
         iterators = self._open_iterators()
         while not self.stopping:
-            delivered = False
+            full_batch = False
             seen = self._wake.generation() if self._wake else 0
             for shard_id, iterator in list(iterators.items()):
                 if iterator is None:
@@ -203,13 +203,15 @@ class StreamPoller(Poller):
                 iterators[shard_id] = response.get("NextShardIterator")
                 self._release_iterator(iterator)
                 records = response.get("Records", [])
+                full_batch = full_batch or len(records) >= self.source.batch_size
                 if records:
-                    delivered = True
                     wanted = [r for r in records if self._wanted(r)]
                     self.records_delivered += len(records) - len(wanted)
                     if wanted:
                         self._deliver(wanted)
-            if not delivered:
+            if not full_batch:
+                # The shards are drained: sleep until the table is written after `seen` (a write made
+                # while this batch was delivered has already moved the generation, so it is not missed).
                 self._seen = seen
                 self.idle_until_written()
 
