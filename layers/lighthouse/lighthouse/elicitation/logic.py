@@ -193,20 +193,25 @@ class ElicitationService:
 
     def withdraw(self, elicitation_id: str, by: str) -> bool:
         """Cancel on the platform's behalf (the question no longer matters); False if it already ended."""
+        return self._end_if_open(elicitation_id, CANCELLED, {"by": by}) is None
+
+    def _end_if_open(self, elicitation_id: str, event_type: str, extra: dict[str, Any]) -> ElicitationState | None:
+        """Append `event_type` unless the elicitation is missing or already over; None when it was
+        appended, else the state that prevented it."""
         for _attempt in range(5):
             state, version = self._state(elicitation_id)
             if not state.exists or state.final:
-                return False
+                return state
             try:
                 self._events.append(
                     stream_id(elicitation_id),
-                    [NewEvent(CANCELLED, {"at": self._clock.now(), "to_agent": state.to_agent, "by": by})],
+                    [NewEvent(event_type, {"at": self._clock.now(), "to_agent": state.to_agent, **extra})],
                     expected_version=version,
                 )
             except ConcurrencyError:
                 continue
-            return True
-        raise ConcurrencyError(f"elicitation {elicitation_id} kept changing while withdrawing")
+            return None
+        raise ConcurrencyError(f"elicitation {elicitation_id} kept changing while ending it")
 
     def pending(self, principal: Principal, limit: int, next_token: str | None, wait_seconds: float = 0) -> PendingPage:
         """Open elicitations for the caller: urgent first, then oldest first.
@@ -415,24 +420,11 @@ class ElicitationService:
 
     def expire(self, elicitation_id: str) -> dict[str, Any]:
         """The deadline passed: mark the elicitation expired unless it already ended."""
-        for _attempt in range(5):
-            state, version = self._state(elicitation_id)
-            if not state.exists or state.final:
-                return {
-                    "elicitation_id": elicitation_id,
-                    "expired": False,
-                    "status": state.status if state.exists else None,
-                }
-            try:
-                self._events.append(
-                    stream_id(elicitation_id),
-                    [NewEvent(EXPIRED, {"at": self._clock.now(), "to_agent": state.to_agent})],
-                    expected_version=version,
-                )
-            except ConcurrencyError:
-                continue
+        blocked = self._end_if_open(elicitation_id, EXPIRED, {})
+        if blocked is None:
             return {"elicitation_id": elicitation_id, "expired": True, "status": "expired"}
-        raise ConcurrencyError(f"elicitation {elicitation_id} kept changing while expiring")
+        status = blocked.status if blocked.exists else None
+        return {"elicitation_id": elicitation_id, "expired": False, "status": status}
 
 
 def _encode_cursor(cursor: tuple[int, float, str]) -> str:
