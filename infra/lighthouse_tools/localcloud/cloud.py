@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 
+from lighthouse_tools.layer import verified_layer
 from lighthouse_tools.localcloud.atomicity import (
     install_emulator_hooks,
     queue_writes,
@@ -51,6 +52,9 @@ class LocalCloudOptions:
     start_schedules: bool = True
     # Per function, like Lambda's default account concurrency; long-polling requests each hold one.
     max_concurrency: int = 1000
+    # Build the Lambda layer from its requirements and import every handler from it alone before
+    # serving (cached by hash), so a dependency missing from the layer fails here, not on Lambda.
+    verify_layer: bool = True
 
 
 class _LambdaInvokeBridge:
@@ -147,6 +151,13 @@ class LocalCloud:
             parameter_overrides=options.parameter_overrides,
             time_scale=options.time_scale,
         ).provision()
+        if options.verify_layer:
+            verified_layer(
+                {
+                    spec.logical_id: (spec.code_dir, spec.handler.rpartition(".")[0])
+                    for spec in self.stack.functions.values()
+                }
+            )
         self._set_env(self.function_environment())
         self._reset_lighthouse_caches()
         self.runtime = FunctionRuntime(self.stack.functions, options.max_concurrency)
@@ -154,7 +165,7 @@ class LocalCloud:
         api = self.stack.api_function()
         self.runtime.warm(api.logical_id)
         routes = [(method, path) for _, method, path in self.stack.api_routes]
-        gateway = ApiGateway(self.runtime._pools[api.logical_id], routes)
+        gateway = ApiGateway(self.runtime, api.logical_id, routes)
         self.api_server = ServerThread(gateway, options.host, options.api_port, "api")
         self.api_server.start()
         self._start_sources()

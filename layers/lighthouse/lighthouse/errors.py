@@ -10,10 +10,13 @@ class LighthouseError(Exception):
 
     code = "INTERNAL_ERROR"
 
-    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, details: dict[str, Any] | None = None, *, code: str | None = None) -> None:
+        """`code` narrows the class's code for one error (a 400 says which rule the input broke)."""
         super().__init__(message)
         self.message = message
         self.details: dict[str, Any] = details or {}
+        if code is not None:
+            self.code = code
 
 
 class ValidationFailed(LighthouseError):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from lighthouse import errors
+from lighthouse import errors, strictjson
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -62,19 +61,9 @@ def validation_details(error: ValidationError) -> dict[str, Any]:
     }
 
 
-def parse_body(model: type[M], raw: bytes | str | None, max_bytes: int) -> M:
-    body = raw.encode() if isinstance(raw, str) else (raw or b"")
-    if len(body) > max_bytes:
-        raise errors.PayloadTooLarge(
-            f"request body is {len(body)} bytes; the limit is {max_bytes}", {"limit_bytes": max_bytes}
-        )
-    try:
-        data = json.loads(body or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise errors.MalformedRequest(f"request body is not valid JSON: {error}") from error
-    if not isinstance(data, dict):
-        raise errors.MalformedRequest("request body must be a JSON object")
-    return parse_object(model, data)
+def parse_body(model: type[M], raw: bytes | str | None, max_bytes: int, where: str = "request body") -> M:
+    """Strict JSON (see `strictjson`) into `model`; an empty body is `{}`, so missing fields are named."""
+    return parse_object(model, strictjson.loads_object(raw, max_bytes=max_bytes, where=where, empty={}))
 
 
 def parse_object(model: type[M], data: Any) -> M:

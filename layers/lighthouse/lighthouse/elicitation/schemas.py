@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import SchemaError
-
+from lighthouse import jsonschemas, strictjson
 from lighthouse.errors import PayloadTooLarge, ValidationFailed
 
 MAX_SCHEMA_BYTES = 16 * 1024
 MAX_SCHEMA_DEPTH = 32
 MAX_MESSAGE_BYTES = 4 * 1024
 MAX_DATA_BYTES = 64 * 1024
-MAX_VIOLATIONS_REPORTED = 50
 
 # The flat form subset MCP clients can render: an object whose properties are primitives or enums.
 _FLAT_TYPES = {"string", "number", "integer", "boolean"}
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return strictjson.dumps_canonical(value)
 
 
 def _depth(value: Any) -> int:
@@ -56,28 +52,7 @@ def check_schema(schema: dict[str, Any]) -> None:
         raise ValidationFailed(
             f"schema nests {depth} levels deep; the limit is {MAX_SCHEMA_DEPTH}", {"limit_depth": MAX_SCHEMA_DEPTH}
         )
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as error:
-        raise ValidationFailed(
-            f"schema is not valid JSON Schema 2020-12: {error.message}",
-            {"fields": [{"path": "schema" + error.json_path.removeprefix("$"), "message": error.message}]},
-        ) from error
-    if any(not isinstance(ref, str) or not ref.startswith("#") for ref in _refs(schema)):
-        raise ValidationFailed("schema may only use local references ($ref starting with '#')")
-
-
-def _refs(value: Any) -> list[Any]:
-    found, stack = [], [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if "$ref" in node:
-                found.append(node["$ref"])
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
+    jsonschemas.compiled(schema, "schema")
 
 
 def check_data_size(data: Any) -> None:
@@ -90,12 +65,7 @@ def check_data_size(data: Any) -> None:
 
 def violations(schema: dict[str, Any], data: Any) -> list[dict[str, str]]:
     """Every way `data` breaks `schema`, each with its JSON path, in a stable order."""
-    validator = Draft202012Validator(schema, format_checker=FormatChecker())
-    errors = sorted(validator.iter_errors(data), key=lambda e: (e.json_path, e.message))
-    return [
-        {"path": error.json_path, "message": error.message, "keyword": str(error.validator)}
-        for error in errors[:MAX_VIOLATIONS_REPORTED]
-    ]
+    return jsonschemas.errors_of(schema, data)
 
 
 def is_flat_form(schema: dict[str, Any]) -> bool:

@@ -7,9 +7,8 @@ import importlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
+from lighthouse import jsonschemas
+from lighthouse.errors import ValidationFailed
 from lighthouse.pipelines.manifests import BUILTIN_TOOLS, ConfigBundle, Tool, Workflow, problem
 
 FLOW_EDGES = ("normal", "conditional")
@@ -38,8 +37,8 @@ def check_bundle(bundle: ConfigBundle) -> list[dict[str, str]]:
                 )
             )
         try:
-            Draft202012Validator.check_schema(agent.output_schema)
-        except SchemaError as error:
+            jsonschemas.compiled(agent.output_schema, "output_schema")
+        except ValidationFailed as error:
             problems.append(problem("agents.yaml", f"{where}.output_schema", "json_schema", error.message))
         if agent.provider == "scripted" and not agent.responses:
             problems.append(
@@ -100,6 +99,11 @@ def _check_tool(tool: Tool, where: str) -> list[dict[str, str]]:
             )
         elif (message := _importable(tool.handler)) is not None:
             problems.append(problem("tools.yaml", f"{where}.handler", "importable", message))
+        else:
+            try:
+                jsonschemas.compiled(tool.input_schema, "input_schema")
+            except ValidationFailed as error:
+                problems.append(problem("tools.yaml", f"{where}.input_schema", "json_schema", error.message))
     if tool.filesystem_root.startswith("/") or ".." in tool.filesystem_root.split("/"):
         problems.append(
             problem(

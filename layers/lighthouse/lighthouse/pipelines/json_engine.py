@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from lighthouse import jsonschemas, strictjson
+from lighthouse.errors import MalformedRequest
 
 SYNTAX = "JSON_SYNTAX_ERROR"
 MINOR = "JSON_SCHEMA_MINOR_MISMATCH"
@@ -45,11 +46,15 @@ def parse_and_repair(text: str, schema: dict[str, Any]) -> JsonResult:
         raise JsonProblem(SYNTAX, f"the output is longer than {MAX_OUTPUT_CHARS} characters")
     repairs: list[str] = []
     value = _parse(text.strip(), repairs)
-    validator = Draft202012Validator(schema)
-    if not list(validator.iter_errors(value)):
+    try:
+        strictjson.check_value(value, where="the output")
+    except MalformedRequest as error:
+        raise JsonProblem(SYNTAX, error.message) from None
+    validator = jsonschemas.compiled(schema, "output_schema")
+    if not jsonschemas.violations(validator, value):
         return JsonResult(value, repairs)
     repaired = _repair_to_schema(copy.deepcopy(value), schema, "$", repairs)
-    errors = [f"{_path(e)}: {e.message}" for e in validator.iter_errors(repaired)]
+    errors = [f"{v['path']}: {v['message']}" for v in jsonschemas.violations(validator, repaired)]
     if errors:
         raise JsonProblem(MAJOR, "the output does not match the schema", errors)
     return JsonResult(repaired, repairs, MINOR)
@@ -183,7 +188,3 @@ def _coerce(value: Any, expected: Any) -> Any:
     if expected == "string" and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return _NO_COERCION
-
-
-def _path(error: Any) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)

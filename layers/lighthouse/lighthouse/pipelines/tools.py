@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from jsonschema import Draft202012Validator
 
+from lighthouse import jsonschemas
 from lighthouse.pipelines.errors import ConfigStageError, SecurityStageError, ToolStageError
 from lighthouse.pipelines.manifests import Tool
 
@@ -141,7 +141,7 @@ class ToolRunner:
         schema = BUILTIN_SCHEMAS.get(kind) if tool.kind == "builtin" else tool.input_schema
         if schema is None:
             raise ConfigStageError(f"tool {tool.id!r} has no argument schema")
-        problems = [e.message for e in Draft202012Validator(schema).iter_errors(arguments)]
+        problems = [f"{v['path']}: {v['message']}" for v in jsonschemas.errors_of(schema, arguments, "input_schema")]
         if problems:
             raise ConfigStageError(f"arguments for {tool.id!r} do not match its schema: {'; '.join(problems)}")
         mutates = (
