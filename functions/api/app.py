@@ -1,8 +1,8 @@
-"""The HTTP API (API Gateway -> this Chalice app). Routes parse, authenticate and call one service."""
+"""The HTTP API (API Gateway -> this Chalice app). Each route declares what it accepts and who may
+call it (see `lighthouse.api.endpoints`), then calls one service."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from typing import Any
 
@@ -16,12 +16,14 @@ from lighthouse.agents.models import (
     HeartbeatResponse,
     SessionRequest,
     SessionResponse,
+    SetProjects,
 )
+from lighthouse.api.endpoints import ADMIN, Endpoints, json_response
+from lighthouse.api.openapi import build_openapi
+from lighthouse.api.params import CURSOR, WAIT, Query, limit
+from lighthouse.auth.hook_tokens import HookToken, RevokedHookToken
 from lighthouse.auth.tokens import Principal
-from lighthouse.chalice_support import Endpoints, json_response, query_int, query_str
-from lighthouse.config import get_settings
 from lighthouse.elicitation.models import (
-    MAX_WAIT_SECONDS,
     CreatedElicitation,
     CreateElicitation,
     ElicitationMetrics,
@@ -32,10 +34,7 @@ from lighthouse.elicitation.models import (
 )
 from lighthouse.errors import Conflict, LighthouseError, MalformedRequest, Unauthenticated
 from lighthouse.health import run_checks
-from lighthouse.http import parse_body
-from lighthouse.pipelines.models import (
-    MAX_WAIT_SECONDS as MAX_TASK_WAIT,
-)
+from lighthouse.pipelines.connections import Connection, ConnectionList, ConnectionView
 from lighthouse.pipelines.models import (
     CreateTask,
     MemoryPage,
@@ -48,11 +47,7 @@ from lighthouse.pipelines.models import (
     TaskView,
 )
 from lighthouse.validation.models import (
-    MAX_WAIT_SECONDS as MAX_VALIDATION_WAIT,
-)
-from lighthouse.validation.models import (
     AuditPage,
-    HookToken,
     PolicyDocument,
     PolicyView,
     PreToolUseInput,
@@ -63,23 +58,21 @@ from lighthouse.validation.models import (
 )
 
 app = Chalice(app_name="lighthouse-api")
-endpoints = Endpoints(
-    app,
-    authenticate=lambda: wiring.agent_service().authenticate,
-    max_body_bytes=lambda: get_settings().max_body_bytes,
-)
-MAX_PAGE = 200
+endpoints = Endpoints(app, guards=wiring.api_guards)
 MAX_IDEMPOTENCY_KEY = 255
-
-
-def _max_body() -> int:
-    return get_settings().max_body_bytes
+PAGE = (limit(50, 200), CURSOR)
+KiB = 1024
 
 
 @endpoints.route("/health", "GET", public=True, summary="Report each dependency's health (200 or 503)")
 def health(request: Request, principal: None) -> Any:
     healthy, report = run_checks(wiring.health_checks())
     return json_response(200 if healthy else 503, {"status": "ok" if healthy else "degraded", "dependencies": report})
+
+
+@endpoints.route("/openapi.json", "GET", public=True, summary="This API's OpenAPI 3.1 document")
+def openapi_document(request: Request, principal: None) -> Any:
+    return json_response(200, build_openapi(endpoints.docs))
 
 
 # ---- agents ------------------------------------------------------------------------------------
@@ -91,43 +84,52 @@ def health(request: Request, principal: None) -> Any:
     public=True,
     status=201,
     summary="Exchange a signed proof of the agent secret for a bearer token",
-    request_model=SessionRequest,
+    body=SessionRequest,
+    max_body=2 * KiB,
     response_model=SessionResponse,
-    errors=(429,),
+    errors=(401, 429),
 )
-def create_session(request: Request, principal: None) -> Any:
-    return wiring.agent_service().create_session(parse_body(SessionRequest, request.raw_body, _max_body()))
+def create_session(request: Request, principal: None, body: SessionRequest) -> SessionResponse:
+    source = str(((request.context or {}).get("identity") or {}).get("sourceIp") or "unknown")
+    return wiring.agent_service().create_session(body, source)
 
 
 @endpoints.route(
     "/agents/heartbeat",
     "POST",
     summary="Record that the calling agent is alive",
-    request_model=HeartbeatRequest,
+    body=HeartbeatRequest,
+    max_body=8 * KiB,
     response_model=HeartbeatResponse,
-    errors=(429,),
+    own_rate_limit=True,
 )
-def heartbeat(request: Request, principal: Principal) -> HeartbeatResponse:
-    return wiring.agent_service().heartbeat(principal, parse_body(HeartbeatRequest, request.raw_body, _max_body()))
+def heartbeat(request: Request, principal: Principal, body: HeartbeatRequest) -> HeartbeatResponse:
+    return wiring.agent_service().heartbeat(principal, body)
+
+
+@endpoints.route("/agents", "GET", summary="List agents with presence", response_model=AgentPage, query=PAGE)
+def list_agents(request: Request, principal: Principal, limit: int, next_token: str | None) -> AgentPage:
+    return wiring.agent_service().list(limit, next_token)
 
 
 @endpoints.route(
-    "/agents",
-    "GET",
-    summary="List agents with presence (?limit=1..200&next_token=)",
-    response_model=AgentPage,
-    errors=(422,),
-)
-def list_agents(request: Request, principal: Principal) -> AgentPage:
-    limit = query_int(request, "limit", 50, 1, MAX_PAGE)
-    return wiring.agent_service().list(limit, query_str(request, "next_token"))
-
-
-@endpoints.route(
-    "/agents/{agent_id}", "GET", summary="One agent's role, presence and metadata", response_model=AgentView
+    "/agents/{agent_id}", "GET", summary="One agent's role, presence, metadata and projects", response_model=AgentView
 )
 def get_agent(request: Request, principal: Principal, agent_id: str) -> AgentView:
     return wiring.agent_service().get(agent_id)
+
+
+@endpoints.route(
+    "/agents/{agent_id}/projects",
+    "PUT",
+    roles=ADMIN,
+    summary="Replace the projects an agent belongs to (their memory and pipelines are then open to it)",
+    body=SetProjects,
+    max_body=4 * KiB,
+    response_model=AgentView,
+)
+def set_projects(request: Request, principal: Principal, agent_id: str, body: SetProjects) -> AgentView:
+    return wiring.agent_service().set_projects(principal, agent_id, body.projects)
 
 
 # ---- elicitation -------------------------------------------------------------------------------
@@ -138,17 +140,18 @@ def get_agent(request: Request, principal: Principal, agent_id: str) -> AgentVie
     "POST",
     status=201,
     summary="Ask another agent for data matching a JSON Schema, with a deadline (Idempotency-Key honoured)",
-    request_model=CreateElicitation,
+    body=CreateElicitation,
+    max_body=32 * KiB,
     response_model=CreatedElicitation,
-    errors=(409, 429),
+    errors=(409,),
+    own_rate_limit=True,
 )
-def create_elicitation(request: Request, principal: Principal) -> Any:
-    body = parse_body(CreateElicitation, request.raw_body, _max_body())
+def create_elicitation(request: Request, principal: Principal, body: CreateElicitation) -> Any:
     key = request.headers.get("idempotency-key")
     if key is None:
         return wiring.elicitation_service().create(principal, body)
-    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
-        raise MalformedRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters")
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable() or not key.isascii():
+        raise MalformedRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters")
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyValidationError,
@@ -174,26 +177,27 @@ def create_elicitation(request: Request, principal: Principal) -> Any:
 @endpoints.route(
     "/elicitation/pending",
     "GET",
-    summary="Open elicitations addressed to the caller, urgent first then oldest (?limit=&next_token=&wait=N)",
+    summary="Open elicitations addressed to the caller, urgent first then oldest",
     response_model=PendingPage,
-    errors=(400, 422),
+    query=(*PAGE, WAIT),
 )
-def pending_elicitations(request: Request, principal: Principal) -> PendingPage:
-    limit = query_int(request, "limit", 50, 1, MAX_PAGE)
-    wait = query_int(request, "wait", 0, 0, MAX_WAIT_SECONDS)
-    return wiring.elicitation_service().pending(principal, limit, query_str(request, "next_token"), wait)
+def pending_elicitations(
+    request: Request, principal: Principal, limit: int, next_token: str | None, wait: int
+) -> PendingPage:
+    return wiring.elicitation_service().pending(principal, limit, next_token, wait)
 
 
 @endpoints.route(
     "/elicitation/respond",
     "POST",
     summary="Accept (with schema-valid data) or decline an elicitation addressed to the caller",
-    request_model=RespondToElicitation,
+    body=RespondToElicitation,
+    max_body=80 * KiB,
     response_model=RespondResult,
-    errors=(403, 409, 429),
+    errors=(403, 404, 409),
+    own_rate_limit=True,
 )
-def respond_to_elicitation(request: Request, principal: Principal) -> RespondResult:
-    body = parse_body(RespondToElicitation, request.raw_body, _max_body())
+def respond_to_elicitation(request: Request, principal: Principal, body: RespondToElicitation) -> RespondResult:
     return wiring.elicitation_service().respond(principal, body)
 
 
@@ -211,12 +215,12 @@ def cancel_elicitation(request: Request, principal: Principal, elicitation_id: s
 @endpoints.route(
     "/elicitation/status/{elicitation_id}",
     "GET",
-    summary="Status, timestamps and (for the requester) the signed response; ?wait=N (<= 20 s) waits for an end",
+    summary="Status, timestamps and (for the requester) the signed response; ?wait=N waits for an end",
     response_model=ElicitationView,
-    errors=(403, 422),
+    errors=(403,),
+    query=(WAIT,),
 )
-def elicitation_status(request: Request, principal: Principal, elicitation_id: str) -> ElicitationView:
-    wait = query_int(request, "wait", 0, 0, MAX_WAIT_SECONDS)
+def elicitation_status(request: Request, principal: Principal, elicitation_id: str, wait: int) -> ElicitationView:
     return wiring.elicitation_service().status(principal, elicitation_id, wait)
 
 
@@ -237,39 +241,42 @@ def elicitation_metrics(request: Request, principal: Principal) -> ElicitationMe
     "/validate",
     "POST",
     summary="Decide a tool call: approved, blocked, or escalate (to experts when enough are available)",
-    request_model=ValidateRequest,
+    body=ValidateRequest,
+    max_body=128 * KiB,
     response_model=ValidationResult,
-    errors=(429,),
+    own_rate_limit=True,
 )
-def validate(request: Request, principal: Principal) -> ValidationResult:
-    body = parse_body(ValidateRequest, request.raw_body, _max_body())
+def validate(request: Request, principal: Principal, body: ValidateRequest) -> ValidationResult:
     return wiring.validation_service().validate(principal, body)
 
 
 @endpoints.route(
     "/validate/{request_id}",
     "GET",
-    summary="A validation request's decision, votes and consensus; ?wait=N (<= 20 s) waits for the experts",
+    summary="A validation request's decision, votes and consensus; ?wait=N waits for the experts",
     response_model=ValidationResult,
-    errors=(403, 404, 422),
+    errors=(403,),
+    query=(WAIT,),
 )
-def validation_result(request: Request, principal: Principal, request_id: str) -> ValidationResult:
-    wait = query_int(request, "wait", 0, 0, MAX_VALIDATION_WAIT)
+def validation_result(request: Request, principal: Principal, request_id: str, wait: int) -> ValidationResult:
     return wiring.validation_service().result(principal, request_id, wait)
+
+
+AUDIT_AGENT = Query("agent", "str", "whose audit (admins only; default: the caller)", pattern=r"^[A-Za-z0-9._:-]+$")
 
 
 @endpoints.route(
     "/validation/audit",
     "GET",
-    summary="An agent's validation requests and decisions, newest first (?agent= admins only; ?limit=&next_token=)",
+    summary="An agent's validation requests and decisions, newest first (another agent's: admins only)",
     response_model=AuditPage,
-    errors=(403, 422),
+    errors=(403,),
+    query=(AUDIT_AGENT, *PAGE),
 )
-def validation_audit(request: Request, principal: Principal) -> AuditPage:
-    limit = query_int(request, "limit", 50, 1, MAX_PAGE)
-    return wiring.validation_service().audit(
-        principal, query_str(request, "agent"), limit, query_str(request, "next_token")
-    )
+def validation_audit(
+    request: Request, principal: Principal, agent: str | None, limit: int, next_token: str | None
+) -> AuditPage:
+    return wiring.validation_service().audit(principal, agent, limit, next_token)
 
 
 @endpoints.route(
@@ -285,13 +292,14 @@ def validation_policies(request: Request, principal: Principal) -> PolicyView:
 @endpoints.route(
     "/validation/policies",
     "PUT",
-    summary="Replace the Cedar policies (admin); validated against the schema, recorded as a new version",
-    request_model=PolicyDocument,
+    roles=ADMIN,
+    summary="Replace the Cedar policies; parsed and validated in a worker process, recorded as a new version",
+    body=PolicyDocument,
+    max_body=80 * KiB,
     response_model=PolicyView,
-    errors=(403, 409),
+    errors=(409,),
 )
-def replace_validation_policies(request: Request, principal: Principal) -> PolicyView:
-    body = parse_body(PolicyDocument, request.raw_body, _max_body())
+def replace_validation_policies(request: Request, principal: Principal, body: PolicyDocument) -> PolicyView:
     return wiring.validation_service().replace_policy(principal, body.policies)
 
 
@@ -303,18 +311,25 @@ def replace_validation_policies(request: Request, principal: Principal) -> Polic
     response_model=HookToken,
 )
 def issue_hook_token(request: Request, principal: Principal) -> HookToken:
-    settings = get_settings()
-    token, issued = wiring.hook_signer().issue(
-        principal.agent_id, principal.role, time.time(), settings.hook_token_ttl_seconds
-    )
-    return HookToken(agent_id=issued.agent_id, hook_token=token, expires_at=issued.expires_at)
+    return wiring.hook_tokens().issue(principal)
+
+
+@endpoints.route(
+    "/hooks/token/{token_id}",
+    "DELETE",
+    summary="Revoke a hook token (its owner or an admin); hook calls with it are denied from then on",
+    response_model=RevokedHookToken,
+    errors=(403, 409),
+)
+def revoke_hook_token(request: Request, principal: Principal, token_id: str) -> RevokedHookToken:
+    return wiring.hook_tokens().revoke(principal, token_id)
 
 
 def _hook_denial(status: int, error: LighthouseError) -> Response:
     """Claude Code ignores a hook's non-2xx answer and runs the tool: every failure is a 200 deny."""
     reason = f"Lighthouse could not validate this call ({error.code}): {error.message}"
     if error.details.get("fields"):
-        reason += " " + "; ".join(f"{f['path']}: {f['message']}" for f in error.details["fields"][:5])
+        reason += " " + "; ".join(f"{f['path']}: {f.get('message', '')}" for f in error.details["fields"][:5])
     return json_response(
         200, hook_output("deny", reason), {"X-Lighthouse-Error": error.code, "X-Lighthouse-Status": str(status)}
     )
@@ -324,20 +339,20 @@ def _hook_denial(status: int, error: LighthouseError) -> Response:
     "/hooks/claude-code/pre-tool-use",
     "POST",
     public=True,
-    summary="Claude Code PreToolUse hook (http): hook input in, hook output out; authenticated by a hook token",
-    request_model=PreToolUseInput,
+    summary="Claude Code PreToolUse hook (http): hook input in, a decision out, always 200 (failures deny)",
+    body=PreToolUseInput,
+    max_body=256 * KiB,
     response_model=PreToolUseOutput,
     error_view=_hook_denial,
 )
-def claude_code_pre_tool_use(request: Request, principal: None) -> PreToolUseOutput:
+def claude_code_pre_tool_use(request: Request, principal: None, body: PreToolUseInput) -> PreToolUseOutput:
     headers = request.headers
     token = headers.get("x-lighthouse-hook-token")
     authorization = f"Bearer {token}" if token else headers.get("authorization")
     if not authorization:
         raise Unauthenticated("no hook token: send 'Authorization: Bearer <hook token>' or X-Lighthouse-Hook-Token")
-    caller = wiring.hook_signer().verify_header(authorization, time.time())
-    payload = parse_body(PreToolUseInput, request.raw_body, _max_body())
-    return wiring.validation_service().hook(caller, payload)
+    caller = wiring.hook_tokens().verify_header(authorization)
+    return wiring.validation_service().hook(caller, body)
 
 
 # ---- pipelines ---------------------------------------------------------------------------------
@@ -346,14 +361,15 @@ def claude_code_pre_tool_use(request: Request, principal: None) -> PreToolUseOut
 @endpoints.route(
     "/pipelines",
     "POST",
+    roles=ADMIN,
     status=201,
-    summary="Register a config directory (admin): validate every manifest, compile each workflow to a state machine",
-    request_model=RegisterPipelines,
+    summary="Register a config directory: validate every manifest, compile each workflow to a state machine",
+    body=RegisterPipelines,
+    max_body=256 * KiB,
     response_model=Registration,
-    errors=(403, 409),
+    errors=(409,),
 )
-def register_pipelines(request: Request, principal: Principal) -> Registration:
-    body = parse_body(RegisterPipelines, request.raw_body, _max_body())
+def register_pipelines(request: Request, principal: Principal, body: RegisterPipelines) -> Registration:
     return wiring.pipeline_service().register(principal, body.files)
 
 
@@ -367,7 +383,6 @@ def list_pipelines(request: Request, principal: Principal) -> PipelineList:
     "GET",
     summary="A pipeline's latest version: its compiled definition and manifests",
     response_model=PipelineView,
-    errors=(404,),
 )
 def get_pipeline(request: Request, principal: Principal, name: str) -> PipelineView:
     return wiring.pipeline_service().pipeline(name)
@@ -377,24 +392,25 @@ def get_pipeline(request: Request, principal: Principal, name: str) -> PipelineV
     "/tasks",
     "POST",
     status=201,
-    summary="Start a task: the named pipeline, or the first whose match rules accept mode and tags",
-    request_model=CreateTask,
+    summary="Start a task (members of the pipeline's project): the named pipeline, or the first that matches",
+    body=CreateTask,
+    max_body=64 * KiB,
     response_model=TaskView,
+    errors=(403,),
 )
-def create_task(request: Request, principal: Principal) -> TaskView:
-    body = parse_body(CreateTask, request.raw_body, _max_body())
+def create_task(request: Request, principal: Principal, body: CreateTask) -> TaskView:
     return wiring.pipeline_service().create_task(principal, body)
 
 
 @endpoints.route(
     "/tasks/{task_id}",
     "GET",
-    summary="A task: status, stage outputs, tokens, cost, workspace changes, failure; ?wait=N (<= 20 s) for its end",
+    summary="A task: status, stage outputs, tokens, cost, workspace changes, failure; ?wait=N for its end",
     response_model=TaskView,
-    errors=(403, 404, 422),
+    errors=(403,),
+    query=(WAIT,),
 )
-def get_task(request: Request, principal: Principal, task_id: str) -> TaskView:
-    wait = query_int(request, "wait", 0, 0, MAX_TASK_WAIT)
+def get_task(request: Request, principal: Principal, task_id: str, wait: int) -> TaskView:
     return wiring.pipeline_service().task(principal, task_id, wait)
 
 
@@ -403,7 +419,7 @@ def get_task(request: Request, principal: Principal, task_id: str) -> TaskView:
     "POST",
     summary="Cancel a task that has not ended",
     response_model=TaskView,
-    errors=(403, 404, 409),
+    errors=(403, 409),
 )
 def cancel_task(request: Request, principal: Principal, task_id: str) -> TaskView:
     return wiring.pipeline_service().cancel(principal, task_id)
@@ -414,7 +430,7 @@ def cancel_task(request: Request, principal: Principal, task_id: str) -> TaskVie
     "POST",
     summary="Resume a FAILED task from the stage that failed (finished stages are not run again)",
     response_model=TaskView,
-    errors=(403, 404, 409),
+    errors=(403, 409),
 )
 def resume_task(request: Request, principal: Principal, task_id: str) -> TaskView:
     return wiring.pipeline_service().resume(principal, task_id)
@@ -424,27 +440,69 @@ def resume_task(request: Request, principal: Principal, task_id: str) -> TaskVie
     "/memory",
     "POST",
     status=201,
-    summary="Add an item to a project's or the global memory store (agent stages read it through context profiles)",
-    request_model=Remember,
+    summary="Add to a project's memory (its members) or the global memory (admins)",
+    body=Remember,
+    max_body=16 * KiB,
     response_model=Remembered,
     errors=(403,),
 )
-def remember(request: Request, principal: Principal) -> Remembered:
-    return wiring.pipeline_service().remember(principal, parse_body(Remember, request.raw_body, _max_body()))
+def remember(request: Request, principal: Principal, body: Remember) -> Remembered:
+    return wiring.pipeline_service().remember(principal, body)
+
+
+@endpoints.route(
+    "/connections",
+    "GET",
+    roles=ADMIN,
+    summary="Named LLM connections pipelines may use (provider, URL, whether a key is set; never the key)",
+    response_model=ConnectionList,
+)
+def list_connections(request: Request, principal: Principal) -> ConnectionList:
+    return wiring.connections().list()
+
+
+@endpoints.route(
+    "/connections/{connection}",
+    "PUT",
+    roles=ADMIN,
+    summary="Create or replace a named LLM connection: provider, the only base URL its key is sent to, the key",
+    body=Connection,
+    max_body=8 * KiB,
+    response_model=ConnectionView,
+)
+def put_connection(request: Request, principal: Principal, connection: str, body: Connection) -> ConnectionView:
+    return wiring.connections().put(connection, body)
+
+
+@endpoints.route(
+    "/connections/{connection}",
+    "DELETE",
+    roles=ADMIN,
+    status=204,
+    summary="Delete a named LLM connection (stages that name it then fail with a config error)",
+)
+def delete_connection(request: Request, principal: Principal, connection: str) -> Response:
+    wiring.connections().delete(connection)
+    return Response(body="", status_code=204)
+
+
+MEMORY_QUERY = (
+    Query("store", "str", "a store name from memory.yaml", pattern=r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$", required=True),
+    Query("scope", "choice", "project (its members) or global", "project", choices=("project", "global")),
+    Query("project", "str", "the project, for scope=project", pattern=r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$"),
+    limit(50, 200),
+)
 
 
 @endpoints.route(
     "/memory",
     "GET",
-    summary="The newest items of a memory store (?store=&scope=project|global&project=&limit=1..200)",
+    summary="The newest items of a memory store (a project's: its members and admins)",
     response_model=MemoryPage,
-    errors=(422,),
+    errors=(403,),
+    query=MEMORY_QUERY,
 )
-def recall(request: Request, principal: Principal) -> MemoryPage:
-    store = query_str(request, "store")
-    if not store:
-        raise MalformedRequest("store is required")
-    limit = query_int(request, "limit", 50, 1, MAX_PAGE)
-    return wiring.pipeline_service().recall(
-        store, query_str(request, "scope") or "project", query_str(request, "project"), limit
-    )
+def recall(
+    request: Request, principal: Principal, store: str, scope: str, project: str | None, limit: int
+) -> MemoryPage:
+    return wiring.pipeline_service().recall(principal, store, scope, project, limit)

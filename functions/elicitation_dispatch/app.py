@@ -11,6 +11,8 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lighthouse import wiring
+from lighthouse.config import get_settings
+from lighthouse.consumers import PoisonSink, setting_aside_poison
 from lighthouse.events.model import StoredEvent
 
 logger = Logger(service="lighthouse-elicitation-dispatch")
@@ -23,8 +25,15 @@ def dispatch_record(record: DynamoDBRecord) -> None:
         wiring.elicitation_service().dispatch(event)
 
 
+def _sink() -> PoisonSink:
+    return wiring.poison_sink("elicitation-dispatch", get_settings().dispatch_failure_queue_url)
+
+
+record_handler = setting_aside_poison(dispatch_record, _sink)
+
+
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(  # type: ignore[return-value]  # a TypedDict of the same shape
-        event=event, record_handler=dispatch_record, processor=processor, context=context
+        event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -61,9 +61,13 @@ def test_pipelines_and_tasks_over_http(platform: Platform) -> None:
     assert broken.json()["error"]["code"] == "CONFIG_ERROR"
     assert broken.json()["error"]["details"]["problems"][0]["file"] == "workflow.yaml"
 
-    created = agent.post(
-        f"{api}/tasks", json={"input": {"diff": "x"}, "mode": "review", "tags": ["pull-request"]}, timeout=30
-    )
+    task_body = {"input": {"diff": "x"}, "mode": "review", "tags": ["pull-request"]}
+    outsider = agent.post(f"{api}/tasks", json=task_body, timeout=30)
+    assert outsider.status_code == 403, outsider.text
+    assert agent.put(f"{api}/agents/e2e-dev/projects", json={"projects": ["demo"]}, timeout=30).status_code == 403
+    joined = admin.put(f"{api}/agents/e2e-dev/projects", json={"projects": ["demo"]}, timeout=30)
+    assert (joined.status_code, joined.json()["projects"]) == (200, ["demo"])
+    created = agent.post(f"{api}/tasks", json=task_body, timeout=30)
     assert created.status_code == 201, created.text
     task_id = created.json()["task_id"]
     deadline = time.monotonic() + 50

@@ -51,9 +51,13 @@ def test_health_over_http(cloud: LocalCloud) -> None:
     assert all(check["ok"] for check in response.json()["dependencies"].values())
 
 
-def test_an_unknown_route_is_refused_like_api_gateway(cloud: LocalCloud) -> None:
-    response = requests.get(f"{cloud.api_url}/nowhere", timeout=10)
-    assert response.status_code == 403
+def test_an_unknown_route_is_a_404_in_the_api_error_format_like_the_templates_gateway_responses(
+    cloud: LocalCloud,
+) -> None:
+    response = requests.get(f"{cloud.api_url}/nowhere", headers={"Authorization": "Bearer secret-ish"}, timeout=10)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+    assert "secret-ish" not in response.text
 
 
 def test_a_heartbeat_over_http_reaches_the_read_model_through_the_stream(
@@ -100,7 +104,7 @@ def test_heartbeats_published_to_sqs_by_a_boto3_producer_are_recorded(
     assert agent.get(f"/agents/{agent.agent_id}").json()["status"] == "idle"
 
 
-def test_a_bad_message_is_retried_then_redriven_to_the_dlq_while_its_batch_mates_succeed(
+def test_a_bad_message_is_set_aside_in_the_dlq_at_once_while_its_batch_mates_succeed(
     cloud: LocalCloud, new_agent: Callable[..., AgentClient]
 ) -> None:
     first, second = new_agent(), new_agent()
@@ -121,7 +125,12 @@ def test_a_bad_message_is_retried_then_redriven_to_the_dlq_while_its_batch_mates
 
     dead = eventually(dead_letters, timeout=30, interval=0.5)
 
-    assert [json.loads(m["Body"])["token"] for m in dead] == ["lh1.forged.token"]
+    assert len(dead) == 1
+    set_aside = json.loads(dead[0]["Body"])
+    assert json.loads(set_aside["record"]["body"])["token"] == "lh1.forged.token"
+    assert set_aside["responseContext"]["functionError"].startswith("Unauthenticated")
+    # Set aside on its first delivery, not after the queue's five receives.
+    assert set_aside["record"]["attributes"]["ApproximateReceiveCount"] == "1"
     # The good messages were deleted after their first delivery: one heartbeat each.
     for agent in (first, second):
         heartbeats = [e for e in wiring.event_store().load(f"agent#{agent.agent_id}") if e.type == "AGENT_HEARTBEAT"]

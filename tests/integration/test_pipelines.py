@@ -18,6 +18,7 @@ import yaml
 from lighthouse import wiring
 from lighthouse.auth.tokens import Principal
 from lighthouse.errors import Forbidden, ValidationFailed
+from lighthouse.pipelines.connections import Connection
 from lighthouse.pipelines.manifests import ConfigInvalid
 from lighthouse.pipelines.models import CreateTask, Overrides, TaskView
 from lighthouse_tools.localcloud.cloud import LocalCloud, LocalCloudOptions
@@ -30,9 +31,18 @@ ADMIN = Principal("root", "admin", 0, 2**40, "t-admin")
 AGENT = Principal("dev", "agent", 0, 2**40, "t-agent")
 
 
+# The projects of every pipeline these tests run: "dev" is a member of each (tasks and project
+# memory are for a project's members).
+PROJECTS = [
+    "demo", "handbook", "committee", "supervisor", "fallbacks", "remembering", "remote", "resumable",
+    "retries", "slow", "vetoed", "writer",
+]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[LocalCloud]:
     with LocalCloud(LocalCloudOptions(aws_port=0, api_port=0, time_scale=TIME_SCALE, start_schedules=False)) as running:
+        wiring.agent_service().register(AGENT.agent_id, "agent", projects=PROJECTS)
         yield running
 
 
@@ -446,8 +456,7 @@ def test_an_agent_on_an_openai_compatible_provider_uses_its_key_and_counts_its_t
             "id": "remote",
             "provider": "openai",
             "model": "m",
-            "base_url": f"http://127.0.0.1:{server.server_address[1]}/v1",
-            "api_key_env": "PIPELINE_TEST_KEY",
+            "connection": "local-openai",
             "output_schema": {"type": "object", "required": ["summary"]},
         }
         wiring.pipeline_service().register(
@@ -457,9 +466,14 @@ def test_an_agent_on_an_openai_compatible_provider_uses_its_key_and_counts_its_t
         assert missing.status == "FAILED"
         assert missing.failure is not None
         assert missing.failure["category"] == "config"
-        assert "PIPELINE_TEST_KEY" in missing.failure["message"]
+        assert "local-openai" in missing.failure["message"]
 
-        monkeypatch.setenv("PIPELINE_TEST_KEY", "sk-local")
+        wiring.connections().put(
+            "local-openai",
+            Connection(
+                provider="openai", base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", api_key="sk-local"
+            ),
+        )
         done = run("remote")
         assert done.status == "COMPLETED", done.failure
         assert done.output == {"summary": "from a real adapter"}

@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from lighthouse.agents.logic import AgentService, PresencePolicy
+from lighthouse.agents.logic import AgentService, PresencePolicy, SignInLimits
 from lighthouse.agents.models import HeartbeatRequest, SessionRequest
 from lighthouse.agents.state import AgentDirectoryProjection
 from lighthouse.auth.keys import session_token_key, sign_session_request
@@ -39,7 +39,11 @@ class World:
             master_secret=TEST_MASTER_SECRET,
             clock=self.clock,
             presence=PresencePolicy(heartbeat_interval_seconds=30),
-            session_limit=Limit(per_minute=6, burst=3),
+            sign_in=SignInLimits(
+                sessions=Limit(per_minute=6, burst=3),
+                failures_per_source=Limit(per_minute=6, burst=5),
+                failures_per_agent=Limit(per_minute=60, burst=8),
+            ),
         )
         self.projector = Projector(self.events, self.read_models, [AgentDirectoryProjection()])
 
@@ -141,6 +145,38 @@ def test_session_creation_is_rate_limited_per_agent(world: World) -> None:
     with pytest.raises(RateLimited) as limited:
         world.service.create_session(world.session_request("alice", secret))
     assert limited.value.retry_after_seconds == 10
+
+
+def test_bad_signatures_cannot_lock_the_real_agent_out(world: World) -> None:
+    # GIVEN forty sign-ins for alice with a wrong signature, from an attacker's address
+    secret = world.service.register("alice", "agent").secret
+    answers = []
+    for _ in range(40):
+        try:
+            world.service.create_session(world.session_request("alice", "0" * 64), source="203.0.113.9")
+        except (Unauthenticated, RateLimited) as error:
+            answers.append(type(error).__name__)
+    # WHEN alice signs in with her secret, from her own address and from the attacker's
+    own = world.service.create_session(world.session_request("alice", secret), source="198.51.100.7")
+    shared = world.service.create_session(world.session_request("alice", secret), source="203.0.113.9")
+    # THEN the attacker was slowed down (429 after its failure budget) and alice was not
+    assert answers[:5] == ["Unauthenticated"] * 5
+    assert "RateLimited" in answers
+    assert own.token
+    assert shared.token
+
+
+def test_failures_from_many_sources_are_capped_per_agent_but_valid_sign_ins_pass(world: World) -> None:
+    secret = world.service.register("alice", "agent").secret
+    outcomes = set()
+    for attempt in range(12):
+        try:
+            world.service.create_session(world.session_request("alice", "0" * 64), source=f"192.0.2.{attempt}")
+        except (Unauthenticated, RateLimited) as error:
+            outcomes.add(type(error).__name__)
+
+    assert outcomes == {"Unauthenticated", "RateLimited"}
+    assert world.service.create_session(world.session_request("alice", secret), source="192.0.2.200").token
 
 
 def test_heartbeats_bring_an_agent_online_and_three_missed_intervals_take_it_offline(world: World) -> None:

@@ -101,7 +101,7 @@ def test_malformed_json_is_400(api: Client) -> None:
     token = login(api)
     response = post(api, "/agents/heartbeat", None, token, raw=b"{not json")
     assert response.status_code == 400
-    assert response.json_body["error"]["code"] == "BAD_REQUEST"
+    assert response.json_body["error"]["code"] == "INVALID_JSON"
 
 
 def test_an_oversized_body_is_413_before_authentication(api: Client) -> None:

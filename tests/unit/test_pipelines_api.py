@@ -50,12 +50,16 @@ def test_bad_task_requests_are_422_and_create_nothing(api: Client, body: Any, te
     assert wiring.event_store().load("pipeline-index") == []
 
 
-def test_unknown_tasks_and_pipelines_are_404_and_bad_waits_422(api: Client) -> None:
+def test_unknown_tasks_and_pipelines_are_404_malformed_ids_400_and_bad_waits_422(api: Client) -> None:
     token = login(api, "dev")
-    assert call(api, "GET", "/tasks/0123abcd", token).status_code == 404
-    assert call(api, "POST", "/tasks/0123abcd/cancel", token).status_code == 404
+    unknown = "0123abcd" * 4
+    assert call(api, "GET", f"/tasks/{unknown}", token).status_code == 404
+    assert call(api, "POST", f"/tasks/{unknown}/cancel", token).status_code == 404
     assert call(api, "GET", "/pipelines/ghost", token).status_code == 404
-    assert call(api, "GET", "/tasks/0123abcd?wait=99", token).status_code == 422
+    assert call(api, "GET", f"/tasks/{unknown}?wait=99", token).status_code == 422
+    malformed = call(api, "GET", "/tasks/0123abcd", token)
+    assert (malformed.status_code, malformed.json_body["error"]["code"]) == (400, "INVALID_ID")
+    assert call(api, "POST", "/tasks/..%2F..%2Fx/cancel", token).status_code == 400
 
 
 def test_registration_needs_an_admin_and_valid_files(api: Client) -> None:
@@ -69,16 +73,16 @@ def test_registration_needs_an_admin_and_valid_files(api: Client) -> None:
 
 
 def test_memory_writes_are_checked(api: Client) -> None:
-    token = login(api, "dev")
+    token, admin = login(api, "dev"), login(api, "root", "admin")
     assert call(api, "POST", "/memory", token, {"store": "docs", "scope": "project", "text": "x"}).status_code == 422
     assert (
         call(api, "POST", "/memory", token, {"store": "docs", "scope": "task", "project": "p", "text": "x"}).status_code
         == 422
     )
     assert call(api, "POST", "/memory", token, {"store": "docs", "scope": "global", "text": ""}).status_code == 422
-    stored = call(
-        api, "POST", "/memory", token, {"store": "docs", "scope": "global", "text": "be kind", "importance": 0.9}
-    )
+    body = {"store": "docs", "scope": "global", "text": "be kind", "importance": 0.9}
+    assert call(api, "POST", "/memory", token, body).status_code == 403
+    stored = call(api, "POST", "/memory", admin, body)
     assert stored.status_code == 201
     page = call(api, "GET", "/memory?store=docs&scope=global", token).json_body
     assert [item["text"] for item in page["items"]] == ["be kind"]

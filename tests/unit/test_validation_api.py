@@ -122,7 +122,8 @@ def test_results_are_private_to_the_requester_experts_and_admins(api: Client, tm
     request_id = call(api, "POST", "/validate", owner, body).json_body["request_id"]
     assert call(api, "GET", f"/validate/{request_id}", other).status_code == 403
     assert call(api, "GET", f"/validate/{request_id}", expert).status_code == 200
-    assert call(api, "GET", "/validate/0123", owner).status_code == 404
+    assert call(api, "GET", "/validate/" + "0123" * 8, owner).status_code == 404
+    assert call(api, "GET", "/validate/0123", owner).status_code == 400
     assert call(api, "GET", f"/validate/{request_id}?wait=99", owner).status_code == 422
 
 

@@ -3,75 +3,140 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from lighthouse_tools.localcloud.runtime import Container, FunctionPool
+from lighthouse_tools.localcloud.runtime import FunctionRuntime
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class ApiGateway:
-    """Turns HTTP requests into API Gateway proxy events for the function's containers.
+# Encoded characters that would change how a path splits or ends if decoded before routing
+# (`/`, `?`, `#`, NUL, `\`): API Gateway hands such a segment to the function decoded, where the
+# id patterns refuse it; the local gateway refuses it at once, before any route is chosen.
+_UNSAFE_ESCAPES = ("%2f", "%3f", "%23", "%00", "%5c")
+GATEWAY_ERROR_HEADERS = {"Content-Type": "application/json"}
 
-    Chalice's LocalGateway does the event conversion and route matching; each request runs in a
-    container of its own, as concurrent requests do on Lambda.
+
+def _gateway_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps({"error": {"code": code, "message": message, "details": {}}})
+    return Response(body, status=status, headers={**GATEWAY_ERROR_HEADERS, **(headers or {})})
+
+
+class ApiGateway:
+    """API Gateway (REST, Lambda proxy integration) in front of the API function's containers.
+
+    Routes are matched on the raw request path, segment by segment, and each segment is decoded
+    only after matching, as API Gateway does; each request runs in a container of its own, as
+    concurrent requests do on Lambda. The proxy event carries the caller's address as `sourceIp`.
     """
 
-    def __init__(self, pool: FunctionPool, routes: list[tuple[str, str]], stage: str = "Prod") -> None:
-        from chalice.config import Config
+    def __init__(
+        self, runtime: FunctionRuntime, function: str, routes: list[tuple[str, str]], stage: str = "Prod"
+    ) -> None:
+        self._runtime = runtime
+        self._function = function
+        self._stage = stage
+        self._routes: dict[str, set[str]] = {}
+        for method, path in routes:
+            self._routes.setdefault(path, set()).add(method)
+        # Literal segments win over parameters, as in API Gateway (`/agents/heartbeat` before `/agents/{id}`).
+        self._ordered = sorted(self._routes, key=lambda path: [part.startswith("{") for part in path.split("/")])
 
-        self._pool = pool
-        self._routes = {(method, path) for method, path in routes}
-        self._config = Config.create(
-            chalice_stage=stage, lambda_timeout=pool.spec.timeout, lambda_memory_size=pool.spec.memory_mb
-        )
-        self._gateways: dict[int, Any] = {}
-        self._lock = threading.Lock()
-
-    def _gateway(self, container: Container) -> Any:
-        from chalice.local import LocalGateway
-
-        key = id(container)
-        with self._lock:
-            gateway = self._gateways.get(key)
-            if gateway is None:
-                gateway = self._gateways[key] = LocalGateway(container.handler, self._config)
-        return gateway
+    def match(self, raw_path: str) -> tuple[str, dict[str, str]] | None:
+        parts = raw_path.rstrip("/").split("/") if raw_path != "/" else [""]
+        for resource in self._ordered:
+            template = resource.split("/")
+            if len(template) != len(parts):
+                continue
+            captured: dict[str, str] = {}
+            for expected, actual in zip(template, parts, strict=True):
+                if expected.startswith("{"):
+                    if not actual:
+                        break
+                    captured[expected.strip("{}")] = unquote(actual)
+                elif unquote(actual) != expected:
+                    break
+            else:
+                return resource, captured
+        return None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        from chalice.local import LocalGatewayException
-
         request = Request(environ)
-        path = request.full_path if request.query_string else request.path
-        container = self._pool.acquire()
-        try:
-            response = self._gateway(container).handle_request(
-                method=request.method,
-                path=path,
-                headers=dict(request.headers),
-                body=request.get_data() or None,
+        response = self._respond(request, environ)
+        return response(environ, start_response)
+
+    def _respond(self, request: Request, environ: dict[str, Any]) -> Response:
+        raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path
+        raw_path = raw_uri.split("?", 1)[0].split("#", 1)[0]
+        lowered = raw_path.lower()
+        if any(escape in lowered for escape in _UNSAFE_ESCAPES) or "/../" in f"{raw_path}/" or "\x00" in raw_path:
+            return _gateway_error(400, "INVALID_PATH", "the path has an encoded '/', '?', '#', '\\', NUL or a '..'")
+        matched = self.match(raw_path)
+        if matched is None:
+            return _gateway_error(404, "NOT_FOUND", f"no route for {raw_path[:200]}")
+        resource, captured = matched
+        if request.method not in self._routes[resource]:
+            allowed = ", ".join(sorted(self._routes[resource]))
+            return _gateway_error(
+                405, "METHOD_NOT_ALLOWED", f"{request.method} is not served on {resource}", {"Allow": allowed}
             )
-        except LocalGatewayException as error:
-            wsgi = Response(error.body, status=error.CODE, headers=error.headers, content_type="application/json")
-            return wsgi(environ, start_response)
-        finally:
-            self._pool.release(container)
-        body = response.get("body") or b""
-        if response.get("isBase64Encoded"):
+        invocation = self._runtime.invoke(self._function, self._event(request, resource, raw_path, captured, environ))
+        if invocation.failed or not isinstance(invocation.payload, dict):
+            # What API Gateway answers when the integration fails.
+            return _gateway_error(502, "BAD_GATEWAY", "the API function failed; see the platform's log")
+        result = invocation.payload
+        body = result.get("body") or b""
+        if result.get("isBase64Encoded"):
             body = base64.b64decode(body)
-        headers = dict(response.get("headers") or {})
-        wsgi = Response(body, status=response["statusCode"])
-        for name, value in headers.items():
+        wsgi = Response(body, status=result["statusCode"])
+        for name, value in (result.get("headers") or {}).items():
             wsgi.headers[name] = value
-        for name, values in (response.get("multiValueHeaders") or {}).items():
+        for name, values in (result.get("multiValueHeaders") or {}).items():
             for value in values:
                 wsgi.headers.add(name, value)
-        return wsgi(environ, start_response)
+        return wsgi
+
+    def _event(
+        self, request: Request, resource: str, raw_path: str, captured: dict[str, str], environ: dict[str, Any]
+    ) -> dict[str, Any]:
+        query: dict[str, list[str]] = {}
+        for name, value in parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True):
+            query.setdefault(name, []).append(value)
+        headers: dict[str, list[str]] = {}
+        for name, value in request.headers.items():
+            headers.setdefault(name, []).append(value)
+        body = request.get_data()
+        path = unquote(raw_path)
+        return {
+            "resource": resource,
+            "path": path,
+            "httpMethod": request.method,
+            "headers": {name: values[-1] for name, values in headers.items()},
+            "multiValueHeaders": headers,
+            "queryStringParameters": {name: values[-1] for name, values in query.items()} or None,
+            "multiValueQueryStringParameters": query or None,
+            "pathParameters": captured or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": resource,
+                "httpMethod": request.method,
+                "path": f"/{self._stage}{path}",
+                "stage": self._stage,
+                "requestId": uuid.uuid4().hex,
+                "identity": {"sourceIp": environ.get("REMOTE_ADDR", "127.0.0.1")},
+            },
+            # Always base64: the function must see the exact bytes, invalid UTF-8 included.
+            "body": base64.b64encode(body).decode() if body else None,
+            "isBase64Encoded": bool(body),
+        }
 
 
 class ServerThread(threading.Thread):

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     elicitation_responses_per_minute: int = Field(default=20, ge=1)
     elicitation_burst: int = Field(default=3, ge=1)
     presence_queue_url: str = ""
+    # Where each consumer sets aside records it can never process (the template's OnFailure / DLQ).
+    projector_failure_queue_url: str = ""
+    dispatch_failure_queue_url: str = ""
+    presence_dead_letter_queue_url: str = ""
     master_secret_arn: str = ""
     # Only for local runs and tests: the secret itself. AWS deployments use master_secret_arn.
     master_secret: str = Field(default="", repr=False)
@@ -32,11 +36,19 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
     clock_skew_seconds: int = Field(default=300, ge=1)
     heartbeat_interval_seconds: int = Field(default=30, ge=1)
-    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # A ceiling on every route's own body limit (see the README's route table).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sessions_per_minute: int = Field(default=30, ge=1)
     heartbeats_per_minute: int = Field(default=120, ge=1)
     requests_per_minute: int = Field(default=600, ge=1)
+    request_burst: int = Field(default=100, ge=1)
     rate_limit_burst: int = Field(default=20, ge=1)
+    # Failed sign-ins (bad signature or unknown agent), charged only after the check fails.
+    signin_failures_per_minute_per_source: int = Field(default=20, ge=1)
+    signin_failures_per_minute_per_agent: int = Field(default=60, ge=1)
+    # Long-polls (`?wait=N`) open at once, per agent and in all.
+    max_waits_per_agent: int = Field(default=4, ge=1)
+    max_open_waits: int = Field(default=256, ge=1)
     aws_endpoint_url: str = ""
     # ---- validation gate
     validation_state_machine_arn: str = ""
@@ -62,6 +74,8 @@ class Settings(BaseSettings):
     pipeline_stage_function_arn: str = ""
     pipeline_role_arn: str = ""
     pipeline_machine_prefix: str = "lighthouse-pipeline"
+    # Named LLM connections are the Secrets Manager secrets `<prefix>/<name>`.
+    connection_secret_prefix: str = "lighthouse/connections"  # noqa: S105 - a name prefix, not a secret
 
     @property
     def allowed_roots(self) -> list[str]:

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from lighthouse.agents.logic import AgentService, PresencePolicy
+from lighthouse.agents.logic import AgentService, PresencePolicy, SignInLimits
 from lighthouse.agents.models import AgentView
 from lighthouse.agents.state import AgentDirectoryProjection
+from lighthouse.api.endpoints import Guards
+from lighthouse.auth.hook_tokens import HookTokens
 from lighthouse.auth.keys import hook_token_key, session_token_key
 from lighthouse.auth.nonces import NonceStore
 from lighthouse.auth.tokens import Principal, TokenSigner
@@ -17,6 +19,7 @@ from lighthouse.aws import client
 from lighthouse.aws import reset as aws_clients_cache_clear
 from lighthouse.clock import SystemClock
 from lighthouse.config import get_settings
+from lighthouse.consumers import PoisonSink, sqs_sender
 from lighthouse.elicitation.logic import ElicitationLimits, ElicitationService
 from lighthouse.elicitation.models import CreateElicitation
 from lighthouse.elicitation.state import (
@@ -25,6 +28,9 @@ from lighthouse.elicitation.state import (
     PendingProjection,
 )
 from lighthouse.events import EventStore, Projector, ReadModelStore
+from lighthouse.lazy import Lazy
+from lighthouse.leases import WaitCaps, WaitLeases
+from lighthouse.pipelines.connections import ConnectionStore
 from lighthouse.pipelines.logic import Engine, PipelineService
 from lighthouse.pipelines.memory import MemoryStore
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
@@ -39,6 +45,12 @@ from lighthouse.waits import TaskTokens
 @lru_cache(maxsize=1)
 def master_secret() -> str:
     return resolve_master_secret(get_settings(), client("secretsmanager"))
+
+
+@lru_cache(maxsize=1)
+def lazy_master_secret() -> Lazy[str]:
+    """Read from Secrets Manager on first use: functions that never sign or verify never read it."""
+    return Lazy(master_secret)
 
 
 @lru_cache(maxsize=1)
@@ -66,21 +78,68 @@ def limiter() -> TokenBucketLimiter:
 @lru_cache(maxsize=1)
 def agent_service() -> AgentService:
     settings = get_settings()
-    secret = master_secret()
+    secret = lazy_master_secret()
     return AgentService(
         events=event_store(),
         read_models=read_models(),
         nonces=NonceStore(client("dynamodb"), settings.nonces_table),
         limiter=limiter(),
-        signer=TokenSigner(session_token_key(secret)),
+        signer=TokenSigner(secret.map(session_token_key)),
         master_secret=secret,
         clock=SystemClock(),
         presence=PresencePolicy(settings.heartbeat_interval_seconds),
         token_ttl_seconds=settings.token_ttl_seconds,
         clock_skew_seconds=settings.clock_skew_seconds,
-        session_limit=Limit(settings.sessions_per_minute, settings.rate_limit_burst),
+        sign_in=SignInLimits(
+            sessions=Limit(settings.sessions_per_minute, settings.rate_limit_burst),
+            failures_per_source=Limit(settings.signin_failures_per_minute_per_source, settings.rate_limit_burst),
+            failures_per_agent=Limit(settings.signin_failures_per_minute_per_agent, settings.rate_limit_burst),
+        ),
         heartbeat_limit=Limit(settings.heartbeats_per_minute, settings.rate_limit_burst),
     )
+
+
+@lru_cache(maxsize=1)
+def api_guards() -> Guards:
+    """What every API route checks before its view: the caller, its request budget, its open waits."""
+    settings = get_settings()
+    agents = agent_service()
+    general = Limit(settings.requests_per_minute, settings.request_burst)
+    leases = WaitLeases(
+        client("dynamodb"),
+        settings.rate_limits_table,
+        SystemClock(),
+        WaitCaps(per_agent=settings.max_waits_per_agent, total=settings.max_open_waits),
+    )
+
+    def charge(principal: Principal) -> None:
+        limiter().consume(f"requests#{principal.agent_id}", general)
+
+    return Guards(
+        authenticate=agents.authenticate,
+        charge=charge,
+        lease=lambda principal, seconds: leases.hold(principal.agent_id, seconds),
+        max_body_ceiling=settings.max_body_bytes,
+    )
+
+
+@lru_cache(maxsize=1)
+def hook_tokens() -> HookTokens:
+    return HookTokens(
+        TokenSigner(lazy_master_secret().map(hook_token_key)),
+        event_store(),
+        SystemClock(),
+        get_settings().hook_token_ttl_seconds,
+    )
+
+
+@functools.cache
+def poison_sink(consumer: str, queue_url: str) -> PoisonSink:
+    """The sink for one consumer's poison records; without a queue they are only logged and counted."""
+    from aws_lambda_powertools import Logger
+
+    send = sqs_sender(client("sqs"), queue_url) if queue_url else (lambda body: None)
+    return PoisonSink(consumer, send, Logger(service=f"lighthouse-{consumer}"))
 
 
 @lru_cache(maxsize=1)
@@ -97,17 +156,21 @@ def reset() -> None:
     """Forget every cached service (tests and the local cloud change settings between runs)."""
     for cached in (
         master_secret,
+        lazy_master_secret,
         event_store,
         read_models,
         limiter,
         agent_service,
+        api_guards,
+        poison_sink,
+        hook_tokens,
         projector,
         task_tokens,
         elicitation_service,
         idempotency_config,
         idempotent_create,
-        hook_signer,
         pipeline_service,
+        connections,
         policy_store,
         validation_gate,
         validation_service,
@@ -159,8 +222,9 @@ def elicitation_service() -> ElicitationService:
         limiter=limiter(),
         task_tokens=task_tokens(),
         state_machine_arn=settings.elicitation_state_machine_arn,
-        master_secret=master_secret(),
+        master_secret=lazy_master_secret(),
         clock=SystemClock(),
+        agent_exists=lambda agent_id: agent_service().exists(agent_id),
         limits=ElicitationLimits(
             creates=Limit(settings.elicitation_creates_per_minute, settings.elicitation_burst),
             responses=Limit(settings.elicitation_responses_per_minute, settings.elicitation_burst),
@@ -200,11 +264,6 @@ def idempotent_create() -> Callable[..., dict[str, Any]]:
         data_keyword_argument="request", persistence_store=persistence, config=config
     )(create)
     return wrapped
-
-
-@lru_cache(maxsize=1)
-def hook_signer() -> TokenSigner:
-    return TokenSigner(hook_token_key(master_secret()))
 
 
 @lru_cache(maxsize=1)
@@ -262,7 +321,7 @@ def validation_service() -> ValidationService:
         experts_available=_experts_available,
         start_round=lambda name, payload: tokens.start(settings.validation_state_machine_arn, name, payload),
         task_tokens=tokens,
-        master_secret=master_secret(),
+        master_secret=lazy_master_secret(),
         clock=SystemClock(),
         limit=Limit(settings.validations_per_minute, settings.validation_burst),
         experts=ExpertPolicy(
@@ -275,9 +334,12 @@ def validation_service() -> ValidationService:
 
 
 @lru_cache(maxsize=1)
-def pipeline_service() -> PipelineService:
-    import os
+def connections() -> ConnectionStore:
+    return ConnectionStore(client("secretsmanager"), get_settings().connection_secret_prefix)
 
+
+@lru_cache(maxsize=1)
+def pipeline_service() -> PipelineService:
     settings = get_settings()
     return PipelineService(
         events=event_store(),
@@ -291,9 +353,7 @@ def pipeline_service() -> PipelineService:
             workspace_bucket=settings.workspace_bucket,
         ),
         clock=SystemClock(),
-        secret_value=lambda secret_id: str(
-            client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
-        ),
-        environment=os.environ.get,
+        connections=connections(),
         bedrock_client=lambda: client("bedrock-runtime"),
+        projects_of=lambda agent_id: agent_service().projects_of(agent_id),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lighthouse.agents.models import (
@@ -18,6 +18,7 @@ from lighthouse.agents.models import (
 )
 from lighthouse.agents.state import (
     AGENT_HEARTBEAT,
+    AGENT_PROJECTS_SET,
     AGENT_REGISTERED,
     AGENT_WENT_OFFLINE,
     AgentReducer,
@@ -30,6 +31,8 @@ from lighthouse.auth.tokens import Principal, TokenSigner
 from lighthouse.clock import Clock
 from lighthouse.errors import AlreadyExists, ConcurrencyError, NotFound, Unauthenticated
 from lighthouse.events import EventStore, NewEvent, ReadModelStore
+from lighthouse.lazy import Lazy
+from lighthouse.paging import cursor_string, encode_cursor
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 
 OFFLINE_AFTER_MISSED_HEARTBEATS = 3
@@ -43,6 +46,19 @@ class PresencePolicy:
     @property
     def offline_after_seconds(self) -> int:
         return self.heartbeat_interval_seconds * OFFLINE_AFTER_MISSED_HEARTBEATS
+
+
+@dataclass(frozen=True)
+class SignInLimits:
+    """Sessions for an agent that proves its secret, and failed attempts, per source and per agent.
+
+    Failures are charged only after a signature fails to verify, and only to failure budgets: a
+    caller without the secret can make its own attempts slow, never the real agent's sign-in.
+    """
+
+    sessions: Limit = field(default_factory=lambda: Limit(per_minute=30, burst=10))
+    failures_per_source: Limit = field(default_factory=lambda: Limit(per_minute=20, burst=10))
+    failures_per_agent: Limit = field(default_factory=lambda: Limit(per_minute=60, burst=20))
 
 
 @dataclass(frozen=True)
@@ -61,12 +77,12 @@ class AgentService:
         nonces: NonceStore,
         limiter: TokenBucketLimiter,
         signer: TokenSigner,
-        master_secret: str,
+        master_secret: str | Lazy[str],
         clock: Clock,
         presence: PresencePolicy,
         token_ttl_seconds: int = 3600,
         clock_skew_seconds: int = 300,
-        session_limit: Limit | None = None,
+        sign_in: SignInLimits | None = None,
         heartbeat_limit: Limit | None = None,
     ) -> None:
         self._events = events
@@ -74,18 +90,24 @@ class AgentService:
         self._nonces = nonces
         self._limiter = limiter
         self._signer = signer
-        self._master_secret = master_secret
+        self._master_secret = master_secret if isinstance(master_secret, Lazy) else Lazy(master_secret)
         self._clock = clock
         self._presence = presence
         self._token_ttl = token_ttl_seconds
         self._skew = clock_skew_seconds
-        self._session_limit = session_limit or Limit(per_minute=30, burst=10)
+        self._sign_in = sign_in or SignInLimits()
         self._heartbeat_limit = heartbeat_limit or Limit(per_minute=120, burst=10)
         self._reducer = AgentReducer()
 
     # registration ---------------------------------------------------------------------------
 
-    def register(self, agent_id: str, role: Role, metadata: dict[str, Any] | None = None) -> Registration:
+    def register(
+        self,
+        agent_id: str,
+        role: Role,
+        metadata: dict[str, Any] | None = None,
+        projects: list[str] | None = None,
+    ) -> Registration:
         salt = secrets.token_hex(16)
         event = NewEvent(
             AGENT_REGISTERED,
@@ -95,38 +117,47 @@ class AgentService:
                 "salt": salt,
                 "registered_at": self._clock.now(),
                 "metadata": metadata or {},
+                "projects": sorted(set(projects or [])),
             },
         )
         try:
             self._events.append(stream_id(agent_id), [event], expected_version=0)
         except ConcurrencyError as error:
             raise AlreadyExists(f"agent {agent_id!r} is already registered") from error
-        return Registration(agent_id, role, agent_secret(self._master_secret, agent_id, salt))
+        return Registration(agent_id, role, agent_secret(self._master_secret.get(), agent_id, salt))
 
     def _state(self, agent_id: str) -> tuple[AgentState, int]:
         return self._events.load_state(stream_id(agent_id), self._reducer)
 
     # sessions -------------------------------------------------------------------------------
 
-    def create_session(self, request: SessionRequest) -> SessionResponse:
+    def create_session(self, request: SessionRequest, source: str = "unknown") -> SessionResponse:
+        """A bearer token for an agent that proves its secret; `source` is the caller's address."""
         now = self._clock.now()
         if abs(now - request.timestamp) > self._skew:
             raise Unauthenticated(
                 f"timestamp is more than {self._skew} s away from server time; check the agent's clock",
                 {"server_time": int(now)},
             )
-        self._limiter.consume(f"sessions#{request.agent_id}", self._session_limit)
         state, _ = self._state(request.agent_id)
-        # The same message for an unknown agent and a bad signature: ids are not enumerable.
-        failure = Unauthenticated("signature does not verify for this agent")
-        if not state.exists:
-            raise failure
-        secret = agent_secret(self._master_secret, state.agent_id, state.salt)
-        expected = sign_session_request(secret, request.agent_id, request.timestamp, request.nonce)
-        if not hmac.compare_digest(expected, request.signature):
-            raise failure
-        # Only after the signature checks out, so nobody can burn another agent's nonces.
+        valid = state.exists and hmac.compare_digest(
+            sign_session_request(
+                agent_secret(self._master_secret.get(), state.agent_id, state.salt),
+                request.agent_id,
+                request.timestamp,
+                request.nonce,
+            ),
+            request.signature,
+        )
+        if not valid:
+            # Charged to failure budgets only; over them the answer is 429 instead of 401.
+            self._limiter.consume(f"signin-failures#source#{source}", self._sign_in.failures_per_source)
+            self._limiter.consume(f"signin-failures#agent#{request.agent_id}", self._sign_in.failures_per_agent)
+            # The same message for an unknown agent and a bad signature: ids are not enumerable.
+            raise Unauthenticated("signature does not verify for this agent")
+        # Only after the signature checks out, so nobody can burn another agent's nonces or budget.
         self._nonces.remember(f"session#{request.agent_id}", request.nonce.lower(), now, 2 * self._skew)
+        self._limiter.consume(f"sessions#{request.agent_id}", self._sign_in.sessions)
         token, principal = self._signer.issue(state.agent_id, state.role, now, self._token_ttl)
         return SessionResponse(
             token=token,
@@ -196,6 +227,44 @@ class AgentService:
             return False  # a heartbeat won the race: the agent is alive
         return True
 
+    def set_projects(self, principal: Principal, agent_id: str, projects: list[str]) -> AgentView:
+        """Replace an agent's project memberships (admins only; enforced by the route)."""
+        for _attempt in range(MAX_APPEND_ATTEMPTS):
+            state, version = self._state(agent_id)
+            if not state.exists:
+                raise NotFound(f"agent {agent_id!r} is not registered")
+            event = NewEvent(
+                AGENT_PROJECTS_SET,
+                {"projects": sorted(set(projects)), "by": principal.agent_id, "at": self._clock.now()},
+            )
+            try:
+                self._events.append(stream_id(agent_id), [event], expected_version=version)
+            except ConcurrencyError:
+                continue
+            state.projects = sorted(set(projects))
+            return self._view(state)
+        raise ConcurrencyError(f"agent {agent_id!r} stream is too contended")
+
+    def projects_of(self, agent_id: str) -> list[str]:
+        """The agent's projects, from its stream (the truth), not the read model that may lag."""
+        state, _ = self._state(agent_id)
+        return list(state.projects) if state.exists else []
+
+    def exists(self, agent_id: str) -> bool:
+        return self._events.current_version(stream_id(agent_id)) > 0
+
+    def _view(self, state: AgentState) -> AgentView:
+        return AgentView(
+            agent_id=state.agent_id,
+            role=state.role,  # type: ignore[arg-type]
+            presence="online" if state.online else "offline",
+            status=state.status,
+            last_seen=state.last_seen,
+            registered_at=state.registered_at,
+            metadata=state.metadata,
+            projects=state.projects,
+        )
+
     # directory ------------------------------------------------------------------------------
 
     def get(self, agent_id: str) -> AgentView:
@@ -205,5 +274,9 @@ class AgentService:
         return AgentView.model_validate(document.body)
 
     def list(self, limit: int, next_token: str | None) -> AgentPage:
-        documents, token = self._read_models.list("agents", limit=limit, start_key=next_token)
-        return AgentPage(agents=[AgentView.model_validate(d.body) for d in documents], next_token=token)
+        """A page of agents; `next_token` is the opaque token of the previous page."""
+        documents, last = self._read_models.list("agents", limit=limit, start_key=cursor_string(next_token))
+        return AgentPage(
+            agents=[AgentView.model_validate(d.body) for d in documents],
+            next_token=encode_cursor(last) if last else None,
+        )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["agent", "expert", "human", "admin"]
 AGENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+PROJECT_PATTERN = r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$"
+MAX_PROJECTS = 50
 MAX_METADATA_BYTES = 4096
 
 
@@ -59,6 +61,11 @@ class AgentView(BaseModel):
     last_seen: float | None = None
     registered_at: float
     metadata: dict[str, Any] = Field(default_factory=dict)
+    projects: list[str] = Field(default_factory=list, description="projects whose memory and pipelines it may use")
+
+
+class SetProjects(StrictModel):
+    projects: list[Annotated[str, Field(pattern=PROJECT_PATTERN)]] = Field(max_length=MAX_PROJECTS)
 
 
 class AgentPage(BaseModel):

@@ -10,7 +10,8 @@ from lighthouse.events.model import StoredEvent
 AGENT_REGISTERED = "AGENT_REGISTERED"
 AGENT_HEARTBEAT = "AGENT_HEARTBEAT"
 AGENT_WENT_OFFLINE = "AGENT_WENT_OFFLINE"
-AGENT_EVENT_TYPES = frozenset({AGENT_REGISTERED, AGENT_HEARTBEAT, AGENT_WENT_OFFLINE})
+AGENT_PROJECTS_SET = "AGENT_PROJECTS_SET"
+AGENT_EVENT_TYPES = frozenset({AGENT_REGISTERED, AGENT_HEARTBEAT, AGENT_WENT_OFFLINE, AGENT_PROJECTS_SET})
 
 
 def stream_id(agent_id: str) -> str:
@@ -27,6 +28,7 @@ class AgentState:
     status: str | None = None
     last_seen: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    projects: list[str] = field(default_factory=list)
 
     @property
     def exists(self) -> bool:
@@ -34,7 +36,8 @@ class AgentState:
 
 
 class AgentReducer:
-    name = "agent-v1"
+    # v2: agents belong to projects (snapshots of v1 lack them and are rebuilt).
+    name = "agent-v2"
 
     def initial(self) -> AgentState:
         return AgentState()
@@ -48,6 +51,7 @@ class AgentReducer:
                 salt=data["salt"],
                 registered_at=float(data["registered_at"]),
                 metadata=dict(data.get("metadata", {})),
+                projects=list(data.get("projects", [])),
             )
         if event.type == AGENT_HEARTBEAT:
             state.online = True
@@ -56,6 +60,8 @@ class AgentReducer:
             state.metadata = {**state.metadata, **data.get("metadata", {})}
         elif event.type == AGENT_WENT_OFFLINE:
             state.online = False
+        elif event.type == AGENT_PROJECTS_SET:
+            state.projects = list(data["projects"])
         return state
 
     def to_snapshot(self, state: AgentState) -> dict[str, Any]:
@@ -87,6 +93,7 @@ class AgentDirectoryProjection:
                 "last_seen": None,
                 "registered_at": data["registered_at"],
                 "metadata": data.get("metadata", {}),
+                "projects": data.get("projects", []),
             }
         if document is None:
             return None
@@ -95,4 +102,6 @@ class AgentDirectoryProjection:
             document["metadata"] = {**document.get("metadata", {}), **data.get("metadata", {})}
         elif event.type == AGENT_WENT_OFFLINE:
             document.update(presence="offline", went_offline_at=data["at"])
+        elif event.type == AGENT_PROJECTS_SET:
+            document["projects"] = list(data["projects"])
         return document

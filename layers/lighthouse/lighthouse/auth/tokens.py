@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 
 from lighthouse.errors import Unauthenticated
+from lighthouse.lazy import Lazy
 
 PREFIX = "lh1"
 MAX_TOKEN_LENGTH = 2048
@@ -34,11 +35,11 @@ def _unb64(text: str) -> bytes:
 
 
 class TokenSigner:
-    def __init__(self, key: bytes) -> None:
-        self._key = key
+    def __init__(self, key: bytes | Lazy[bytes]) -> None:
+        self._key = key if isinstance(key, Lazy) else Lazy(key)
 
     def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, f"{PREFIX}.{payload}".encode(), hashlib.sha256).digest())
+        return _b64(hmac.new(self._key.get(), f"{PREFIX}.{payload}".encode(), hashlib.sha256).digest())
 
     def issue(self, agent_id: str, role: str, now: float, lifetime_seconds: int) -> tuple[str, Principal]:
         principal = Principal(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import secrets
 import uuid
@@ -52,8 +50,10 @@ from lighthouse.errors import (
     ValidationFailed,
 )
 from lighthouse.events import EventStore, NewEvent, ReadModelStore, StoredEvent
+from lighthouse.lazy import Lazy
 from lighthouse.notify import WAIT_FIRST_PAUSE, WAIT_MAX_PAUSE, Notifier, await_stream, model_topic
 from lighthouse.notify import notifier as process_notifier
+from lighthouse.paging import decode_cursor, encode_cursor
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 from lighthouse.waits import TaskTokens
 
@@ -86,14 +86,17 @@ class ElicitationService:
         limiter: TokenBucketLimiter,
         task_tokens: TaskTokens,
         state_machine_arn: str,
-        master_secret: str,
+        master_secret: str | Lazy[str],
         clock: Clock,
         limits: ElicitationLimits | None = None,
         notifier: Notifier = process_notifier,
         wait_for_change: Callable[[str, int, float], int] | None = None,
+        agent_exists: Callable[[str], bool] = lambda agent_id: True,
     ) -> None:
         """`wait_for_change(topic, seen, timeout)` blocks a long-poll until a same-process write or the
-        timeout; by default the notifier's wait (tests pass one that moves their clock instead)."""
+        timeout; by default the notifier's wait (tests pass one that moves their clock instead).
+        `agent_exists` tells whether a target is registered (a question to nobody is a 404)."""
+        self._agent_exists = agent_exists
         self._notifier = notifier
         self._wait = wait_for_change or notifier.wait
         self._events = events
@@ -102,7 +105,7 @@ class ElicitationService:
         self._limiter = limiter
         self._tokens = task_tokens
         self._state_machine_arn = state_machine_arn
-        self._master_secret = master_secret
+        self._master_secret = master_secret if isinstance(master_secret, Lazy) else Lazy(master_secret)
         self._clock = clock
         self._limits = limits or ElicitationLimits()
         self._reducer = ElicitationReducer()
@@ -123,6 +126,8 @@ class ElicitationService:
         schemas.check_schema(request.schema_)
         if request.to_agent == principal.agent_id:
             raise ValidationFailed("an agent cannot elicit from itself", {"fields": [{"path": "to_agent"}]})
+        if not self._agent_exists(request.to_agent):
+            raise NotFound(f"agent {request.to_agent!r} is not registered", {"fields": [{"path": "to_agent"}]})
         self._limiter.consume(f"{CREATE_SCOPE}#{principal.agent_id}", self._limits.creates)
         # The execution that waits for the outcome is started from the event stream (`dispatch`).
         return self._open(
@@ -166,7 +171,7 @@ class ElicitationService:
         return CreatedElicitation(
             elicitation_id=elicitation_id,
             expires_at=expires_at,
-            response_key=response_key(self._master_secret, elicitation_id, salt),
+            response_key=response_key(self._master_secret.get(), elicitation_id, salt),
         )
 
     def open_managed(
@@ -274,7 +279,7 @@ class ElicitationService:
         except ReplayDetected as error:
             raise ResponseReplayed("this response's nonce was used before: a replay") from error
         responded_at_ms = int(now * 1000)
-        key = response_key(self._master_secret, state.elicitation_id, state.salt)
+        key = response_key(self._master_secret.get(), state.elicitation_id, state.salt)
         response = {
             "action": request.action,
             "responder": principal.agent_id,
@@ -428,12 +433,17 @@ class ElicitationService:
 
 
 def _encode_cursor(cursor: tuple[int, float, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(cursor)).encode()).decode()
+    return encode_cursor(list(cursor))
 
 
 def _decode_cursor(token: str) -> tuple[int, float, str]:
-    try:
-        rank, created_at, elicitation_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return int(rank), float(created_at), str(elicitation_id)
-    except (ValueError, TypeError) as error:
-        raise MalformedRequest("next_token is not a token this API issued") from error
+    value = decode_cursor(token)
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not isinstance(value[0], int)
+        or not isinstance(value[1], int | float)
+        or not isinstance(value[2], str)
+    ):
+        raise MalformedRequest("next_token is not a token this API issued", code="INVALID_CURSOR")
+    return value[0], float(value[1]), value[2]

@@ -8,10 +8,18 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from lighthouse.errors import LighthouseError
+
 # DynamoDB's item limit is 400 KB; keys and bookkeeping need room too.
 MAX_EVENT_BYTES = 350 * 1024
 
 _deserializer = TypeDeserializer()
+
+
+class PoisonRecord(LighthouseError):
+    """A record that will never be processed, whatever the number of retries."""
+
+    code = "POISON_RECORD"
 
 
 @dataclass(frozen=True)
@@ -57,10 +65,20 @@ class StoredEvent:
 
     @classmethod
     def from_stream_record(cls, record: dict[str, Any]) -> StoredEvent | None:
-        """The event inside a DynamoDB Streams record, or None for records that are not appends."""
+        """The event inside a DynamoDB Streams record, or None for records that are not appends.
+
+        An image that is not an event (a missing key, data that is not JSON) is a PoisonRecord:
+        reading it again will not help.
+        """
         if record.get("eventName") != "INSERT":
             return None
         image = record.get("dynamodb", {}).get("NewImage")
         if not image:
             return None
-        return cls.from_item(image)
+        try:
+            event = cls.from_item(image)
+        except (KeyError, ValueError, TypeError, AttributeError) as error:
+            raise PoisonRecord(f"stream record is not a readable event: {type(error).__name__}: {error}") from error
+        if not isinstance(event.data, dict) or not isinstance(event.metadata, dict):
+            raise PoisonRecord("stream record's data or metadata is not a JSON object")
+        return event

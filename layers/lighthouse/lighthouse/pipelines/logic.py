@@ -24,6 +24,7 @@ from lighthouse.notify import Notifier, await_stream
 from lighthouse.notify import notifier as process_notifier
 from lighthouse.pipelines import state as ev
 from lighthouse.pipelines.compiler import CompileError, compile_pipeline
+from lighthouse.pipelines.connections import ConnectionStore
 from lighthouse.pipelines.errors import (
     ConfigStageError,
     ContextStageError,
@@ -86,20 +87,22 @@ class PipelineService:
         memory: MemoryStore,
         engine: Engine,
         clock: Clock,
-        secret_value: Callable[[str], str],
-        environment: Callable[[str], str | None],
+        connections: ConnectionStore,
         bedrock_client: Callable[[], Any] = lambda: None,
         notifier: Notifier = process_notifier,
+        projects_of: Callable[[str], list[str]] = lambda agent_id: [],
     ) -> None:
+        """`projects_of(agent_id)` names the projects an agent belongs to (whose memory it may read
+        and write, and whose pipelines it may run)."""
         self._notifier = notifier
+        self._projects_of = projects_of
         self._events = events
         self._sfn = stepfunctions
         self._s3 = s3
         self._memory = memory
         self._engine = engine
         self._clock = clock
-        self._secret_value = secret_value
-        self._environment = environment
+        self._connections = connections
         self._bedrock = bedrock_client
         self._bundles: dict[tuple[str, int], tuple[ConfigBundle, dict[str, Any]]] = {}
 
@@ -189,9 +192,17 @@ class PipelineService:
 
     # ---- tasks ---------------------------------------------------------------------------------
 
+    def _require_member(self, principal: Principal, project: str, doing: str) -> None:
+        if principal.role != "admin" and project not in self._projects_of(principal.agent_id):
+            raise Forbidden(
+                f"only members of project {project!r} (or admins) may {doing}",
+                {"project": project},
+            )
+
     def create_task(self, principal: Principal, request: CreateTask) -> TaskView:
         name, version, routing = self._route(request)
         bundle, registration = self._bundle(name, version)
+        self._require_member(principal, bundle.pipeline(name).project, f"run pipeline {name!r}")
         task_id = uuid.uuid4().hex
         now = self._clock.now()
         created = {
@@ -300,14 +311,22 @@ class PipelineService:
     # ---- memory ------------------------------------------------------------------------------------
 
     def remember(self, principal: Principal, request: Remember) -> Remembered:
-        if principal.role not in ("agent", "admin"):
-            raise Forbidden("only agents and admins write memory")
+        """Global memory reaches every pipeline's prompts: only admins write it. Project memory:
+        the project's member agents (not experts or humans) and admins."""
         key = self._memory_key(request.store, request.scope, request.project)
+        if request.scope == "global" and principal.role != "admin":
+            raise Forbidden("only admins may write global memory (it reaches every pipeline's prompts)")
+        if request.scope == "project":
+            if principal.role not in ("agent", "admin"):
+                raise Forbidden("only agents and admins write project memory")
+            self._require_member(principal, request.project or "", "write its memory")
         item_id = self._memory.add(key, request.text, request.importance, principal.agent_id)
         return Remembered(item_id=item_id, store_key=key)
 
-    def recall(self, store: str, scope: str, project: str | None, limit: int) -> MemoryPage:
+    def recall(self, principal: Principal, store: str, scope: str, project: str | None, limit: int) -> MemoryPage:
         key = self._memory_key(store, scope, project)
+        if scope == "project":
+            self._require_member(principal, project or "", "read its memory")
         items = self._memory.recent(key, limit)
         return MemoryPage(
             store_key=key,
@@ -578,21 +597,21 @@ class PipelineService:
         raise JsonStageError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _provider(self, agent: Agent) -> Provider:
-        key = ""
-        if agent.api_key_env:
-            key = self._environment(agent.api_key_env) or ""
-            if not key:
-                raise ConfigStageError(f"{agent.id}: the environment variable {agent.api_key_env} is not set")
-        elif agent.api_key_secret:
-            try:
-                key = self._secret_value(agent.api_key_secret)
-            except Exception as error:
-                raise ConfigStageError(f"{agent.id}: cannot read the API key secret: {error}") from error
+        key, base_url = "", None
+        if agent.provider != "scripted":
+            if not agent.connection:
+                raise ConfigStageError(f"{agent.id}: provider {agent.provider} needs a connection")
+            connection = self._connections.get(agent.connection)
+            if connection.provider != agent.provider:
+                raise ConfigStageError(
+                    f"{agent.id}: connection {agent.connection!r} is for {connection.provider}, not {agent.provider}"
+                )
+            key, base_url = connection.api_key, connection.base_url
         return Provider(
             agent.provider,
             agent.model,
             api_key=key,
-            base_url=agent.base_url,
+            base_url=base_url,
             timeout_seconds=agent.timeout_seconds,
             responses=agent.responses,
             bedrock_client=self._bedrock(),

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import yaml
 from jsonschema import Draft202012Validator
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lighthouse.errors import ValidationFailed
 
@@ -57,11 +57,32 @@ class Agent(_Strict):
     output_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     token_budget: int = Field(default=8000, ge=1, description="prompt + completion tokens per stage")
     json_retries: int = Field(default=2, ge=0, le=5, description="re-asks after an invalid answer")
-    base_url: str | None = None
-    api_key_env: str | None = Field(default=None, description="environment variable holding the API key")
-    api_key_secret: str | None = Field(default=None, description="Secrets Manager id holding the API key")
+    connection: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$",
+        description="a named connection (admins create them: `lighthouse connections add`) with the provider's "
+        "URL and key; required for every provider but scripted",
+    )
     responses: list[str] = Field(default_factory=list, description="scripted provider: answers, in order")
     timeout_seconds: float = Field(default=60, gt=0, le=600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_endpoints(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            inline = sorted({"base_url", "api_key_env", "api_key_secret"} & set(value))
+            if inline:
+                raise ValueError(
+                    f"{', '.join(inline)} can no longer be set in a manifest: name a `connection` instead "
+                    "(an admin creates it with its URL and key)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _needs_a_connection(self) -> Agent:
+        if self.provider != "scripted" and not self.connection:
+            raise ValueError(f"provider {self.provider} needs a `connection` (its URL and key)")
+        return self
 
 
 class AgentsManifest(_Strict):

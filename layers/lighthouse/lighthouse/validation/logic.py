@@ -22,8 +22,10 @@ from lighthouse.elicitation.logic import ElicitationService
 from lighthouse.elicitation.signing import response_key, sign_response
 from lighthouse.errors import ConcurrencyError, Conflict, Forbidden, NotFound, ValidationFailed
 from lighthouse.events import EventStore, NewEvent, ReadModelStore, StoredEvent
+from lighthouse.lazy import Lazy
 from lighthouse.notify import Notifier, await_stream
 from lighthouse.notify import notifier as process_notifier
+from lighthouse.paging import cursor_string, encode_cursor
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 from lighthouse.validation.consensus import Vote, consensus
 from lighthouse.validation.gate import DecisionGate
@@ -146,7 +148,7 @@ class ValidationService:
         experts_available: Callable[[], Sequence[str]],
         start_round: Callable[[str, dict[str, Any]], None],
         task_tokens: TaskTokens,
-        master_secret: str,
+        master_secret: str | Lazy[str],
         clock: Clock,
         limit: Limit,
         experts: ExpertPolicy | None = None,
@@ -163,7 +165,7 @@ class ValidationService:
         self._experts_available = experts_available
         self._start_round = start_round
         self._tokens = task_tokens
-        self._master_secret = master_secret
+        self._master_secret = master_secret if isinstance(master_secret, Lazy) else Lazy(master_secret)
         self._clock = clock
         self._limit = limit
         self._expert_policy = experts or ExpertPolicy()
@@ -313,10 +315,10 @@ class ValidationService:
         agent = agent or principal.agent_id
         if agent != principal.agent_id and principal.role != "admin":
             raise Forbidden("only admins may read another agent's validation audit")
-        documents, token = self._read_models.list(f"{AUDIT_MODEL}#{agent}", limit, next_token)
+        documents, last = self._read_models.list(f"{AUDIT_MODEL}#{agent}", limit, cursor_string(next_token))
         return AuditPage(
             entries=[AuditEntry.model_validate(d.body) for d in documents if d.body],
-            next_token=token,
+            next_token=encode_cursor(last) if last else None,
         )
 
     def policy(self) -> PolicyView:
@@ -378,7 +380,7 @@ class ValidationService:
             status = "cancelled"  # never asked: the round was settled first
         if status == "accepted" and answer.response is not None:
             response = answer.response
-            key = response_key(self._master_secret, elicitation_id, answer.salt)
+            key = response_key(self._master_secret.get(), elicitation_id, answer.salt)
             expected = sign_response(
                 key, elicitation_id, response["responder"], "accept", response["data"], response["responded_at_ms"]
             )

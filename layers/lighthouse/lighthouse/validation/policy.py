@@ -15,9 +15,11 @@ from typing import Any, Literal
 import cedarpy
 
 from lighthouse.errors import ValidationFailed
+from lighthouse.validation.policy_worker import run_policy_worker
 from lighthouse.validation.rules import READ_TOOLS, SEARCH_TOOLS, WRITE_TOOLS, Facts
 
 MAX_POLICY_BYTES = 64 * 1024
+MAX_POLICY_NESTING = 32
 ACTION_GROUPS = {
     "Bash": "shell",
     **{tool: "read" for tool in (*READ_TOOLS, *SEARCH_TOOLS)},
@@ -43,10 +45,15 @@ class PolicyVerdict:
 
 
 class PolicyEngine:
-    """One validated, parsed policy set. Build a new engine to change policies."""
+    """One validated, parsed policy set. Build a new engine to change policies.
+
+    Texts reach an engine only after `check_policies` accepted them in a worker process (or they
+    are the shipped defaults), so parsing here, in the serving process, is safe.
+    """
 
     def __init__(self, text: str, version: int = 0, schema: str | None = None) -> None:
-        check_policies(text, schema)
+        check_shape(text)
+        _parse_and_validate(text, schema)
         self.text = text
         self.version = version
         self._policies: cedarpy.PolicySet | None = cedarpy.PolicySet.from_str(text)
@@ -82,12 +89,64 @@ class PolicyEngine:
         return PolicyVerdict("forbid" if policies else "no_permit", policies)
 
 
-def check_policies(text: str, schema: str | None = None) -> None:
-    """Parse and validate against the Cedar schema; ValidationFailed lists every problem."""
+def check_shape(text: str) -> None:
+    """Limits checked before any parser sees the text: size, and bracket nesting.
+
+    The Cedar parser recurses once per nesting level and a deep enough text overflows the native
+    stack (1,000 nested parentheses kill the process with SIGSEGV), which no `except` can catch.
+    """
     if not text.strip():
         raise ValidationFailed("policies are empty")
     if len(text.encode()) > MAX_POLICY_BYTES:
         raise ValidationFailed(f"policies are larger than {MAX_POLICY_BYTES} bytes")
+    depth, line = _nesting(text)
+    if depth > MAX_POLICY_NESTING:
+        raise ValidationFailed(
+            f"policies nest brackets {depth} levels deep (line {line}); the limit is {MAX_POLICY_NESTING}",
+            {"errors": [f"line {line}: brackets nested deeper than {MAX_POLICY_NESTING} levels"]},
+        )
+
+
+def _nesting(text: str) -> tuple[int, int]:
+    """Deepest bracket nesting outside strings and comments, and the line where it is reached."""
+    deepest, depth, line, deepest_line, index = 0, 0, 1, 1, 0
+    in_string, length = False, len(text)
+    while index < length:
+        char = text[index]
+        if char == "\n":
+            line += 1
+        if in_string:
+            if char == "\\":
+                index += 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "/" and text.startswith("//", index):
+            end = text.find("\n", index)
+            index = length if end < 0 else end
+            continue
+        elif char in "([{":
+            depth += 1
+            if depth > deepest:
+                deepest, deepest_line = depth, line
+        elif char in ")]}":
+            depth -= 1
+        index += 1
+    return deepest, deepest_line
+
+
+def check_policies(text: str, schema: str | None = None) -> None:
+    """Accept a policy text from a user: limits here, then parse and validate in a worker process
+    with a time and memory limit, so a parser crash or hang costs the worker, not the platform."""
+    check_shape(text)
+    problems = run_policy_worker(text, schema or policy_schema())
+    if problems is not None:
+        raise problems
+
+
+def _parse_and_validate(text: str, schema: str | None = None) -> None:
+    """Parse and validate against the Cedar schema; ValidationFailed lists every problem."""
     try:
         cedarpy.PolicySet.from_str(text)
     except ValueError as error:

@@ -1,0 +1,242 @@
+"""Route registration for the Chalice app: every check a request passes before its view runs.
+
+Order, for every route: body size -> path ids -> content type -> caller (authentication, role) ->
+query parameters -> body (strict JSON, then the model) -> rate limit -> long-poll lease -> view.
+Nothing is charged or stored until the caller and the whole request are known to be valid.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from chalice.app import Chalice, Request, Response
+from pydantic import BaseModel
+
+from lighthouse.api.params import PATH_PATTERNS, Query, check_path_param
+from lighthouse.auth.tokens import Principal
+from lighthouse.errors import Forbidden, LighthouseError, MalformedRequest, PayloadTooLarge
+from lighthouse.http import error_body, error_response, parse_body
+
+logger = Logger(service="lighthouse-api")
+
+View = Callable[..., Any]
+ROLES = ("agent", "expert", "human", "admin")
+ADMIN = ("admin",)
+DEFAULT_MAX_BODY = 16 * 1024
+# Bodies are always read as strict JSON; curl sends form or text content types unless told otherwise.
+JSON_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
+
+
+class UnsupportedMediaType(LighthouseError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+@dataclass(frozen=True)
+class RouteDoc:
+    """Everything a route promises; the wrapper enforces it and the OpenAPI document shows it."""
+
+    path: str
+    method: str
+    summary: str
+    public: bool
+    roles: tuple[str, ...]
+    status: int
+    body: type[BaseModel] | None
+    max_body: int
+    response_model: type[BaseModel] | None
+    errors: tuple[int, ...]
+    query: tuple[Query, ...]
+    long_poll: bool
+    own_rate_limit: bool
+    any_content_type: bool
+
+    @property
+    def path_params(self) -> list[str]:
+        return [part.strip("{}") for part in self.path.split("/") if part.startswith("{")]
+
+    @property
+    def statuses(self) -> list[int]:
+        """Every status this route can answer with."""
+        codes = {self.status, 413, 503}
+        if self.path_params or self.query or self.body:
+            codes.add(400)
+        if self.query or self.body:
+            codes.add(422)
+        if self.body and not self.any_content_type:
+            codes.add(415)
+        if not self.public:
+            codes |= {401, 429}
+            if self.roles != ROLES:
+                codes.add(403)
+        if self.path_params:
+            codes.add(404)
+        return sorted(codes | set(self.errors))
+
+
+@dataclass
+class Guards:
+    """What the wrapper needs from the outside, resolved on first use (nothing at import)."""
+
+    authenticate: Callable[[str | None], Principal]
+    # Charges the caller's general request budget (routes whose service has its own limit skip it).
+    charge: Callable[[Principal], None]
+    # A long-poll lease: at most a few open waits per agent and in all.
+    lease: Callable[[Principal, int], AbstractContextManager[None]]
+    # An operator's ceiling on every route's body limit (a route's own limit applies below it).
+    max_body_ceiling: int = 10 * 1024 * 1024
+
+
+@dataclass
+class Endpoints:
+    app: Chalice
+    guards: Callable[[], Guards]
+    docs: list[RouteDoc] = field(default_factory=list)
+
+    def route(
+        self,
+        path: str,
+        method: str,
+        *,
+        summary: str,
+        public: bool = False,
+        roles: tuple[str, ...] = ROLES,
+        status: int = 200,
+        body: type[BaseModel] | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+        response_model: type[BaseModel] | None = None,
+        errors: tuple[int, ...] = (),
+        query: tuple[Query, ...] = (),
+        own_rate_limit: bool = False,
+        error_view: Callable[[int, LighthouseError], Response] | None = None,
+    ) -> Callable[[View], View]:
+        """Register `view(request, principal, **path_params, **query, body=...)`.
+
+        `error_view` replaces the error mapping for callers that understand only their own answer
+        format (a Claude Code hook treats any non-2xx as "no objection"); such a route accepts any
+        content type, so that it can answer every request in that format.
+        """
+        doc = RouteDoc(
+            path=path,
+            method=method,
+            summary=summary,
+            public=public,
+            roles=roles,
+            status=status,
+            body=body,
+            max_body=max_body,
+            response_model=response_model,
+            errors=errors,
+            query=query,
+            long_poll=any(q.name == "wait" for q in query),
+            own_rate_limit=own_rate_limit,
+            any_content_type=error_view is not None,
+        )
+        unknown = set(doc.path_params) - set(PATH_PATTERNS)
+        if unknown:
+            raise ValueError(f"{path}: path parameters without a pattern: {sorted(unknown)}")
+        self.docs.append(doc)
+
+        def register(view: View) -> View:
+            @functools.wraps(view)
+            def handle(**params: Any) -> Response:
+                request: Request = self.app.current_request  # type: ignore[assignment]
+                started = time.perf_counter()
+                try:
+                    response = self._serve(doc, view, request, params)
+                except LighthouseError as error:
+                    code, payload, headers = error_response(error)
+                    response = error_view(code, error) if error_view else json_response(code, payload, headers)
+                except Exception:
+                    logger.exception("unhandled error", extra={"path": path, "method": method})
+                    internal = LighthouseError("internal error; see the logs")
+                    response = (
+                        error_view(500, internal)
+                        if error_view
+                        else json_response(500, error_body("INTERNAL_ERROR", internal.message))
+                    )
+                logger.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "route": path,
+                        "status": response.status_code,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+                return response
+
+            # Chalice would answer an unlisted content type with its own 415 body; ours is checked here.
+            self.app.route(path, methods=[method], content_types=["*/*"])(handle)
+            return view
+
+        return register
+
+    def _serve(self, doc: RouteDoc, view: View, request: Request, params: dict[str, Any]) -> Response:
+        guards = self.guards()
+        raw = request.raw_body or b""
+        max_body = min(doc.max_body, guards.max_body_ceiling)
+        if len(raw) > max_body:
+            raise PayloadTooLarge(
+                f"request body is {len(raw)} bytes; the limit for {doc.method} {doc.path} is {max_body}",
+                {"limit_bytes": max_body},
+            )
+        for name in doc.path_params:
+            check_path_param(name, params[name])
+        if doc.body is not None and not doc.any_content_type:
+            _check_content_type(request.headers.get("content-type"))
+        principal = None
+        if not doc.public:
+            principal = guards.authenticate(request.headers.get("authorization"))
+            if principal.role not in doc.roles:
+                raise Forbidden(
+                    f"{doc.method} {doc.path} is for {' or '.join(doc.roles)} agents; you are {principal.role}"
+                )
+        query: dict[str, str] = dict(request.query_params or {})
+        arguments = {q.name: q.parse(query.get(q.name)) for q in doc.query}
+        if doc.body is not None:
+            arguments["body"] = parse_body(doc.body, raw, max_body)
+        if principal is not None and not doc.own_rate_limit:
+            guards.charge(principal)
+        waiting = arguments.get("wait") or 0
+        lease = guards.lease(principal, waiting) if principal is not None and waiting else nullcontext()
+        with lease:
+            result = view(request, principal, **params, **arguments)
+        return result if isinstance(result, Response) else json_response(doc.status, result)
+
+
+def _check_content_type(header: str | None) -> None:
+    if not header:
+        return
+    media_type, _, parameters = header.partition(";")
+    charset = parameters.strip().lower().removeprefix("charset=").strip('"') if parameters.strip() else "utf-8"
+    if media_type.strip().lower() not in JSON_CONTENT_TYPES:
+        raise UnsupportedMediaType(
+            f"content type {media_type.strip()[:80]!r} is not accepted; send application/json",
+            {"accepted": list(JSON_CONTENT_TYPES)},
+        )
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(f"charset {charset[:40]!r} is not accepted; bodies are UTF-8 JSON")
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json", by_alias=True)
+    return Response(
+        body=json.dumps(body, allow_nan=False),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def iter_routes(docs: list[RouteDoc]) -> Iterator[RouteDoc]:
+    yield from sorted(docs, key=lambda doc: (doc.path, doc.method))
+
+
+__all__ = ["ADMIN", "ROLES", "Endpoints", "Guards", "MalformedRequest", "RouteDoc", "json_response"]
