@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install up test lint typecheck bench localstack-up localstack-deploy clean
+.PHONY: install up test lint typecheck bench fuzz localstack-up localstack-deploy clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m tests.perf.bench_elicitation
 	$(BIN)/python -m tests.perf.bench_validation
 	$(BIN)/python -m tests.perf.bench_pipelines
+	$(BIN)/python -m tests.perf.bench_hardening
+
+# A long schemathesis run against the served OpenAPI document (the test suite runs a short one).
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.security.schemathesis_run --max-examples 200
 
 localstack-up:
 	docker compose -f localstack/docker-compose.yml up -d

@@ -97,6 +97,7 @@ def create_session(request: Request, principal: None, body: SessionRequest) -> S
 @endpoints.route(
     "/agents/heartbeat",
     "POST",
+    objects="the caller itself",
     summary="Record that the calling agent is alive",
     body=HeartbeatRequest,
     max_body=8 * KiB,
@@ -143,7 +144,7 @@ def set_projects(request: Request, principal: Principal, agent_id: str, body: Se
     body=CreateElicitation,
     max_body=32 * KiB,
     response_model=CreatedElicitation,
-    errors=(409,),
+    errors=(404, 409),
     own_rate_limit=True,
 )
 def create_elicitation(request: Request, principal: Principal, body: CreateElicitation) -> Any:
@@ -177,6 +178,7 @@ def create_elicitation(request: Request, principal: Principal, body: CreateElici
 @endpoints.route(
     "/elicitation/pending",
     "GET",
+    objects="the caller's own inbox",
     summary="Open elicitations addressed to the caller, urgent first then oldest",
     response_model=PendingPage,
     query=(*PAGE, WAIT),
@@ -190,6 +192,7 @@ def pending_elicitations(
 @endpoints.route(
     "/elicitation/respond",
     "POST",
+    objects="the target of the elicitation",
     summary="Accept (with schema-valid data) or decline an elicitation addressed to the caller",
     body=RespondToElicitation,
     max_body=80 * KiB,
@@ -204,6 +207,7 @@ def respond_to_elicitation(request: Request, principal: Principal, body: Respond
 @endpoints.route(
     "/elicitation/{elicitation_id}/cancel",
     "POST",
+    objects="its requester",
     summary="Cancel an open elicitation (requester only)",
     response_model=ElicitationView,
     errors=(403, 409),
@@ -215,6 +219,7 @@ def cancel_elicitation(request: Request, principal: Principal, elicitation_id: s
 @endpoints.route(
     "/elicitation/status/{elicitation_id}",
     "GET",
+    objects="its requester and target (the signed answer: the requester), admins",
     summary="Status, timestamps and (for the requester) the signed response; ?wait=N waits for an end",
     response_model=ElicitationView,
     errors=(403,),
@@ -253,6 +258,7 @@ def validate(request: Request, principal: Principal, body: ValidateRequest) -> V
 @endpoints.route(
     "/validate/{request_id}",
     "GET",
+    objects="its requester, experts, admins",
     summary="A validation request's decision, votes and consensus; ?wait=N waits for the experts",
     response_model=ValidationResult,
     errors=(403,),
@@ -268,6 +274,7 @@ AUDIT_AGENT = Query("agent", "str", "whose audit (admins only; default: the call
 @endpoints.route(
     "/validation/audit",
     "GET",
+    objects="the caller's own; any agent's for admins",
     summary="An agent's validation requests and decisions, newest first (another agent's: admins only)",
     response_model=AuditPage,
     errors=(403,),
@@ -317,6 +324,7 @@ def issue_hook_token(request: Request, principal: Principal) -> HookToken:
 @endpoints.route(
     "/hooks/token/{token_id}",
     "DELETE",
+    objects="its owner, admins",
     summary="Revoke a hook token (its owner or an admin); hook calls with it are denied from then on",
     response_model=RevokedHookToken,
     errors=(403, 409),
@@ -338,6 +346,7 @@ def _hook_denial(status: int, error: LighthouseError) -> Response:
 @endpoints.route(
     "/hooks/claude-code/pre-tool-use",
     "POST",
+    objects="a valid, unrevoked hook token",
     public=True,
     summary="Claude Code PreToolUse hook (http): hook input in, a decision out, always 200 (failures deny)",
     body=PreToolUseInput,
@@ -391,6 +400,7 @@ def get_pipeline(request: Request, principal: Principal, name: str) -> PipelineV
 @endpoints.route(
     "/tasks",
     "POST",
+    objects="members of the pipeline's project, admins",
     status=201,
     summary="Start a task (members of the pipeline's project): the named pipeline, or the first that matches",
     body=CreateTask,
@@ -405,6 +415,7 @@ def create_task(request: Request, principal: Principal, body: CreateTask) -> Tas
 @endpoints.route(
     "/tasks/{task_id}",
     "GET",
+    objects="its creator, admins",
     summary="A task: status, stage outputs, tokens, cost, workspace changes, failure; ?wait=N for its end",
     response_model=TaskView,
     errors=(403,),
@@ -417,6 +428,7 @@ def get_task(request: Request, principal: Principal, task_id: str, wait: int) ->
 @endpoints.route(
     "/tasks/{task_id}/cancel",
     "POST",
+    objects="its creator, admins",
     summary="Cancel a task that has not ended",
     response_model=TaskView,
     errors=(403, 409),
@@ -428,6 +440,7 @@ def cancel_task(request: Request, principal: Principal, task_id: str) -> TaskVie
 @endpoints.route(
     "/tasks/{task_id}/resume",
     "POST",
+    objects="its creator, admins",
     summary="Resume a FAILED task from the stage that failed (finished stages are not run again)",
     response_model=TaskView,
     errors=(403, 409),
@@ -439,6 +452,7 @@ def resume_task(request: Request, principal: Principal, task_id: str) -> TaskVie
 @endpoints.route(
     "/memory",
     "POST",
+    objects="project memory: the project's member agents and admins; global memory: admins",
     status=201,
     summary="Add to a project's memory (its members) or the global memory (admins)",
     body=Remember,
@@ -497,6 +511,7 @@ MEMORY_QUERY = (
 @endpoints.route(
     "/memory",
     "GET",
+    objects="project memory: the project's members and admins; global memory: anyone signed in",
     summary="The newest items of a memory store (a project's: its members and admins)",
     response_model=MemoryPage,
     errors=(403,),

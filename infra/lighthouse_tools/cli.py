@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -105,25 +106,27 @@ def configure_admin_environment(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_agents_add(args: argparse.Namespace) -> int:
     configure_admin_environment(args)
-    from lighthouse import wiring
+    from lighthouse import strictjson, wiring
     from lighthouse.errors import LighthouseError
 
     try:
-        metadata = json.loads(args.metadata) if args.metadata else {}
-        if not isinstance(metadata, dict):
-            raise ValueError("metadata must be a JSON object")
-    except ValueError as error:
-        print(f"lighthouse agents add: --metadata: {error}", file=sys.stderr)
+        metadata = strictjson.loads_object(args.metadata, max_bytes=4096, where="--metadata", empty={})
+    except LighthouseError as error:
+        print(f"lighthouse agents add: {error.message}", file=sys.stderr)
         return 2
     import re
 
-    from lighthouse.agents.models import AGENT_ID_PATTERN
+    from lighthouse.agents.models import AGENT_ID_PATTERN, PROJECT_PATTERN
 
-    if not re.match(AGENT_ID_PATTERN, args.agent_id):
-        print(f"lighthouse agents add: agent id must match {AGENT_ID_PATTERN}", file=sys.stderr)
+    if not re.fullmatch(AGENT_ID_PATTERN, args.agent_id) or ".." in args.agent_id:
+        print(f"lighthouse agents add: agent id must match {AGENT_ID_PATTERN} (and hold no '..')", file=sys.stderr)
+        return 2
+    bad = [project for project in args.project if not re.fullmatch(PROJECT_PATTERN, project)]
+    if bad:
+        print(f"lighthouse agents add: project names must match {PROJECT_PATTERN}: {bad}", file=sys.stderr)
         return 2
     try:
-        registration = wiring.agent_service().register(args.agent_id, args.role, metadata)
+        registration = wiring.agent_service().register(args.agent_id, args.role, metadata, args.project)
     except LighthouseError as error:
         print(f"lighthouse agents add: {error.message}", file=sys.stderr)
         return 1
@@ -132,6 +135,23 @@ def cmd_agents_add(args: argparse.Namespace) -> int:
     else:
         print(f"Registered {registration.agent_id} (role {registration.role}).")
         print(f"Secret (shown once, keep it safe): {registration.secret}")
+    return 0
+
+
+def cmd_agents_projects(args: argparse.Namespace) -> int:
+    configure_admin_environment(args)
+    from lighthouse import wiring
+    from lighthouse.agents.models import SetProjects
+    from lighthouse.errors import LighthouseError
+    from lighthouse.http import parse_object
+
+    try:
+        body = parse_object(SetProjects, {"projects": args.projects})
+        view = wiring.agent_service().set_projects(_admin(), args.agent_id, body.projects)
+    except LighthouseError as error:
+        print(f"lighthouse agents projects: {error.message} {error.details or ''}".rstrip(), file=sys.stderr)
+        return 1
+    print(f"{view.agent_id}: {', '.join(view.projects) or '(no projects)'}")
     return 0
 
 
@@ -205,6 +225,37 @@ def cmd_hook_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token_id(token_or_id: str) -> str:
+    """The id of a hook token given as the token itself (its `jti`) or as the id."""
+    if not token_or_id.startswith("lh1."):
+        return token_or_id
+    import base64
+
+    payload = token_or_id.split(".")[1]
+    try:
+        return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"])
+    except (ValueError, KeyError, TypeError):
+        return token_or_id
+
+
+def cmd_hook_revoke(args: argparse.Namespace) -> int:
+    signed_in = _sign_in("hook revoke", args)
+    if isinstance(signed_in, int):
+        return signed_in
+    api_url, session = signed_in
+    token_id = _token_id(args.token)
+    response = requests.delete(
+        f"{api_url.rstrip('/')}/hooks/token/{quote(token_id, safe='')}",
+        headers={"Authorization": f"Bearer {session.json()['token']}"},
+        timeout=30,
+    )
+    if response.status_code != 200:
+        print(f"lighthouse hook revoke: {response.status_code} {response.text}", file=sys.stderr)
+        return 1
+    print(f"revoked hook token {token_id}")
+    return 0
+
+
 def cmd_hook_claude_code(args: argparse.Namespace) -> int:
     from lighthouse_tools.hook import Fallback, run
 
@@ -263,14 +314,14 @@ def cmd_pipelines_deploy(args: argparse.Namespace) -> int:
 
 def cmd_pipelines_run(args: argparse.Namespace) -> int:
     configure_admin_environment(args)
-    from lighthouse import wiring
+    from lighthouse import strictjson, wiring
     from lighthouse.errors import LighthouseError
     from lighthouse.pipelines.models import CreateTask, Overrides
 
     try:
-        task_input = json.loads(args.input)
-    except ValueError as error:
-        print(f"lighthouse pipelines run: --input is not JSON: {error}", file=sys.stderr)
+        task_input = strictjson.loads(args.input, max_bytes=64 * 1024, where="--input")
+    except LighthouseError as error:
+        print(f"lighthouse pipelines run: {error.message}", file=sys.stderr)
         return 2
     service = wiring.pipeline_service()
     overrides = Overrides(analysis_only=args.analysis_only, dry_run=args.dry_run, skip_tools=args.skip_tools)
@@ -287,6 +338,55 @@ def cmd_pipelines_run(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(task.model_dump(mode="json"), indent=2))
     return 0 if task.status in ("COMPLETED", "PENDING", "RUNNING") else 1
+
+
+def cmd_connections_add(args: argparse.Namespace) -> int:
+    configure_admin_environment(args)
+    import re
+
+    from lighthouse import wiring
+    from lighthouse.errors import LighthouseError
+    from lighthouse.http import parse_object
+    from lighthouse.pipelines.connections import NAME_PATTERN, Connection
+
+    if not re.fullmatch(NAME_PATTERN, args.name):
+        print(f"lighthouse connections add: the name must match {NAME_PATTERN}", file=sys.stderr)
+        return 2
+    key = os.environ.get(args.api_key_env, "") if args.api_key_env else ""
+    if args.api_key_env and not key:
+        print(f"lighthouse connections add: {args.api_key_env} is not set", file=sys.stderr)
+        return 2
+    try:
+        connection = parse_object(Connection, {"provider": args.provider, "base_url": args.base_url, "api_key": key})
+        view = wiring.connections().put(args.name, connection)
+    except LighthouseError as error:
+        print(f"lighthouse connections add: {error.message} {error.details or ''}".rstrip(), file=sys.stderr)
+        return 1
+    print(f"{view.name}: {view.provider} at {view.base_url} ({'with' if view.has_key else 'without'} a key)")
+    return 0
+
+
+def cmd_connections_list(args: argparse.Namespace) -> int:
+    configure_admin_environment(args)
+    from lighthouse import wiring
+
+    for view in wiring.connections().list().connections:
+        print(f"{view.name}\t{view.provider}\t{view.base_url}\t{'key' if view.has_key else 'no key'}")
+    return 0
+
+
+def cmd_connections_remove(args: argparse.Namespace) -> int:
+    configure_admin_environment(args)
+    from lighthouse import wiring
+    from lighthouse.errors import LighthouseError
+
+    try:
+        wiring.connections().delete(args.name)
+    except LighthouseError as error:
+        print(f"lighthouse connections remove: {error.message}", file=sys.stderr)
+        return 1
+    print(f"removed connection {args.name}")
+    return 0
 
 
 def cmd_pipelines_schemas(args: argparse.Namespace) -> int:
@@ -353,7 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=ROLES, default="agent")
     add.add_argument("--metadata", help="JSON object stored with the agent")
     add.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add.add_argument("--project", action="append", default=[], help="a project it belongs to (repeatable)")
     add.set_defaults(func=cmd_agents_add)
+    projects = agents.add_parser("projects", help="replace the projects an agent belongs to (none: leave all)")
+    projects.add_argument("agent_id")
+    projects.add_argument("projects", nargs="*")
+    projects.set_defaults(func=cmd_agents_projects)
     listing = agents.add_parser("list", help="list agents and their presence")
     listing.set_defaults(func=cmd_agents_list)
 
@@ -370,6 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     hook_token.add_argument("--api-url", help="defaults to LIGHTHOUSE_API_URL or the running local cloud's API")
     hook_token.add_argument("--json", action="store_true")
     hook_token.set_defaults(func=cmd_hook_token)
+    revoke = hook.add_parser("revoke", help="revoke a hook token (yours, or any as an admin)")
+    revoke.add_argument("token", help="the hook token, or its token_id")
+    revoke.add_argument("--agent-id", required=True, help="who signs in to revoke it (its owner or an admin)")
+    revoke.add_argument("--secret", help="that agent's secret (or LIGHTHOUSE_AGENT_SECRET)")
+    revoke.add_argument("--api-url", help="defaults to LIGHTHOUSE_API_URL or the running local cloud's API")
+    revoke.set_defaults(func=cmd_hook_revoke)
     claude = hook.add_parser("claude-code", help="PreToolUse command hook: hook input on stdin, decision out")
     claude.add_argument("--api-url", help="defaults to LIGHTHOUSE_API_URL or the running local cloud's API")
     claude.add_argument("--token", help="the hook token (better: LIGHTHOUSE_HOOK_TOKEN)")
@@ -403,6 +514,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_pipelines_run)
     schemas = pipelines.add_parser("schemas", help="write the manifests' JSON Schemas to schemas/manifests/")
     schemas.set_defaults(func=cmd_pipelines_schemas)
+
+    connections = commands.add_parser("connections", help="named LLM connections (admin)").add_subparsers(
+        dest="connections_command", required=True
+    )
+    connection_add = connections.add_parser("add", help="create or replace a connection")
+    connection_add.add_argument("name")
+    connection_add.add_argument("--provider", required=True, choices=("openai", "anthropic", "ollama"))
+    connection_add.add_argument("--base-url", required=True, help="the only URL its key is sent to")
+    connection_add.add_argument("--api-key-env", help="the environment variable holding the key (not the key)")
+    connection_add.set_defaults(func=cmd_connections_add)
+    connections.add_parser("list", help="list connections (never their keys)").set_defaults(func=cmd_connections_list)
+    connection_remove = connections.add_parser("remove", help="delete a connection")
+    connection_remove.add_argument("name")
+    connection_remove.set_defaults(func=cmd_connections_remove)
 
     env = commands.add_parser("env", help="print `export` lines for a deployed stack's resources")
     env.add_argument("--stack", default="lighthouse")

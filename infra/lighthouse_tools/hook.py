@@ -14,6 +14,9 @@ from typing import Literal
 
 import requests
 
+from lighthouse import strictjson
+from lighthouse.errors import MalformedRequest
+
 Fallback = Literal["deny", "ask", "allow"]
 HOOK_PATH = "/hooks/claude-code/pre-tool-use"
 MAX_INPUT_BYTES = 1024 * 1024
@@ -43,11 +46,9 @@ def run(stdin: str, api_url: str, token: str, on_unreachable: Fallback = "deny",
     if len(stdin.encode()) > MAX_INPUT_BYTES:
         return _answer("deny", f"Lighthouse hook: the hook input is larger than {MAX_INPUT_BYTES} bytes")
     try:
-        payload = json.loads(stdin)
-    except ValueError as error:
-        return _answer("deny", f"Lighthouse hook: the hook input is not JSON ({error})")
-    if not isinstance(payload, dict):
-        return _answer("deny", "Lighthouse hook: the hook input is not a JSON object")
+        payload = strictjson.loads_object(stdin, max_bytes=MAX_INPUT_BYTES, where="the hook input")
+    except MalformedRequest as error:
+        return _answer("deny", f"Lighthouse hook: {error.message} ({error.code})")
     try:
         response = requests.post(
             f"{api_url.rstrip('/')}{HOOK_PATH}",

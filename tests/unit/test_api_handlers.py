@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lighthouse import wiring
 from lighthouse_tools.openapi import load_api_module
@@ -145,3 +147,44 @@ def test_an_unknown_agent_is_404(api: Client) -> None:
     response = api.http.get("/agents/nobody", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 404
     assert response.json_body["error"]["code"] == "NOT_FOUND"
+
+
+BODY_ROUTES = [
+    ("POST", "/sessions"),
+    ("POST", "/agents/heartbeat"),
+    ("POST", "/elicitation/create"),
+    ("POST", "/elicitation/respond"),
+    ("POST", "/validate"),
+    ("POST", "/tasks"),
+    ("POST", "/memory"),
+    ("POST", "/hooks/claude-code/pre-tool-use"),
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    route=st.sampled_from(BODY_ROUTES),
+    raw=st.one_of(
+        st.binary(max_size=512),
+        st.text(max_size=256).map(str.encode),
+        st.recursive(
+            st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
+            lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=10), c, max_size=3),
+            max_leaves=20,
+        ).map(lambda v: json.dumps(v).encode()),
+    ),
+    content_type=st.sampled_from(["application/json", "text/plain", "application/octet-stream", "", "x/y; charset=a"]),
+)
+def test_any_body_on_any_route_is_answered_2xx_or_4xx_never_5xx(
+    api: Client, route: tuple[str, str], raw: bytes, content_type: str
+) -> None:
+    token = getattr(test_any_body_on_any_route_is_answered_2xx_or_4xx_never_5xx, "token", None)
+    if token is None:
+        token = login(api, "fuzz")
+        test_any_body_on_any_route_is_answered_2xx_or_4xx_never_5xx.token = token  # type: ignore[attr-defined]
+    headers = {"Authorization": f"Bearer {token}"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = api.http.request(route[0], route[1], headers=headers, body=raw)
+    assert response.status_code < 500, (route, raw, response.body)
+    json.loads(response.body)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lighthouse_tools.openapi import OPENAPI_PATH, load_api_module, render
+from lighthouse_tools.openapi import OPENAPI_PATH, README_PATH, load_api_module, readme_with_table, render
 from lighthouse_tools.template import TEMPLATE_PATH, load_template
 
 
@@ -125,6 +125,11 @@ def test_the_openapi_document_is_in_step_with_the_routes() -> None:
     chalice_routes = {(method, path) for path, methods in app.routes.items() for method in methods}
     assert documented == chalice_routes
     assert OPENAPI_PATH.read_text() == render(), "run `lighthouse openapi --write`"
+
+
+def test_the_readme_route_table_is_in_step_with_the_routes() -> None:
+    readme = README_PATH.read_text()
+    assert readme == readme_with_table(readme, load_api_module().endpoints.docs), "run `lighthouse openapi --write`"
 
 
 def test_the_openapi_document_is_valid_openapi_3_1() -> None:

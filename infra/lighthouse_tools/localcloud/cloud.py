@@ -223,6 +223,10 @@ class LocalCloud:
                     raise TemplateError(f"functions disagree on {key}; the local cloud shares one environment")
                 merged[key] = value
         merged["LIGHTHOUSE_MODE"] = "local"
+        # Every write here is made in this process and wakes its waiters at once; storage re-reads
+        # are only a safety net, so idle long-polls re-read it every 5 s rather than every second.
+        merged.setdefault("LIGHTHOUSE_LONG_POLL_FIRST_RECHECK_SECONDS", "5")
+        merged.setdefault("LIGHTHOUSE_LONG_POLL_RECHECK_SECONDS", "5")
         merged["POWERTOOLS_METRICS_DISABLED"] = "true"
         merged["POWERTOOLS_LOG_LEVEL"] = os.environ.get("LIGHTHOUSE_LOG_LEVEL", "WARNING")
         return merged

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # Long-polls (`?wait=N`) open at once, per agent and in all.
     max_waits_per_agent: int = Field(default=4, ge=1)
     max_open_waits: int = Field(default=256, ge=1)
+    # A long-poll's storage re-reads: the first pause, doubling up to the longest (lighthouse.notify.Pacing).
+    long_poll_first_recheck_seconds: float = Field(default=0.02, gt=0, le=20)
+    long_poll_recheck_seconds: float = Field(default=1.0, gt=0, le=20)
     aws_endpoint_url: str = ""
     # ---- validation gate
     validation_state_machine_arn: str = ""

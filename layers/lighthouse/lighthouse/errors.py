@@ -27,6 +27,10 @@ class MalformedRequest(LighthouseError):
     code = "BAD_REQUEST"
 
 
+class UnsupportedMediaType(LighthouseError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 class PayloadTooLarge(LighthouseError):
     code = "PAYLOAD_TOO_LARGE"
 

@@ -20,6 +20,7 @@ STATUS_BY_ERROR: dict[type[errors.LighthouseError], int] = {
     errors.Conflict: 409,
     errors.ConcurrencyError: 409,
     errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
     errors.ValidationFailed: 422,
     errors.RateLimited: 429,
     errors.ConfigurationError: 500,
@@ -70,4 +71,6 @@ def parse_object(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise errors.ValidationFailed("request body failed validation", validation_details(error)) from error
+        details = validation_details(error)
+        summary = "; ".join(f"{f['path']}: {f['message']}" for f in details["fields"][:3])
+        raise errors.ValidationFailed(f"request body failed validation: {summary}", details) from error

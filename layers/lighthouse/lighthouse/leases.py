@@ -40,48 +40,57 @@ class WaitLeases:
 
     @contextmanager
     def hold(self, agent_id: str, seconds: float) -> Iterator[None]:
-        """Hold a lease for the duration of a wait, or raise RateLimited (429) over either cap."""
+        """Hold a lease for the duration of a wait, or raise RateLimited (429) over either cap.
+
+        Both caps are taken in one transaction and given back in another: two calls per wait.
+        """
         expiry = int(self._clock.now() + seconds + LEASE_GRACE_SECONDS)
         lease = f"{expiry}:{uuid.uuid4().hex}"
-        own = f"waits#{agent_id}"
-        self._acquire(own, lease, self._caps.per_agent, f"agent {agent_id} has {self._caps.per_agent} open waits")
-        try:
-            self._acquire(GLOBAL_KEY, lease, self._caps.total, f"the platform has {self._caps.total} open waits")
-        except RateLimited:
-            self._release(own, lease)
-            raise
+        keys = {f"waits#{agent_id}": self._caps.per_agent, GLOBAL_KEY: self._caps.total}
+        for attempt in range(2):
+            refused = self._add(keys, lease)
+            if refused is None:
+                break
+            if attempt == 1 or not self._prune(refused):
+                what = f"agent {agent_id} has {keys[refused]}" if refused != GLOBAL_KEY else f"{keys[refused]} are"
+                raise RateLimited(
+                    f"too many long-polls: {what} open waits; retry when one ends, or poll without wait", 1
+                )
         try:
             yield
         finally:
-            self._release(GLOBAL_KEY, lease)
-            self._release(own, lease)
+            self._remove(list(keys), [lease])
 
-    def _acquire(self, key: str, lease: str, cap: int, refusal: str) -> None:
-        for attempt in range(2):
-            if self._add(key, lease, cap):
-                return
-            if attempt == 0 and not self._prune(key):
-                break
-        raise RateLimited(f"too many long-polls: {refusal}; retry when one ends, or poll without wait", 1)
-
-    def _add(self, key: str, lease: str, cap: int) -> bool:
+    def _add(self, caps: dict[str, int], lease: str) -> str | None:
+        """Add the lease under every key whose set is below its cap; the key that refused, or None."""
+        expires = {"N": str(int(self._clock.now()) + 3600)}
+        actions = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"bucket_id": {"S": key}},
+                    "UpdateExpression": "ADD leases :lease SET expires_at = :expires",
+                    "ConditionExpression": "attribute_not_exists(leases) OR size(leases) < :cap",
+                    "ExpressionAttributeValues": {
+                        ":lease": {"SS": [lease]},
+                        ":cap": {"N": str(cap)},
+                        ":expires": expires,
+                    },
+                }
+            }
+            for key, cap in caps.items()
+        ]
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"bucket_id": {"S": key}},
-                UpdateExpression="ADD leases :lease SET expires_at = :expires",
-                ConditionExpression="attribute_not_exists(leases) OR size(leases) < :cap",
-                ExpressionAttributeValues={
-                    ":lease": {"SS": [lease]},
-                    ":cap": {"N": str(cap)},
-                    ":expires": {"N": str(int(self._clock.now()) + 3600)},
-                },
-            )
+            self._client.transact_write_items(TransactItems=actions)
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons", [])
+            for key, reason in zip(caps, reasons, strict=False):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    return key
             raise
-        return True
+        return None
 
     def _prune(self, key: str) -> bool:
         """Drop leases whose waits must have ended; True if any were dropped."""
@@ -90,18 +99,22 @@ class WaitLeases:
         now = self._clock.now()
         stale = [lease for lease in leases if int(lease.split(":", 1)[0]) < now]
         if stale:
-            self._remove(key, stale)
+            self._remove([key], stale)
         return bool(stale)
 
-    def _release(self, key: str, lease: str) -> None:
-        self._remove(key, [lease])
-
-    def _remove(self, key: str, leases: list[str]) -> None:
-        self._client.update_item(
-            TableName=self._table,
-            Key={"bucket_id": {"S": key}},
-            UpdateExpression="DELETE leases :leases",
-            ExpressionAttributeValues={":leases": {"SS": leases}},
+    def _remove(self, keys: list[str], leases: list[str]) -> None:
+        self._client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {"bucket_id": {"S": key}},
+                        "UpdateExpression": "DELETE leases :leases",
+                        "ExpressionAttributeValues": {":leases": {"SS": leases}},
+                    }
+                }
+                for key in keys
+            ]
         )
 
     def open_waits(self, agent_id: str | None = None) -> int:

@@ -8,17 +8,40 @@ served both requests), it also wakes the waiters at once, so they need not keep 
 
 from __future__ import annotations
 
+import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 S = TypeVar("S")
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """How often a long-poll re-reads storage while it waits: from `first` seconds, doubling up to
+    `maximum`. Storage is the truth; the notifier only wakes a waiter early for writes made in its
+    own process. On AWS most writes come from other containers, so the maximum is short (1 s); on the
+    embedded cloud every write is in-process and notified, so storage is only a safety net and a
+    longer maximum keeps hundreds of idle waiters from re-reading it every second."""
+
+    first: float = 0.02
+    maximum: float = 1.0
+
+    def pauses(self) -> Iterator[float]:
+        """The pauses between re-reads. Each is jittered down by up to half, so waiters that began
+        together (a burst of clients) do not all re-read storage in the same instant ever after."""
+        pause = self.first
+        while True:
+            yield pause * random.uniform(0.5, 1.0)
+            pause = min(pause * 2, self.maximum)
+
+
 class Notifier:
     """Generations per topic; one condition per topic, so a write wakes only that topic's waiters."""
 
-    def __init__(self) -> None:
+    def __init__(self, pacing: Pacing | None = None) -> None:
+        self.pacing = pacing or Pacing()
         self._lock = threading.Lock()
         self._generations: dict[str, int] = {}
         self._conditions: dict[str, threading.Condition] = {}
@@ -59,11 +82,6 @@ def model_topic(model: str) -> str:
     return f"model:{model}"
 
 
-# Long-polls re-read storage with a doubling pause: quick answers are seen fast, slow ones cost little.
-WAIT_FIRST_PAUSE = 0.02
-WAIT_MAX_PAUSE = 1.0
-
-
 def await_stream(
     stream: str,
     state: S,
@@ -84,10 +102,9 @@ def await_stream(
     pause_for = wait or on.wait
     topic = stream_topic(stream)
     seen = on.generation(topic)
-    deadline, pause, version = now() + wait_seconds, WAIT_FIRST_PAUSE, -1
+    deadline, pauses, version = now() + wait_seconds, on.pacing.pauses(), -1
     while not finished(state) and now() < deadline:
-        seen = pause_for(topic, seen, min(pause, max(0.0, deadline - now())))
-        pause = min(pause * 2, WAIT_MAX_PAUSE)
+        seen = pause_for(topic, seen, min(next(pauses), max(0.0, deadline - now())))
         latest = current_version(stream)
         if latest != version:
             version = latest

@@ -95,7 +95,8 @@ def _check_depth(value: Any, max_depth: int, where: str) -> None:
 
 
 def check_value(value: Any, *, max_depth: int = MAX_DEPTH, where: str = "body") -> None:
-    """Depth and string rules on an already-decoded value (YAML files, values built in code).
+    """The same rules on an already-decoded value (YAML files, values built in code): JSON types
+    only (YAML can also make dates, sets and bytes), depth, finite numbers, no lone surrogates.
 
     Iterative, so a hostile value cannot exhaust the stack while it is being checked.
     """
@@ -114,6 +115,8 @@ def check_value(value: Any, *, max_depth: int = MAX_DEPTH, where: str = "body") 
                 raise MalformedJson(
                     "NON_FINITE_NUMBER", f"{where} has NaN or Infinity at {_path(parts)}", {"path": _path(parts)}
                 )
+        elif node is None or isinstance(node, bool | int):
+            pass
         elif isinstance(node, dict | list):
             if depth > max_depth:
                 raise MalformedJson(
@@ -136,6 +139,12 @@ def check_value(value: Any, *, max_depth: int = MAX_DEPTH, where: str = "body") 
                     stack.append((child, depth + 1, (*parts, key[:64])))
             else:
                 stack.extend((child, depth + 1, (*parts, index)) for index, child in enumerate(node))
+        else:
+            raise MalformedJson(
+                "NOT_JSON",
+                f"{where} has a {type(node).__name__} at {_path(parts)}, which JSON cannot hold",
+                {"path": _path(parts)},
+            )
 
 
 def loads(

@@ -10,7 +10,7 @@ from typing import Any
 from lighthouse.agents.logic import AgentService, PresencePolicy, SignInLimits
 from lighthouse.agents.models import AgentView
 from lighthouse.agents.state import AgentDirectoryProjection
-from lighthouse.api.endpoints import Guards
+from lighthouse.api.guards import Guards
 from lighthouse.auth.hook_tokens import HookTokens
 from lighthouse.auth.keys import hook_token_key, session_token_key
 from lighthouse.auth.nonces import NonceStore
@@ -30,6 +30,7 @@ from lighthouse.elicitation.state import (
 from lighthouse.events import EventStore, Projector, ReadModelStore
 from lighthouse.lazy import Lazy
 from lighthouse.leases import WaitCaps, WaitLeases
+from lighthouse.notify import Pacing, notifier
 from lighthouse.pipelines.connections import ConnectionStore
 from lighthouse.pipelines.logic import Engine, PipelineService
 from lighthouse.pipelines.memory import MemoryStore
@@ -99,10 +100,17 @@ def agent_service() -> AgentService:
     )
 
 
+def _pace_long_polls() -> None:
+    settings = get_settings()
+    maximum = settings.long_poll_recheck_seconds
+    notifier.pacing = Pacing(first=min(settings.long_poll_first_recheck_seconds, maximum), maximum=maximum)
+
+
 @lru_cache(maxsize=1)
 def api_guards() -> Guards:
     """What every API route checks before its view: the caller, its request budget, its open waits."""
     settings = get_settings()
+    _pace_long_polls()
     agents = agent_service()
     general = Limit(settings.requests_per_minute, settings.request_burst)
     leases = WaitLeases(

@@ -14,7 +14,7 @@ MAX_METADATA_BYTES = 4096
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def _check_metadata_size(value: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import functools
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +19,9 @@ from aws_lambda_powertools import Logger
 from chalice.app import Chalice, Request, Response
 from pydantic import BaseModel
 
+from lighthouse.api.guards import Guards
 from lighthouse.api.params import PATH_PATTERNS, Query, check_path_param
-from lighthouse.auth.tokens import Principal
-from lighthouse.errors import Forbidden, LighthouseError, MalformedRequest, PayloadTooLarge
+from lighthouse.errors import Forbidden, LighthouseError, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from lighthouse.http import error_body, error_response, parse_body
 
 logger = Logger(service="lighthouse-api")
@@ -32,10 +32,6 @@ ADMIN = ("admin",)
 DEFAULT_MAX_BODY = 16 * 1024
 # Bodies are always read as strict JSON; curl sends form or text content types unless told otherwise.
 JSON_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
-
-
-class UnsupportedMediaType(LighthouseError):
-    code = "UNSUPPORTED_MEDIA_TYPE"
 
 
 @dataclass(frozen=True)
@@ -56,6 +52,7 @@ class RouteDoc:
     long_poll: bool
     own_rate_limit: bool
     any_content_type: bool
+    objects: str = ""  # the object-level rule on top of the role check, for the README's table
 
     @property
     def path_params(self) -> list[str]:
@@ -81,19 +78,6 @@ class RouteDoc:
 
 
 @dataclass
-class Guards:
-    """What the wrapper needs from the outside, resolved on first use (nothing at import)."""
-
-    authenticate: Callable[[str | None], Principal]
-    # Charges the caller's general request budget (routes whose service has its own limit skip it).
-    charge: Callable[[Principal], None]
-    # A long-poll lease: at most a few open waits per agent and in all.
-    lease: Callable[[Principal, int], AbstractContextManager[None]]
-    # An operator's ceiling on every route's body limit (a route's own limit applies below it).
-    max_body_ceiling: int = 10 * 1024 * 1024
-
-
-@dataclass
 class Endpoints:
     app: Chalice
     guards: Callable[[], Guards]
@@ -115,6 +99,7 @@ class Endpoints:
         query: tuple[Query, ...] = (),
         own_rate_limit: bool = False,
         error_view: Callable[[int, LighthouseError], Response] | None = None,
+        objects: str = "",
     ) -> Callable[[View], View]:
         """Register `view(request, principal, **path_params, **query, body=...)`.
 
@@ -137,6 +122,7 @@ class Endpoints:
             long_poll=any(q.name == "wait" for q in query),
             own_rate_limit=own_rate_limit,
             any_content_type=error_view is not None,
+            objects=objects,
         )
         unknown = set(doc.path_params) - set(PATH_PATTERNS)
         if unknown:
@@ -202,9 +188,10 @@ class Endpoints:
         arguments = {q.name: q.parse(query.get(q.name)) for q in doc.query}
         if doc.body is not None:
             arguments["body"] = parse_body(doc.body, raw, max_body)
-        if principal is not None and not doc.own_rate_limit:
-            guards.charge(principal)
         waiting = arguments.get("wait") or 0
+        # A long-poll is bounded by its lease (a few per agent) instead of the request budget.
+        if principal is not None and not doc.own_rate_limit and not waiting:
+            guards.charge(principal)
         lease = guards.lease(principal, waiting) if principal is not None and waiting else nullcontext()
         with lease:
             result = view(request, principal, **params, **arguments)

@@ -64,8 +64,9 @@ def _operation(route: RouteDoc, components: dict[str, Any]) -> dict[str, Any]:
     if parameters:
         operation["parameters"] = parameters
     if route.body is not None:
+        # A body whose fields all have defaults may be left out: an empty body reads as {}.
         operation["requestBody"] = {
-            "required": True,
+            "required": bool(route.body.model_json_schema(mode="validation").get("required")),
             "description": f"strict UTF-8 JSON, at most {route.max_body} bytes",
             "content": {"application/json": {"schema": _schema_ref(route.body, components, "validation")}},
         }

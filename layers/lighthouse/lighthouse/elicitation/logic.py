@@ -51,7 +51,7 @@ from lighthouse.errors import (
 )
 from lighthouse.events import EventStore, NewEvent, ReadModelStore, StoredEvent
 from lighthouse.lazy import Lazy
-from lighthouse.notify import WAIT_FIRST_PAUSE, WAIT_MAX_PAUSE, Notifier, await_stream, model_topic
+from lighthouse.notify import Notifier, await_stream, model_topic
 from lighthouse.notify import notifier as process_notifier
 from lighthouse.paging import decode_cursor, encode_cursor
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
@@ -228,10 +228,9 @@ class ElicitationService:
         topic = model_topic(f"pending#{principal.agent_id}")
         seen = self._notifier.generation(topic)
         page = self._pending_page(principal, limit, next_token)
-        deadline, pause = self._clock.now() + wait_seconds, WAIT_FIRST_PAUSE
+        deadline, pauses = self._clock.now() + wait_seconds, self._notifier.pacing.pauses()
         while not page.elicitations and self._clock.now() < deadline:
-            seen = self._wait(topic, seen, min(pause, max(0.0, deadline - self._clock.now())))
-            pause = min(pause * 2, WAIT_MAX_PAUSE)
+            seen = self._wait(topic, seen, min(next(pauses), max(0.0, deadline - self._clock.now())))
             page = self._pending_page(principal, limit, next_token)
         return page
 

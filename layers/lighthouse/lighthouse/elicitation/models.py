@@ -15,7 +15,7 @@ Status = Literal["pending", "accepted", "declined", "cancelled", "expired"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CreateElicitation(_Strict):
@@ -25,7 +25,7 @@ class CreateElicitation(_Strict):
     timeout_seconds: int = Field(default=300, ge=1, le=MAX_TIMEOUT_SECONDS)
     priority: Priority = "normal"
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class CreatedElicitation(BaseModel):

@@ -27,7 +27,7 @@ CACHE_SECONDS = 60.0
 class Connection(BaseModel):
     """What an admin stores; the key never leaves the platform through the API."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     provider: Providers
     base_url: str = Field(

@@ -13,7 +13,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lighthouse.errors import ValidationFailed
+from lighthouse import strictjson
+from lighthouse.errors import MalformedRequest, ValidationFailed
 
 MANIFEST_FILES = ("agents.yaml", "tools.yaml", "workflow.yaml", "pipelines.yaml", "memory.yaml", "plugins.yaml")
 REQUIRED_FILES = ("agents.yaml", "tools.yaml", "workflow.yaml", "pipelines.yaml")
@@ -65,18 +66,6 @@ class Agent(_Strict):
     )
     responses: list[str] = Field(default_factory=list, description="scripted provider: answers, in order")
     timeout_seconds: float = Field(default=60, gt=0, le=600)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_inline_endpoints(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            inline = sorted({"base_url", "api_key_env", "api_key_secret"} & set(value))
-            if inline:
-                raise ValueError(
-                    f"{', '.join(inline)} can no longer be set in a manifest: name a `connection` instead "
-                    "(an admin creates it with its URL and key)"
-                )
-        return value
 
     @model_validator(mode="after")
     def _needs_a_connection(self) -> Agent:
@@ -269,6 +258,49 @@ class ConfigBundle(BaseModel):
         return next(p for p in self.pipelines.pipelines if p.name == name)
 
 
+INLINE_ENDPOINT_KEYS = ("base_url", "api_key_env", "api_key_secret")
+
+
+def _inline_endpoints(document: dict[str, Any]) -> list[dict[str, str]]:
+    """Agents that still set a URL or a key source themselves (manifests before named connections)."""
+    agents = document.get("agents")
+    found = []
+    for index, agent in enumerate(agents if isinstance(agents, list) else []):
+        for key in INLINE_ENDPOINT_KEYS:
+            if isinstance(agent, dict) and key in agent:
+                found.append(
+                    problem(
+                        "agents.yaml",
+                        f"$.agents[{index}].{key}",
+                        "connection_only",
+                        f"{key} can no longer be set in a manifest: name a `connection` (an admin creates it with "
+                        "its URL and key), so no manifest can send a key to a server of its choosing",
+                    )
+                )
+    return found
+
+
+def _load_yaml(text: str, name: str) -> Any:
+    """YAML without aliases (a few anchors can expand to billions of nodes: the "billion laughs")
+    and with JSON's types only (YAML also makes dates, sets, bytes and .nan), checked like a body."""
+    if not text.strip():
+        return {}
+    depth = 0
+    # The parser is iterative; the composer that builds the document recurses once per level.
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.YAMLError(f"aliases (*{event.anchor}) are not allowed in manifests; write the value out")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > strictjson.MAX_DEPTH:
+                raise yaml.YAMLError(f"the document nests deeper than {strictjson.MAX_DEPTH} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    document = yaml.safe_load(text)
+    strictjson.check_value(document, where=name)
+    return document
+
+
 def load(files: dict[str, str]) -> ConfigBundle:
     """Parse and validate the text of each manifest file; ConfigInvalid lists every problem found."""
     problems: list[dict[str, str]] = []
@@ -285,14 +317,19 @@ def load(files: dict[str, str]) -> ConfigBundle:
             problems.append(problem(name, "$", "max_size", f"larger than {MAX_MANIFEST_BYTES} bytes"))
             continue
         try:
-            document = yaml.safe_load(text) if text.strip() else {}
+            document = _load_yaml(text, name)
         except yaml.YAMLError as error:
             problems.append(problem(name, "$", "yaml", f"not valid YAML: {error}"))
+            continue
+        except MalformedRequest as error:
+            problems.append(problem(name, error.details.get("path", "$"), "json_compatible", error.message))
             continue
         if not isinstance(document, dict):
             problems.append(problem(name, "$", "type", "the document must be a mapping"))
             continue
         violations = sorted(Draft202012Validator(json_schema(name)).iter_errors(document), key=lambda e: list(e.path))
+        if name == "agents.yaml":
+            problems += _inline_endpoints(document)
         for violation in violations:
             path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in violation.absolute_path)
             problems.append(problem(name, path, str(violation.validator), violation.message))

@@ -48,7 +48,8 @@ class MemoryStore:
                 "store_key": {"S": store_key},
                 "item_key": {"S": f"{now:020.6f}#{item_id}"},
                 "text": {"S": text},
-                "importance": {"N": repr(float(importance))},
+                # DynamoDB numbers stop at 1e-130: a denormal importance would be refused.
+                "importance": {"N": repr(round(float(importance), 6))},
                 "source": {"S": source},
             },
         )

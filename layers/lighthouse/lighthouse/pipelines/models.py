@@ -12,7 +12,7 @@ MAX_WAIT_SECONDS = 20
 
 
 class RegisterPipelines(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     files: dict[str, str] = Field(
         description=f"the config directory: file name ({', '.join(MANIFEST_FILES)}) -> YAML text"
@@ -42,7 +42,7 @@ class PipelineList(BaseModel):
 
 
 class Overrides(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     analysis_only: bool = False
     dry_run: bool = False
@@ -50,7 +50,7 @@ class Overrides(BaseModel):
 
 
 class CreateTask(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     input: Any = Field(description="what the first stage receives")
     pipeline: str | None = None
@@ -96,7 +96,7 @@ class TaskView(BaseModel):
 class Remember(BaseModel):
     """An item for a project's or the global memory (task memory is written by the stages)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     store: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$", description="a store name from memory.yaml")
     scope: Literal["project", "global"]

@@ -13,7 +13,7 @@ ExpertDecision = Literal["approve", "block", "modify", "escalate"]
 
 
 class ValidateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     tool_name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")
     tool_input: dict[str, Any] = Field(default_factory=dict)
@@ -76,7 +76,7 @@ class AuditPage(BaseModel):
 
 
 class PolicyDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     policies: str = Field(min_length=1, description="Cedar policies, validated against the Lighthouse Cedar schema")
 
@@ -103,7 +103,7 @@ class HookToken(BaseModel):
 class PreToolUseInput(BaseModel):
     """Claude Code's PreToolUse hook input. Unknown fields are ignored: newer versions add some."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     session_id: str | None = None
     transcript_path: str | None = None

@@ -1,0 +1,22 @@
+"""What the route wrapper needs from the rest of the platform, injected by each function's wiring."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from lighthouse.auth.tokens import Principal
+
+
+@dataclass
+class Guards:
+    """What the wrapper needs from the outside, resolved on first use (nothing at import)."""
+
+    authenticate: Callable[[str | None], Principal]
+    # Charges the caller's general request budget (routes whose service has its own limit skip it).
+    charge: Callable[[Principal], None]
+    # A long-poll lease: at most a few open waits per agent and in all.
+    lease: Callable[[Principal, int], AbstractContextManager[None]]
+    # An operator's ceiling on every route's body limit (a route's own limit applies below it).
+    max_body_ceiling: int = 10 * 1024 * 1024
