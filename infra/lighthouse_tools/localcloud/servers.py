@@ -30,6 +30,20 @@ def _gateway_error(status: int, code: str, message: str, headers: dict[str, str]
     return Response(body, status=status, headers={**GATEWAY_ERROR_HEADERS, **(headers or {})})
 
 
+def _wsgi_response(result: dict[str, Any]) -> Response:
+    """A Lambda proxy integration's result as an HTTP response."""
+    body = result.get("body") or b""
+    if result.get("isBase64Encoded"):
+        body = base64.b64decode(body)
+    wsgi = Response(body, status=result["statusCode"])
+    for name, value in (result.get("headers") or {}).items():
+        wsgi.headers[name] = value
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        for value in values:
+            wsgi.headers.add(name, value)
+    return wsgi
+
+
 class ApiGateway:
     """API Gateway (REST, Lambda proxy integration) in front of the API function's containers.
 
@@ -73,36 +87,33 @@ class ApiGateway:
         response = self._respond(request, environ)
         return response(environ, start_response)
 
-    def _respond(self, request: Request, environ: dict[str, Any]) -> Response:
-        raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path
-        raw_path = raw_uri.split("?", 1)[0].split("#", 1)[0]
+    def _route(self, request: Request, raw_path: str) -> tuple[str, dict[str, str]] | Response:
+        """The resource and its path parameters, or the gateway's own refusal."""
         lowered = raw_path.lower()
         if any(escape in lowered for escape in _UNSAFE_ESCAPES) or "/../" in f"{raw_path}/" or "\x00" in raw_path:
             return _gateway_error(400, "INVALID_PATH", "the path has an encoded '/', '?', '#', '\\', NUL or a '..'")
         matched = self.match(raw_path)
         if matched is None:
             return _gateway_error(404, "NOT_FOUND", f"no route for {raw_path[:200]}")
-        resource, captured = matched
-        if request.method not in self._routes[resource]:
-            allowed = ", ".join(sorted(self._routes[resource]))
+        if request.method not in self._routes[matched[0]]:
+            allowed = ", ".join(sorted(self._routes[matched[0]]))
             return _gateway_error(
-                405, "METHOD_NOT_ALLOWED", f"{request.method} is not served on {resource}", {"Allow": allowed}
+                405, "METHOD_NOT_ALLOWED", f"{request.method} is not served on {matched[0]}", {"Allow": allowed}
             )
+        return matched
+
+    def _respond(self, request: Request, environ: dict[str, Any]) -> Response:
+        raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path
+        raw_path = raw_uri.split("?", 1)[0].split("#", 1)[0]
+        routed = self._route(request, raw_path)
+        if isinstance(routed, Response):
+            return routed
+        resource, captured = routed
         invocation = self._runtime.invoke(self._function, self._event(request, resource, raw_path, captured, environ))
         if invocation.failed or not isinstance(invocation.payload, dict):
             # What API Gateway answers when the integration fails.
             return _gateway_error(502, "BAD_GATEWAY", "the API function failed; see the platform's log")
-        result = invocation.payload
-        body = result.get("body") or b""
-        if result.get("isBase64Encoded"):
-            body = base64.b64decode(body)
-        wsgi = Response(body, status=result["statusCode"])
-        for name, value in (result.get("headers") or {}).items():
-            wsgi.headers[name] = value
-        for name, values in (result.get("multiValueHeaders") or {}).items():
-            for value in values:
-                wsgi.headers.add(name, value)
-        return wsgi
+        return _wsgi_response(invocation.payload)
 
     def _event(
         self, request: Request, resource: str, raw_path: str, captured: dict[str, str], environ: dict[str, Any]

@@ -79,12 +79,8 @@ def _walk(schema: Any) -> Iterator[tuple[Pointer, dict[str, Any]]]:
             stack.extend(_subschemas(node, pointer))
 
 
-def _resolve(root: Any, ref: str, anchors: dict[str, Pointer]) -> Pointer | None:
-    """The pointer a local `$ref` names, or None if nothing is there."""
-    fragment = ref[1:]
-    if fragment and not fragment.startswith("/"):
-        return anchors.get(fragment)
-    parts = tuple(p.replace("~1", "/").replace("~0", "~") for p in fragment.split("/")[1:]) if fragment else ()
+def _follow(root: Any, parts: tuple[str, ...]) -> Any:
+    """The value at a JSON pointer's unescaped parts, or None if nothing is there."""
     node = root
     for part in parts:
         if isinstance(node, dict) and part in node:
@@ -93,7 +89,42 @@ def _resolve(root: Any, ref: str, anchors: dict[str, Pointer]) -> Pointer | None
             node = node[int(part)]
         else:
             return None
-    return parts if isinstance(node, dict | bool) else None
+    return node
+
+
+def _resolve(root: Any, ref: str, anchors: dict[str, Pointer]) -> Pointer | None:
+    """The pointer a local `$ref` names, or None if nothing is there."""
+    fragment = ref[1:]
+    if fragment and not fragment.startswith("/"):
+        return anchors.get(fragment)
+    parts = tuple(p.replace("~1", "/").replace("~0", "~") for p in fragment.split("/")[1:]) if fragment else ()
+    return parts if isinstance(_follow(root, parts), dict | bool) else None
+
+
+def _reference_edge(
+    root: Any, node: dict[str, Any], pointer: Pointer, anchors: dict[str, Pointer], where: str
+) -> list[Pointer]:
+    """The schema this node's `$ref` applies (refusing a remote or dangling one), if it has one."""
+    if "$ref" not in node:
+        return []
+    ref = node["$ref"]
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        raise _refused(where, (*pointer, "$ref"), "only local references ('#...') are allowed")
+    target = _resolve(root, ref, anchors)
+    if target is None:
+        raise _refused(where, (*pointer, "$ref"), f"reference {ref[:100]!r} points to nothing")
+    return [target]
+
+
+def _same_instance_edges(node: dict[str, Any], pointer: Pointer) -> list[Pointer]:
+    """Subschemas that apply to the very instance this node applies to."""
+    edges = [
+        (*pointer, key, str(i))
+        for key in _SAME_INSTANCE_LISTS
+        if isinstance(node.get(key), list)
+        for i in range(len(node[key]))
+    ]
+    return edges + [(*pointer, key) for key in _SAME_INSTANCE_SINGLE if key in node]
 
 
 def check_references(schema: Any, where: str = "schema") -> None:
@@ -102,23 +133,10 @@ def check_references(schema: Any, where: str = "schema") -> None:
     anchors = {node["$anchor"]: pointer for pointer, node in nodes.items() if isinstance(node.get("$anchor"), str)}
     edges: dict[Pointer, list[Pointer]] = {}
     for pointer, node in nodes.items():
-        for keyword in _REFUSED_KEYWORDS:
-            if keyword in node:
-                raise _refused(where, (*pointer, keyword), f"{keyword} is not supported (one self-contained document)")
-        targets: list[Pointer] = []
-        if "$ref" in node:
-            ref = node["$ref"]
-            if not isinstance(ref, str) or not ref.startswith("#"):
-                raise _refused(where, (*pointer, "$ref"), "only local references ('#...') are allowed")
-            target = _resolve(schema, ref, anchors)
-            if target is None:
-                raise _refused(where, (*pointer, "$ref"), f"reference {ref[:100]!r} points to nothing")
-            targets.append(target)
-        for key in _SAME_INSTANCE_LISTS:
-            if isinstance(node.get(key), list):
-                targets += [(*pointer, key, str(i)) for i in range(len(node[key]))]
-        targets += [(*pointer, key) for key in _SAME_INSTANCE_SINGLE if key in node]
-        edges[pointer] = targets
+        refused = next((keyword for keyword in _REFUSED_KEYWORDS if keyword in node), None)
+        if refused:
+            raise _refused(where, (*pointer, refused), f"{refused} is not supported (one self-contained document)")
+        edges[pointer] = _reference_edge(schema, node, pointer, anchors, where) + _same_instance_edges(node, pointer)
     _refuse_cycles(edges, where)
 
 

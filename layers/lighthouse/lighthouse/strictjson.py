@@ -103,66 +103,54 @@ def check_value(value: Any, *, max_depth: int = MAX_DEPTH, where: str = "body") 
     stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, ())]
     while stack:
         node, depth, parts = stack.pop()
-        if isinstance(node, str):
-            if _SURROGATE.search(node):
-                raise MalformedJson(
-                    "LONE_SURROGATE",
-                    f"{where} has a string with an unpaired UTF-16 surrogate at {_path(parts)}",
-                    {"path": _path(parts)},
-                )
-        elif isinstance(node, float):
-            if not math.isfinite(node):
-                raise MalformedJson(
-                    "NON_FINITE_NUMBER", f"{where} has NaN or Infinity at {_path(parts)}", {"path": _path(parts)}
-                )
-        elif node is None or isinstance(node, bool | int):
-            pass
-        elif isinstance(node, dict | list):
-            if depth > max_depth:
-                raise MalformedJson(
-                    "TOO_DEEP",
-                    f"{where} nests deeper than {max_depth} levels (at {_path(parts)})",
-                    {"path": _path(parts), "limit_depth": max_depth},
-                )
-            if isinstance(node, dict):
-                for key, child in node.items():
-                    if not isinstance(key, str):
-                        raise MalformedJson(
-                            "NON_STRING_KEY", f"{where} has a non-string key at {_path(parts)}", {"path": _path(parts)}
-                        )
-                    if _SURROGATE.search(key):
-                        raise MalformedJson(
-                            "LONE_SURROGATE",
-                            f"{where} has a key with an unpaired UTF-16 surrogate at {_path(parts)}",
-                            {"path": _path(parts)},
-                        )
-                    stack.append((child, depth + 1, (*parts, key[:64])))
-            else:
-                stack.extend((child, depth + 1, (*parts, index)) for index, child in enumerate(node))
+        if isinstance(node, dict | list):
+            stack.extend(_children(node, depth, parts, max_depth, where))
         else:
+            _check_scalar(node, parts, where)
+
+
+def _check_scalar(node: Any, parts: tuple[str | int, ...], where: str) -> None:
+    if isinstance(node, str):
+        if _SURROGATE.search(node):
             raise MalformedJson(
-                "NOT_JSON",
-                f"{where} has a {type(node).__name__} at {_path(parts)}, which JSON cannot hold",
+                "LONE_SURROGATE",
+                f"{where} has a string with an unpaired UTF-16 surrogate at {_path(parts)}",
                 {"path": _path(parts)},
             )
+    elif isinstance(node, float):
+        if not math.isfinite(node):
+            raise MalformedJson(
+                "NON_FINITE_NUMBER", f"{where} has NaN or Infinity at {_path(parts)}", {"path": _path(parts)}
+            )
+    elif node is not None and not isinstance(node, bool | int):
+        raise MalformedJson(
+            "NOT_JSON",
+            f"{where} has a {type(node).__name__} at {_path(parts)}, which JSON cannot hold",
+            {"path": _path(parts)},
+        )
 
 
-def loads(
-    raw: bytes | str | None,
-    *,
-    max_bytes: int,
-    max_depth: int = MAX_DEPTH,
-    where: str = "body",
-    empty: Any = None,
-) -> Any:
-    """Decode `raw` as strict JSON; `empty` is returned for an empty body (None: empty is an error)."""
-    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else (raw or b"")
-    if len(data) > max_bytes:
-        raise PayloadTooLarge(f"{where} is {len(data)} bytes; the limit is {max_bytes}", {"limit_bytes": max_bytes})
-    if not data.strip():
-        if empty is not None:
-            return empty
-        raise MalformedJson("EMPTY_BODY", f"{where} is empty; send a JSON document")
+def _children(
+    node: dict[Any, Any] | list[Any], depth: int, parts: tuple[str | int, ...], max_depth: int, where: str
+) -> list[tuple[Any, int, tuple[str | int, ...]]]:
+    if depth > max_depth:
+        raise MalformedJson(
+            "TOO_DEEP",
+            f"{where} nests deeper than {max_depth} levels (at {_path(parts)})",
+            {"path": _path(parts), "limit_depth": max_depth},
+        )
+    if isinstance(node, list):
+        return [(child, depth + 1, (*parts, index)) for index, child in enumerate(node)]
+    for key in node:
+        if not isinstance(key, str):
+            raise MalformedJson(
+                "NON_STRING_KEY", f"{where} has a non-string key at {_path(parts)}", {"path": _path(parts)}
+            )
+        _check_scalar(key, parts, where)
+    return [(child, depth + 1, (*parts, key[:64])) for key, child in node.items()]
+
+
+def _text(data: bytes, where: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -173,8 +161,12 @@ def loads(
         ) from error
     if text.startswith("\ufeff"):
         raise MalformedJson("INVALID_UTF8", f"{where} starts with a byte order mark; send plain UTF-8", {"position": 0})
+    return text
+
+
+def _decode(text: str, max_depth: int, where: str) -> Any:
     try:
-        value = json.loads(
+        return json.loads(
             text,
             parse_constant=_refuse_constant,
             parse_float=_parse_float,
@@ -195,6 +187,26 @@ def loads(
         ) from None
     except ValueError as error:  # e.g. an integer past the interpreter's digit limit
         raise MalformedJson("NUMBER_OUT_OF_RANGE", f"{where}: {error}") from None
+
+
+def loads(
+    raw: bytes | str | None,
+    *,
+    max_bytes: int,
+    max_depth: int = MAX_DEPTH,
+    where: str = "body",
+    empty: Any = None,
+) -> Any:
+    """Decode `raw` as strict JSON; `empty` is returned for an empty body (None: empty is an error)."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else (raw or b"")
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"{where} is {len(data)} bytes; the limit is {max_bytes}", {"limit_bytes": max_bytes})
+    if not data.strip():
+        if empty is not None:
+            return empty
+        raise MalformedJson("EMPTY_BODY", f"{where} is empty; send a JSON document")
+    text = _text(data, where)
+    value = _decode(text, max_depth, where)
     if _SURROGATE_ESCAPE.search(text):
         check_value(value, max_depth=max_depth, where=where)
     elif type(value) in _NESTED and text.count("[") + text.count("{") > max_depth:

@@ -11,7 +11,7 @@ import functools
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from lighthouse.api.guards import Guards
 from lighthouse.api.params import PATH_PATTERNS, Query, check_path_param
+from lighthouse.auth.tokens import Principal
 from lighthouse.errors import Forbidden, LighthouseError, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from lighthouse.http import error_body, error_response, parse_body
 
@@ -61,19 +62,17 @@ class RouteDoc:
     @property
     def statuses(self) -> list[int]:
         """Every status this route can answer with."""
-        codes = {self.status, 413, 503}
-        if self.path_params or self.query or self.body:
-            codes.add(400)
-        if self.query or self.body:
-            codes.add(422)
-        if self.body and not self.any_content_type:
-            codes.add(415)
-        if not self.public:
-            codes |= {401, 429}
-            if self.roles != ROLES:
-                codes.add(403)
-        if self.path_params:
-            codes.add(404)
+        takes_input = bool(self.query or self.body)
+        possible = {
+            400: bool(self.path_params) or takes_input,
+            422: takes_input,
+            415: self.body is not None and not self.any_content_type,
+            401: not self.public,
+            429: not self.public,
+            403: not self.public and self.roles != ROLES,
+            404: bool(self.path_params),
+        }
+        codes = {self.status, 413, 503} | {code for code, applies in possible.items() if applies}
         return sorted(codes | set(self.errors))
 
 
@@ -166,43 +165,58 @@ class Endpoints:
 
     def _serve(self, doc: RouteDoc, view: View, request: Request, params: dict[str, Any]) -> Response:
         guards = self.guards()
-        raw = request.raw_body or b""
         max_body = min(doc.max_body, guards.max_body_ceiling)
-        if len(raw) > max_body:
-            raise PayloadTooLarge(
-                f"request body is {len(raw)} bytes; the limit for {doc.method} {doc.path} is {max_body}",
-                {"limit_bytes": max_body},
-            )
-        for name in doc.path_params:
-            check_path_param(name, params[name])
-        if doc.body is not None and not doc.any_content_type:
-            _check_content_type(request.headers.get("content-type"))
-        principal = None
-        if not doc.public:
-            principal = guards.authenticate(request.headers.get("authorization"))
-            if principal.role not in doc.roles:
-                raise Forbidden(
-                    f"{doc.method} {doc.path} is for {' or '.join(doc.roles)} agents; you are {principal.role}"
-                )
+        raw = _checked_request(doc, request, params, max_body)
+        principal = None if doc.public else _caller(doc, guards, request)
         query: dict[str, str] = dict(request.query_params or {})
         arguments = {q.name: q.parse(query.get(q.name)) for q in doc.query}
         if doc.body is not None:
             arguments["body"] = parse_body(doc.body, raw, max_body)
-        waiting = arguments.get("wait") or 0
-        # A long-poll is bounded by its lease (a few per agent) instead of the request budget.
-        if principal is not None and not doc.own_rate_limit and not waiting:
-            guards.charge(principal)
-        lease = guards.lease(principal, waiting) if principal is not None and waiting else nullcontext()
-        with lease:
+        with _budget(doc, guards, principal, arguments.get("wait") or 0):
             result = view(request, principal, **params, **arguments)
         return result if isinstance(result, Response) else json_response(doc.status, result)
+
+
+def _checked_request(doc: RouteDoc, request: Request, params: dict[str, Any], max_body: int) -> bytes:
+    """The body, once its size, the path ids and the content type are acceptable."""
+    body = request.raw_body or b""
+    raw = body.encode() if isinstance(body, str) else body
+    if len(raw) > max_body:
+        raise PayloadTooLarge(
+            f"request body is {len(raw)} bytes; the limit for {doc.method} {doc.path} is {max_body}",
+            {"limit_bytes": max_body},
+        )
+    for name in doc.path_params:
+        check_path_param(name, params[name])
+    if doc.body is not None and not doc.any_content_type:
+        _check_content_type(request.headers.get("content-type"))
+    return raw
+
+
+def _caller(doc: RouteDoc, guards: Guards, request: Request) -> Principal:
+    principal = guards.authenticate(request.headers.get("authorization"))
+    if principal.role not in doc.roles:
+        raise Forbidden(f"{doc.method} {doc.path} is for {' or '.join(doc.roles)} agents; you are {principal.role}")
+    return principal
+
+
+def _budget(doc: RouteDoc, guards: Guards, principal: Principal | None, waiting: int) -> AbstractContextManager[None]:
+    """Charge the request budget, or, for a long-poll, hold a wait lease (which bounds it instead)."""
+    if principal is None:
+        return nullcontext()
+    if waiting:
+        return guards.lease(principal, waiting)
+    if not doc.own_rate_limit:
+        guards.charge(principal)
+    return nullcontext()
 
 
 def _check_content_type(header: str | None) -> None:
     if not header:
         return
-    media_type, _, parameters = header.partition(";")
-    charset = parameters.strip().lower().removeprefix("charset=").strip('"') if parameters.strip() else "utf-8"
+    media_type, *parameters = header.split(";")
+    charsets = [p.strip().lower().removeprefix("charset=").strip('"') for p in parameters if "charset=" in p.lower()]
+    charset = charsets[0] if charsets else "utf-8"
     if media_type.strip().lower() not in JSON_CONTENT_TYPES:
         raise UnsupportedMediaType(
             f"content type {media_type.strip()[:80]!r} is not accepted; send application/json",

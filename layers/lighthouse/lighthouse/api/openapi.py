@@ -48,47 +48,65 @@ def _schema_ref(model: type[BaseModel], components: dict[str, Any], mode: str = 
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _operation(route: RouteDoc, components: dict[str, Any]) -> dict[str, Any]:
-    who = "anyone" if route.public else ("any agent" if route.roles == ROLES else " or ".join(route.roles))
-    operation: dict[str, Any] = {
-        "summary": route.summary,
-        "description": f"Who: {who}.",
-        "operationId": f"{route.method.lower()}{route.path.replace('/', '_').replace('{', '').replace('}', '')}",
-        "x-roles": [] if route.public else list(route.roles),
-        "responses": {},
+def _success(route: RouteDoc, components: dict[str, Any]) -> dict[str, Any]:
+    success: dict[str, Any] = {"description": "success"}
+    if route.status == 204:
+        return success
+    schema = _schema_ref(route.response_model, components) if route.response_model else {"type": "object"}
+    success["content"] = {"application/json": {"schema": schema}}
+    return success
+
+
+def _error(code: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": REASONS.get(code, "error"),
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
-    parameters = [
+    if code == 429:
+        response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+    return response
+
+
+def _request_body(route: RouteDoc, components: dict[str, Any]) -> dict[str, Any]:
+    assert route.body is not None
+    # A body whose fields all have defaults may be left out: an empty body reads as {}.
+    return {
+        "required": bool(route.body.model_json_schema(mode="validation").get("required")),
+        "description": f"strict UTF-8 JSON, at most {route.max_body} bytes",
+        "content": {"application/json": {"schema": _schema_ref(route.body, components, "validation")}},
+    }
+
+
+def _description(route: RouteDoc) -> str:
+    who = "anyone" if route.public else ("any agent" if route.roles == ROLES else " or ".join(route.roles))
+    return f"Who: {who}." + (f" Which objects: {route.objects}." if route.objects else "")
+
+
+def _parameters(route: RouteDoc) -> list[dict[str, Any]]:
+    return [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string", "pattern": PATH_PATTERNS[name]}}
         for name in route.path_params
     ] + [query.openapi() for query in route.query]
+
+
+def _operation(route: RouteDoc, components: dict[str, Any]) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": route.summary,
+        "description": _description(route),
+        "operationId": route.method.lower() + "".join(c if c.isalnum() else "_" for c in route.path).rstrip("_"),
+        "x-roles": [] if route.public else list(route.roles),
+    }
+    parameters = _parameters(route)
     if parameters:
         operation["parameters"] = parameters
     if route.body is not None:
-        # A body whose fields all have defaults may be left out: an empty body reads as {}.
-        operation["requestBody"] = {
-            "required": bool(route.body.model_json_schema(mode="validation").get("required")),
-            "description": f"strict UTF-8 JSON, at most {route.max_body} bytes",
-            "content": {"application/json": {"schema": _schema_ref(route.body, components, "validation")}},
-        }
+        operation["requestBody"] = _request_body(route, components)
         operation["x-max-body-bytes"] = route.max_body
     if not route.public:
         operation["security"] = [{"bearer": []}]
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    for code in route.statuses:
-        if code == route.status:
-            success: dict[str, Any] = {"description": "success"}
-            if code == 204:
-                pass
-            elif route.response_model is not None:
-                success["content"] = {"application/json": {"schema": _schema_ref(route.response_model, components)}}
-            else:
-                success["content"] = {"application/json": {"schema": {"type": "object"}}}
-            operation["responses"][str(code)] = success
-            continue
-        response: dict[str, Any] = {"description": REASONS.get(code, "error"), "content": error}
-        if code == 429:
-            response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
-        operation["responses"][str(code)] = response
+    operation["responses"] = {
+        str(code): _success(route, components) if code == route.status else _error(code) for code in route.statuses
+    }
     return operation
 
 

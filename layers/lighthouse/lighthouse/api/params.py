@@ -62,6 +62,9 @@ class Query:
         if self.kind == "cursor":
             decode_cursor(raw)  # refused here (400) before any service sees it
             return raw
+        return self._text(raw)
+
+    def _text(self, raw: str) -> str:
         if len(raw) > self.max_length or "\x00" in raw:
             raise ValidationFailed(
                 f"{self.name} is longer than {self.max_length} characters", _field(self.name, "long")

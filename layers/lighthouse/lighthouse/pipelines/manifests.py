@@ -301,6 +301,26 @@ def _load_yaml(text: str, name: str) -> Any:
     return document
 
 
+def _document(name: str, text: str) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
+    """One manifest file, parsed and checked against its schema, and the problems found."""
+    if len(text.encode()) > MAX_MANIFEST_BYTES:
+        return None, [problem(name, "$", "max_size", f"larger than {MAX_MANIFEST_BYTES} bytes")]
+    try:
+        document = _load_yaml(text, name)
+    except yaml.YAMLError as error:
+        return None, [problem(name, "$", "yaml", f"not valid YAML: {error}")]
+    except MalformedRequest as error:
+        return None, [problem(name, error.details.get("path", "$"), "json_compatible", error.message)]
+    if not isinstance(document, dict):
+        return None, [problem(name, "$", "type", "the document must be a mapping")]
+    found = _inline_endpoints(document) if name == "agents.yaml" else []
+    violations = sorted(Draft202012Validator(json_schema(name)).iter_errors(document), key=lambda e: list(e.path))
+    for violation in violations:
+        path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in violation.absolute_path)
+        found.append(problem(name, path, str(violation.validator), violation.message))
+    return document, found
+
+
 def load(files: dict[str, str]) -> ConfigBundle:
     """Parse and validate the text of each manifest file; ConfigInvalid lists every problem found."""
     problems: list[dict[str, str]] = []
@@ -309,31 +329,10 @@ def load(files: dict[str, str]) -> ConfigBundle:
     missing = [name for name in REQUIRED_FILES if name not in files]
     problems += [problem(name, "$", "required_file", "this manifest is required") for name in missing]
     documents: dict[str, Any] = {}
-    for name in MANIFEST_FILES:
-        if name not in files:
-            continue
-        text = files[name]
-        if len(text.encode()) > MAX_MANIFEST_BYTES:
-            problems.append(problem(name, "$", "max_size", f"larger than {MAX_MANIFEST_BYTES} bytes"))
-            continue
-        try:
-            document = _load_yaml(text, name)
-        except yaml.YAMLError as error:
-            problems.append(problem(name, "$", "yaml", f"not valid YAML: {error}"))
-            continue
-        except MalformedRequest as error:
-            problems.append(problem(name, error.details.get("path", "$"), "json_compatible", error.message))
-            continue
-        if not isinstance(document, dict):
-            problems.append(problem(name, "$", "type", "the document must be a mapping"))
-            continue
-        violations = sorted(Draft202012Validator(json_schema(name)).iter_errors(document), key=lambda e: list(e.path))
-        if name == "agents.yaml":
-            problems += _inline_endpoints(document)
-        for violation in violations:
-            path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in violation.absolute_path)
-            problems.append(problem(name, path, str(violation.validator), violation.message))
-        if not violations:
+    for name in (name for name in MANIFEST_FILES if name in files):
+        document, found = _document(name, files[name])
+        problems += found
+        if document is not None and not found:
             documents[name] = document
     if problems:
         raise ConfigInvalid("the pipeline config is invalid", {"problems": problems})

@@ -8,6 +8,7 @@ request's facts. Allow approves, a matching forbid blocks, no matching permit es
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
@@ -107,32 +108,25 @@ def check_shape(text: str) -> None:
         )
 
 
+# Strings (with escapes) and line comments, whose brackets do not count; unambiguous, so linear.
+_NOT_CODE = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*')
+_BRACKET = re.compile(r"[(\[{)\]}\n]")
+
+
 def _nesting(text: str) -> tuple[int, int]:
     """Deepest bracket nesting outside strings and comments, and the line where it is reached."""
-    deepest, depth, line, deepest_line, index = 0, 0, 1, 1, 0
-    in_string, length = False, len(text)
-    while index < length:
-        char = text[index]
+    code = _NOT_CODE.sub(lambda match: "\n" * match.group().count("\n"), text)
+    deepest, depth, line, deepest_line = 0, 0, 1, 1
+    for match in _BRACKET.finditer(code):
+        char = match.group()
         if char == "\n":
             line += 1
-        if in_string:
-            if char == "\\":
-                index += 1
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "/" and text.startswith("//", index):
-            end = text.find("\n", index)
-            index = length if end < 0 else end
-            continue
         elif char in "([{":
             depth += 1
             if depth > deepest:
                 deepest, deepest_line = depth, line
-        elif char in ")]}":
+        else:
             depth -= 1
-        index += 1
     return deepest, deepest_line
 
 
