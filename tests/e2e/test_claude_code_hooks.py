@@ -166,3 +166,24 @@ def test_the_command_hook_fails_closed_when_lighthouse_is_unreachable(hook_token
     )
     assert asked.returncode == 0
     assert json.loads(asked.stdout)["hookSpecificOutput"]["permissionDecision"] == "ask"
+
+
+def test_a_hook_token_revoked_with_the_cli_is_denied_by_both_hooks(platform: Platform, project: Path) -> None:
+    # GIVEN a hook token that allows `ls`
+    secret = json.loads(platform.cli("agents", "add", "e2e-revoker", "--json").stdout)["secret"]
+    token = platform.cli("hook", "token", "e2e-revoker", "--secret", secret).stdout.strip()
+    ls = claude_code_input("Bash", {"command": "ls -la"}, project)
+    assert http_hook(platform, ls, {"Authorization": f"Bearer {token}"})["permissionDecision"] == "allow"
+    # WHEN its owner revokes it with the CLI
+    revoked = platform.cli("hook", "revoke", token, "--agent-id", "e2e-revoker", "--secret", secret)
+    assert revoked.returncode == 0, revoked.stderr
+    # THEN the http hook denies with the reason, and so does the command hook
+    denied = http_hook(platform, ls, {"Authorization": f"Bearer {token}"})
+    assert denied["permissionDecision"] == "deny"
+    assert "revoked" in denied["permissionDecisionReason"]
+    command = command_hook(platform, json.dumps(ls), token)
+    assert command.returncode == 2
+    assert "revoked" in command.stderr
+    again = platform.cli("hook", "revoke", token, "--agent-id", "e2e-revoker", "--secret", secret)
+    assert again.returncode == 1
+    assert "409" in again.stderr

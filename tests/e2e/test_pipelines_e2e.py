@@ -4,6 +4,7 @@ then the same over HTTP (registration is for admins)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -80,3 +81,25 @@ def test_pipelines_and_tasks_over_http(platform: Platform) -> None:
     assert session(platform, "e2e-other", "agent").get(f"{api}/tasks/{task_id}", timeout=30).status_code == 403
     assert agent.post(f"{api}/tasks/{task_id}/cancel", timeout=30).status_code == 409
     assert agent.get(f"{api}/pipelines/code-review", timeout=30).json()["definition"]["StartAt"] == "Run"
+
+
+def test_connections_from_the_cli_never_show_their_key(platform: Platform) -> None:
+    env_key = "sk-e2e-" + "9" * 24
+    os.environ["E2E_CONNECTION_KEY"] = env_key
+    try:
+        added = platform.cli(
+            "connections", "add", "e2e-openai", "--provider", "openai", "--base-url", "https://api.openai.test/v1",
+            "--api-key-env", "E2E_CONNECTION_KEY",
+        )  # fmt: skip
+    finally:
+        del os.environ["E2E_CONNECTION_KEY"]
+    assert added.returncode == 0, added.stderr
+    assert env_key not in added.stdout
+    listed = platform.cli("connections", "list")
+    assert "e2e-openai\topenai\thttps://api.openai.test/v1\tkey" in listed.stdout
+    assert env_key not in listed.stdout
+    bad = platform.cli("connections", "add", "e2e-bad", "--provider", "openai", "--base-url", "ftp://x")
+    assert bad.returncode == 1
+    assert "base_url" in bad.stderr
+    assert platform.cli("connections", "remove", "e2e-openai").returncode == 0
+    assert "e2e-openai" not in platform.cli("connections", "list").stdout
