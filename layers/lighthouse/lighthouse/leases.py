@@ -5,14 +5,21 @@ could hold hundreds and starve the rest. Each open wait is a lease: an entry in 
 set, added only while the set is smaller than the cap (one conditional update) and removed when the
 wait ends. Each entry carries its own expiry, so a lease that a crashed instance never released is
 pruned the next time the set is full, and the item's TTL removes the rest.
+
+The global cap is kept in `SHARDS` items (an agent's waits count against the shard its id hashes
+to, each holding an equal part of the cap), so that no single item takes every agent's writes: a
+hot item serializes the emulator and, on DynamoDB, throttles its partition.
+
+A lease is taken only when a long-poll is about to block (`lighthouse.notify.admit`): a wait that
+can answer at once costs nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,13 +29,27 @@ from lighthouse.errors import RateLimited
 
 # A lease outlives its wait by this much before another request may prune it.
 LEASE_GRACE_SECONDS = 30
-GLOBAL_KEY = "waits#*"
+SHARDS = 8
 
 
 @dataclass(frozen=True)
 class WaitCaps:
     per_agent: int = 4
     total: int = 256
+
+
+@dataclass
+class Lease:
+    """Waits held for one request; `release` gives them back (safe to call twice)."""
+
+    owner: WaitLeases
+    entry: str
+    keys: list[str] = field(default_factory=list)
+
+    def release(self) -> None:
+        keys, self.keys = self.keys, []
+        for key in keys:
+            self.owner.remove(key, [self.entry])
 
 
 class WaitLeases:
@@ -38,86 +59,76 @@ class WaitLeases:
         self._clock = clock
         self._caps = caps or WaitCaps()
 
-    @contextmanager
-    def hold(self, agent_id: str, seconds: float) -> Iterator[None]:
-        """Hold a lease for the duration of a wait, or raise RateLimited (429) over either cap.
-
-        Both caps are taken in one transaction and given back in another: two calls per wait.
-        """
+    def acquire(self, agent_id: str, seconds: float) -> Lease:
+        """A lease under the agent's cap and its shard of the global cap, or RateLimited (429)."""
         expiry = int(self._clock.now() + seconds + LEASE_GRACE_SECONDS)
-        lease = f"{expiry}:{uuid.uuid4().hex}"
-        keys = {f"waits#{agent_id}": self._caps.per_agent, GLOBAL_KEY: self._caps.total}
-        for attempt in range(2):
-            refused = self._add(keys, lease)
-            if refused is None:
-                break
-            if attempt == 1 or not self._prune(refused):
-                what = f"agent {agent_id} has {keys[refused]}" if refused != GLOBAL_KEY else f"{keys[refused]} are"
-                raise RateLimited(
-                    f"too many long-polls: {what} open waits; retry when one ends, or poll without wait", 1
-                )
-        try:
-            yield
-        finally:
-            self._remove(list(keys), [lease])
+        lease = Lease(self, f"{expiry}:{uuid.uuid4().hex}")
+        shard = int(hashlib.sha256(agent_id.encode()).hexdigest(), 16) % SHARDS
+        limits = (
+            (f"waits#{agent_id}", self._caps.per_agent, f"agent {agent_id} has {self._caps.per_agent} open waits"),
+            (f"waits#*#{shard}", math.ceil(self._caps.total / SHARDS), f"{self._caps.total} waits are open"),
+        )
+        for key, cap, refusal in limits:
+            if not self._take(key, lease.entry, cap):
+                lease.release()
+                raise RateLimited(f"too many long-polls: {refusal}; retry when one ends, or poll without wait", 1)
+            lease.keys.append(key)
+        return lease
 
-    def _add(self, caps: dict[str, int], lease: str) -> str | None:
-        """Add the lease under every key whose set is below its cap; the key that refused, or None."""
-        expires = {"N": str(int(self._clock.now()) + 3600)}
-        actions = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": {"bucket_id": {"S": key}},
-                    "UpdateExpression": "ADD leases :lease SET expires_at = :expires",
-                    "ConditionExpression": "attribute_not_exists(leases) OR size(leases) < :cap",
-                    "ExpressionAttributeValues": {
-                        ":lease": {"SS": [lease]},
-                        ":cap": {"N": str(cap)},
-                        ":expires": expires,
-                    },
-                }
-            }
-            for key, cap in caps.items()
-        ]
+    def _take(self, key: str, entry: str, cap: int) -> bool:
+        for attempt in range(2):
+            if self._add(key, entry, cap):
+                return True
+            if attempt == 0 and not self._prune(key):
+                return False
+        return False
+
+    def _add(self, key: str, entry: str, cap: int) -> bool:
         try:
-            self._client.transact_write_items(TransactItems=actions)
+            self._client.update_item(
+                TableName=self._table,
+                Key={"bucket_id": {"S": key}},
+                UpdateExpression="ADD leases :lease SET expires_at = :expires",
+                ConditionExpression="attribute_not_exists(leases) OR size(leases) < :cap",
+                ExpressionAttributeValues={
+                    ":lease": {"SS": [entry]},
+                    ":cap": {"N": str(cap)},
+                    ":expires": {"N": str(int(self._clock.now()) + 3600)},
+                },
+            )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            reasons = error.response.get("CancellationReasons", [])
-            for key, reason in zip(caps, reasons, strict=False):
-                if reason.get("Code") == "ConditionalCheckFailed":
-                    return key
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
             raise
-        return None
+        return True
 
     def _prune(self, key: str) -> bool:
         """Drop leases whose waits must have ended; True if any were dropped."""
         item = self._client.get_item(TableName=self._table, Key={"bucket_id": {"S": key}}, ConsistentRead=True)
-        leases = item.get("Item", {}).get("leases", {}).get("SS", [])
+        entries = item.get("Item", {}).get("leases", {}).get("SS", [])
         now = self._clock.now()
-        stale = [lease for lease in leases if int(lease.split(":", 1)[0]) < now]
+        stale = [entry for entry in entries if int(entry.split(":", 1)[0]) < now]
         if stale:
-            self._remove([key], stale)
+            self.remove(key, stale)
         return bool(stale)
 
-    def _remove(self, keys: list[str], leases: list[str]) -> None:
-        self._client.transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": {"bucket_id": {"S": key}},
-                        "UpdateExpression": "DELETE leases :leases",
-                        "ExpressionAttributeValues": {":leases": {"SS": leases}},
-                    }
-                }
-                for key in keys
-            ]
+    def remove(self, key: str, entries: list[str]) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key={"bucket_id": {"S": key}},
+            UpdateExpression="DELETE leases :leases",
+            ExpressionAttributeValues={":leases": {"SS": entries}},
         )
 
     def open_waits(self, agent_id: str | None = None) -> int:
-        key = f"waits#{agent_id}" if agent_id else GLOBAL_KEY
-        item = self._client.get_item(TableName=self._table, Key={"bucket_id": {"S": key}}, ConsistentRead=True)
-        return len(item.get("Item", {}).get("leases", {}).get("SS", []))
+        """Open waits of one agent, or of everyone."""
+        keys = [f"waits#{agent_id}"] if agent_id else [f"waits#*#{shard}" for shard in range(SHARDS)]
+        return sum(
+            len(
+                self._client.get_item(TableName=self._table, Key={"bucket_id": {"S": key}}, ConsistentRead=True)
+                .get("Item", {})
+                .get("leases", {})
+                .get("SS", [])
+            )
+            for key in keys
+        )

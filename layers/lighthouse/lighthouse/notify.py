@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -73,6 +75,26 @@ class Notifier:
 
 notifier = Notifier()
 
+# Admission to block: set by the API around a long-poll request, so the lease that bounds open
+# waits is taken only when a wait is about to block (a long-poll that can answer at once takes none).
+_admission: ContextVar[Callable[[], None] | None] = ContextVar("long_poll_admission", default=None)
+
+
+def admit() -> None:
+    """Called right before a long-poll blocks; may raise RateLimited (too many open waits)."""
+    acquire = _admission.get()
+    if acquire is not None:
+        acquire()
+
+
+@contextmanager
+def admission(acquire: Callable[[], None]) -> Iterator[None]:
+    token = _admission.set(acquire)
+    try:
+        yield
+    finally:
+        _admission.reset(token)
+
 
 def stream_topic(stream_id: str) -> str:
     return f"stream:{stream_id}"
@@ -104,6 +126,7 @@ def await_stream(
     seen = on.generation(topic)
     deadline, pauses, version = now() + wait_seconds, on.pacing.pauses(), -1
     while not finished(state) and now() < deadline:
+        admit()
         seen = pause_for(topic, seen, min(next(pauses), max(0.0, deadline - now())))
         latest = current_version(stream)
         if latest != version:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -29,8 +30,8 @@ from lighthouse.elicitation.state import (
 )
 from lighthouse.events import EventStore, Projector, ReadModelStore
 from lighthouse.lazy import Lazy
-from lighthouse.leases import WaitCaps, WaitLeases
-from lighthouse.notify import Pacing, notifier
+from lighthouse.leases import Lease, WaitCaps, WaitLeases
+from lighthouse.notify import Pacing, admission, notifier
 from lighthouse.pipelines.connections import ConnectionStore
 from lighthouse.pipelines.logic import Engine, PipelineService
 from lighthouse.pipelines.memory import MemoryStore
@@ -106,6 +107,23 @@ def _pace_long_polls() -> None:
     notifier.pacing = Pacing(first=min(settings.long_poll_first_recheck_seconds, maximum), maximum=maximum)
 
 
+@contextmanager
+def _lazy_lease(leases: WaitLeases, agent_id: str, seconds: float) -> Iterator[None]:
+    """Admit a long-poll: its lease is taken on its first blocking wait, and released at the end."""
+    held: list[Lease] = []
+
+    def acquire() -> None:
+        if not held:
+            held.append(leases.acquire(agent_id, seconds))
+
+    try:
+        with admission(acquire):
+            yield
+    finally:
+        for lease in held:
+            lease.release()
+
+
 @lru_cache(maxsize=1)
 def api_guards() -> Guards:
     """What every API route checks before its view: the caller, its request budget, its open waits."""
@@ -126,7 +144,7 @@ def api_guards() -> Guards:
     return Guards(
         authenticate=agents.authenticate,
         charge=charge,
-        lease=lambda principal, seconds: leases.hold(principal.agent_id, seconds),
+        waiting=lambda principal, seconds: _lazy_lease(leases, principal.agent_id, seconds),
         max_body_ceiling=settings.max_body_bytes,
     )
 

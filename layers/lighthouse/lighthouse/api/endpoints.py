@@ -201,11 +201,11 @@ def _caller(doc: RouteDoc, guards: Guards, request: Request) -> Principal:
 
 
 def _budget(doc: RouteDoc, guards: Guards, principal: Principal | None, waiting: int) -> AbstractContextManager[None]:
-    """Charge the request budget, or, for a long-poll, hold a wait lease (which bounds it instead)."""
+    """Charge the request budget, or, for a long-poll, admit it to wait (a lease bounds it instead)."""
     if principal is None:
         return nullcontext()
     if waiting:
-        return guards.lease(principal, waiting)
+        return guards.waiting(principal, waiting)
     if not doc.own_rate_limit:
         guards.charge(principal)
     return nullcontext()

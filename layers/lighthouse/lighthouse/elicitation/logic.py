@@ -51,7 +51,7 @@ from lighthouse.errors import (
 )
 from lighthouse.events import EventStore, NewEvent, ReadModelStore, StoredEvent
 from lighthouse.lazy import Lazy
-from lighthouse.notify import Notifier, await_stream, model_topic
+from lighthouse.notify import Notifier, admit, await_stream, model_topic
 from lighthouse.notify import notifier as process_notifier
 from lighthouse.paging import decode_cursor, encode_cursor
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
@@ -230,6 +230,7 @@ class ElicitationService:
         page = self._pending_page(principal, limit, next_token)
         deadline, pauses = self._clock.now() + wait_seconds, self._notifier.pacing.pauses()
         while not page.elicitations and self._clock.now() < deadline:
+            admit()
             seen = self._wait(topic, seen, min(next(pauses), max(0.0, deadline - self._clock.now())))
             page = self._pending_page(principal, limit, next_token)
         return page
