@@ -8,7 +8,6 @@ import os
 import secrets
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,10 +43,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         start_schedules=not args.no_schedules,
     )
     cloud = LocalCloud(options)
-    stopped = threading.Event()
+    # The handler only flips a flag: setting a threading.Event from a signal handler takes the
+    # event's lock, and a second signal arriving inside that lock deadlocks the main thread.
+    stop_requested: list[int] = []
 
     def request_stop(signum: int, frame: Any) -> None:
-        stopped.set()
+        stop_requested.append(signum)
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
@@ -72,7 +73,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  AWS endpoint: {cloud.aws_endpoint_url}  (region {REGION}; any access key works)")
     print(f"  State file:   {state_file}")
     print("Press Ctrl+C to stop.", flush=True)
-    stopped.wait()
+    while not stop_requested:
+        time.sleep(0.2)
     print("Stopping...", flush=True)
     cloud.stop()
     state_file.unlink(missing_ok=True)
