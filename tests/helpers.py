@@ -9,7 +9,8 @@ from typing import Any
 
 from lighthouse.auth.keys import sign_session_request
 from lighthouse.errors import ConcurrencyError
-from lighthouse.events import EventStore, NewEvent
+from lighthouse.events import EventStore
+from tests.events_for_tests import Written
 
 
 def signed_session_body(agent_id: str, secret: str) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def race_appenders(store: EventStore, stream_id: str, writers: int) -> list[int]
     def append_until_it_lands(writer: int) -> None:
         while True:
             try:
-                store.append(stream_id, [NewEvent("W", {"writer": writer})], store.current_version(stream_id))
+                store.append(stream_id, [Written(writer=writer)], store.current_version(stream_id))
             except ConcurrencyError:
                 continue
             with lock:

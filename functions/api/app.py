@@ -379,12 +379,12 @@ def claude_code_pre_tool_use(request: Request, principal: None, body: PreToolUse
     errors=(409,),
 )
 def register_pipelines(request: Request, principal: Principal, body: RegisterPipelines) -> Registration:
-    return wiring.pipeline_service().register(principal, body.files)
+    return wiring.pipeline_registry().register(principal, body.files)
 
 
 @endpoints.route("/pipelines", "GET", summary="Registered pipelines, in routing order", response_model=PipelineList)
 def list_pipelines(request: Request, principal: Principal) -> PipelineList:
-    return wiring.pipeline_service().pipelines()
+    return wiring.pipeline_registry().pipelines()
 
 
 @endpoints.route(
@@ -394,7 +394,7 @@ def list_pipelines(request: Request, principal: Principal) -> PipelineList:
     response_model=PipelineView,
 )
 def get_pipeline(request: Request, principal: Principal, name: str) -> PipelineView:
-    return wiring.pipeline_service().pipeline(name)
+    return wiring.pipeline_registry().pipeline(name)
 
 
 @endpoints.route(
@@ -409,7 +409,7 @@ def get_pipeline(request: Request, principal: Principal, name: str) -> PipelineV
     errors=(403,),
 )
 def create_task(request: Request, principal: Principal, body: CreateTask) -> TaskView:
-    return wiring.pipeline_service().create_task(principal, body)
+    return wiring.task_service().create_task(principal, body)
 
 
 @endpoints.route(
@@ -422,7 +422,7 @@ def create_task(request: Request, principal: Principal, body: CreateTask) -> Tas
     query=(WAIT,),
 )
 def get_task(request: Request, principal: Principal, task_id: str, wait: int) -> TaskView:
-    return wiring.pipeline_service().task(principal, task_id, wait)
+    return wiring.task_service().task(principal, task_id, wait)
 
 
 @endpoints.route(
@@ -434,7 +434,7 @@ def get_task(request: Request, principal: Principal, task_id: str, wait: int) ->
     errors=(403, 409),
 )
 def cancel_task(request: Request, principal: Principal, task_id: str) -> TaskView:
-    return wiring.pipeline_service().cancel(principal, task_id)
+    return wiring.task_service().cancel(principal, task_id)
 
 
 @endpoints.route(
@@ -446,7 +446,7 @@ def cancel_task(request: Request, principal: Principal, task_id: str) -> TaskVie
     errors=(403, 409),
 )
 def resume_task(request: Request, principal: Principal, task_id: str) -> TaskView:
-    return wiring.pipeline_service().resume(principal, task_id)
+    return wiring.task_service().resume(principal, task_id)
 
 
 @endpoints.route(
@@ -461,7 +461,7 @@ def resume_task(request: Request, principal: Principal, task_id: str) -> TaskVie
     errors=(403,),
 )
 def remember(request: Request, principal: Principal, body: Remember) -> Remembered:
-    return wiring.pipeline_service().remember(principal, body)
+    return wiring.task_service().remember(principal, body)
 
 
 @endpoints.route(
@@ -520,4 +520,4 @@ MEMORY_QUERY = (
 def recall(
     request: Request, principal: Principal, store: str, scope: str, project: str | None, limit: int
 ) -> MemoryPage:
-    return wiring.pipeline_service().recall(principal, store, scope, project, limit)
+    return wiring.task_service().recall(principal, store, scope, project, limit)

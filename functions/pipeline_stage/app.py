@@ -30,7 +30,7 @@ class StageStep(BaseModel):
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = parse(event=event, model=StageStep)
-    service = wiring.pipeline_service()
+    service = wiring.stage_runner()
     if step.action == "complete":
         last = step.result[0].get("last", {}) if step.result else {}
         return service.complete(step.task_id, last if isinstance(last, dict) else {})

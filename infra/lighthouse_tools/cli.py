@@ -303,7 +303,7 @@ def cmd_pipelines_deploy(args: argparse.Namespace) -> int:
     from lighthouse.errors import LighthouseError
 
     try:
-        registration = wiring.pipeline_service().register(_admin(), files)
+        registration = wiring.pipeline_registry().register(_admin(), files)
     except LighthouseError as error:
         print(f"lighthouse pipelines deploy: {error.message}", file=sys.stderr)
         for problem in error.details.get("problems", []):
@@ -325,7 +325,7 @@ def cmd_pipelines_run(args: argparse.Namespace) -> int:
     except LighthouseError as error:
         print(f"lighthouse pipelines run: {error.message}", file=sys.stderr)
         return 2
-    service = wiring.pipeline_service()
+    service = wiring.task_service()
     overrides = Overrides(analysis_only=args.analysis_only, dry_run=args.dry_run, skip_tools=args.skip_tools)
     try:
         task = service.create_task(

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from lighthouse import wiring
-from lighthouse.elicitation.logic import ElicitationLimits
+from lighthouse.elicitation.logic import ElicitationStatusProjection
+from lighthouse.elicitation.service import ElicitationLimits
 from lighthouse.elicitation.signing import verify_response
-from lighthouse.elicitation.state import ElicitationStatusProjection
 from lighthouse.ratelimit import Limit
 from lighthouse_tools.localcloud.cloud import LocalCloud
 from tests.integration.conftest import AgentClient, eventually

@@ -12,9 +12,10 @@ import pytest
 import requests
 
 from lighthouse import wiring
-from lighthouse.agents.state import AgentDirectoryProjection
+from lighthouse.agents.logic import AgentDirectoryProjection
 from lighthouse.events import EventStore
 from lighthouse_tools.localcloud.cloud import REGION, LocalCloud
+from tests.events_for_tests import Written
 from tests.helpers import race_appenders
 from tests.integration.conftest import AgentClient, eventually
 
@@ -230,7 +231,7 @@ def test_the_lambda_invoke_api_reaches_the_local_runtime(cloud: LocalCloud) -> N
 
 def test_fifty_concurrent_appenders_over_the_http_endpoint(cloud: LocalCloud) -> None:
     env = cloud.function_environment()
-    store = EventStore(
+    store = EventStore.dynamodb(
         http_client(cloud, "dynamodb"), env["LIGHTHOUSE_EVENTS_TABLE"], env["LIGHTHOUSE_SNAPSHOTS_TABLE"]
     )
 
@@ -238,4 +239,4 @@ def test_fifty_concurrent_appenders_over_the_http_endpoint(cloud: LocalCloud) ->
 
     loaded = store.load("contention")
     assert [e.version for e in loaded] == list(range(1, 51))
-    assert sorted(e.data["writer"] for e in loaded) == list(range(50))
+    assert sorted(e.event.writer for e in loaded if isinstance(e.event, Written)) == list(range(50))

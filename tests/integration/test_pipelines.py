@@ -76,7 +76,7 @@ def scripted(agent_id: str, *responses: str, **fields: Any) -> dict[str, Any]:
 
 
 def run(pipeline: str, task_input: Any = None, principal: Principal = AGENT, **overrides: bool) -> TaskView:
-    service = wiring.pipeline_service()
+    service = wiring.task_service()
     task = service.create_task(
         principal, CreateTask(input=task_input or {}, pipeline=pipeline, overrides=Overrides(**overrides))
     )
@@ -84,7 +84,7 @@ def run(pipeline: str, task_input: Any = None, principal: Principal = AGENT, **o
 
 
 def wait(task_id: str, principal: Principal = AGENT, timeout: float = 60) -> TaskView:
-    service = wiring.pipeline_service()
+    service = wiring.task_service()
     deadline = time.monotonic() + timeout
     while True:
         task = service.task(principal, task_id)
@@ -99,13 +99,13 @@ def execution_status(cloud: LocalCloud, task: TaskView) -> str:
 
 def test_the_example_runs_branches_merges_and_routes(cloud: LocalCloud) -> None:
     files = {p.name: p.read_text() for p in EXAMPLE.glob("*.yaml")}
-    registered = wiring.pipeline_service().register(ADMIN, files).pipelines
+    registered = wiring.pipeline_registry().register(ADMIN, files).pipelines
     assert [p.name for p in registered] == ["code-review"]
     s3 = cloud.client("s3")
     s3.put_object(
         Bucket=os.environ["LIGHTHOUSE_WORKSPACE_BUCKET"], Key="workspaces/demo/src/upload.py", Body=b"x = 1\n"
     )
-    task = wiring.pipeline_service().create_task(
+    task = wiring.task_service().create_task(
         AGENT, CreateTask(input={"diff": "+ check size"}, mode="review", tags=["code"])
     )
     assert task.routing["by"] == "match"
@@ -134,7 +134,7 @@ def test_the_example_runs_branches_merges_and_routes(cloud: LocalCloud) -> None:
         "TASK_COMPLETED",
     ):
         assert expected in events
-    view = wiring.pipeline_service().pipeline("code-review")
+    view = wiring.pipeline_registry().pipeline("code-review")
     assert view.definition["States"]["Run"]["Type"] == "Parallel"
 
 
@@ -161,7 +161,7 @@ def test_an_invalid_stage_answer_takes_the_fallback_edge(cloud: LocalCloud) -> N
             scripted("careful", '{"text": "rescued"}'),
         ],
     )
-    wiring.pipeline_service().register(ADMIN, files)
+    wiring.pipeline_registry().register(ADMIN, files)
     done = run("fallbacks")
     assert done.status == "COMPLETED", done.failure
     assert done.stages["draft"].status == "failed"
@@ -201,7 +201,7 @@ def test_a_failing_tool_is_retried_then_succeeds(cloud: LocalCloud, tmp_path: Pa
         ],
         retry={"flaky": {"max_attempts": 2, "interval_seconds": 1, "categories": ["tool"]}},
     )
-    wiring.pipeline_service().register(ADMIN, files)
+    wiring.pipeline_registry().register(ADMIN, files)
     done = run("retries")
     assert done.status == "COMPLETED", done.failure
     assert done.stages["flaky"].attempts == 2
@@ -233,7 +233,7 @@ def test_a_failed_task_resumes_at_the_failed_stage_without_rerunning_finished_on
             }
         ],
     )
-    wiring.pipeline_service().register(ADMIN, files)
+    wiring.pipeline_registry().register(ADMIN, files)
     failed = run("resumable")
     assert failed.status == "FAILED"
     assert failed.failure is not None
@@ -244,7 +244,7 @@ def test_a_failed_task_resumes_at_the_failed_stage_without_rerunning_finished_on
     }
     assert "flaky failure 1" in failed.failure["message"]
 
-    wiring.pipeline_service().resume(AGENT, failed.task_id)
+    wiring.task_service().resume(AGENT, failed.task_id)
     done = wait(failed.task_id)
     assert done.status == "COMPLETED", done.failure
     assert done.stages["plan"].llm_calls == 1  # not run again
@@ -252,7 +252,7 @@ def test_a_failed_task_resumes_at_the_failed_stage_without_rerunning_finished_on
     assert done.stages["apply"].attempts == 2
     assert len(done.executions) == 2
     with pytest.raises(Exception, match="only a FAILED task"):
-        wiring.pipeline_service().resume(AGENT, failed.task_id)
+        wiring.task_service().resume(AGENT, failed.task_id)
 
 
 def test_safe_modes_are_applied_and_recorded(cloud: LocalCloud) -> None:
@@ -263,7 +263,7 @@ def test_safe_modes_are_applied_and_recorded(cloud: LocalCloud) -> None:
         agents=[scripted("unused", "{}")],
         tools=[{"id": "save", "builtin": "filesystem.write_file"}],
     )
-    wiring.pipeline_service().register(ADMIN, files)
+    wiring.pipeline_registry().register(ADMIN, files)
     bucket = os.environ["LIGHTHOUSE_WORKSPACE_BUCKET"]
 
     skipped = run("writer", skip_tools=True)
@@ -295,31 +295,31 @@ def test_a_running_task_can_be_cancelled(cloud: LocalCloud, tmp_path: Path) -> N
         agents=[scripted("late", "{}")],
         tools=[{"id": "sleep", "builtin": "command.run", "allowlist": ["sleep"]}],
     )
-    wiring.pipeline_service().register(ADMIN, files)
-    task = wiring.pipeline_service().create_task(AGENT, CreateTask(input={}, pipeline="slow"))
+    wiring.pipeline_registry().register(ADMIN, files)
+    task = wiring.task_service().create_task(AGENT, CreateTask(input={}, pipeline="slow"))
     time.sleep(0.5)
-    cancelled = wiring.pipeline_service().cancel(AGENT, task.task_id)
+    cancelled = wiring.task_service().cancel(AGENT, task.task_id)
     assert cancelled.status == "CANCELLED"
     time.sleep(4)
-    final = wiring.pipeline_service().task(AGENT, task.task_id)
+    final = wiring.task_service().task(AGENT, task.task_id)
     assert final.status == "CANCELLED"
     assert "after" not in final.stages or final.stages["after"].status != "finished"
     assert execution_status(cloud, final) in ("ABORTED", "FAILED")
     with pytest.raises(Exception, match="already CANCELLED"):
-        wiring.pipeline_service().cancel(AGENT, task.task_id)
+        wiring.task_service().cancel(AGENT, task.task_id)
 
 
 def test_registration_is_for_admins_and_refuses_invalid_configs(cloud: LocalCloud) -> None:
     files = config("nobody", [{"id": "a", "type": "agent", "agent": "ghost"}], [], agents=[scripted("x", "{}")])
     with pytest.raises(Forbidden):
-        wiring.pipeline_service().register(AGENT, files)
+        wiring.pipeline_registry().register(AGENT, files)
     with pytest.raises(ConfigInvalid) as refused:
-        wiring.pipeline_service().register(ADMIN, files)
+        wiring.pipeline_registry().register(ADMIN, files)
     assert refused.value.details["problems"][0]["rule"] == "agent_exists"
     with pytest.raises(ValidationFailed, match="no pipeline matches"):
-        wiring.pipeline_service().create_task(AGENT, CreateTask(input={}, mode="nothing", tags=["x"]))
+        wiring.task_service().create_task(AGENT, CreateTask(input={}, mode="nothing", tags=["x"]))
     with pytest.raises(ValidationFailed, match="no pipeline 'ghost'"):
-        wiring.pipeline_service().create_task(AGENT, CreateTask(input={}, pipeline="ghost"))
+        wiring.task_service().create_task(AGENT, CreateTask(input={}, pipeline="ghost"))
 
 
 def test_project_memory_reaches_the_prompt_through_the_context_profile(cloud: LocalCloud) -> None:
@@ -336,16 +336,16 @@ def test_project_memory_reaches_the_prompt_through_the_context_profile(cloud: Lo
         }
     )
     files["plugins.yaml"] = yaml.safe_dump({"telemetry": {"redact": False}})
-    wiring.pipeline_service().register(ADMIN, files)
+    wiring.pipeline_registry().register(ADMIN, files)
     from lighthouse.pipelines.models import Remember
 
-    stored = wiring.pipeline_service().remember(
+    stored = wiring.task_service().remember(
         AGENT, Remember(store="handbook", scope="project", project="remembering", text="Uploads are capped at 10 MB.")
     )
     assert stored.store_key == "handbook#remembering"
     done = run("remembering")
     assert done.status == "COMPLETED", done.failure
-    events = {e.type: e.data for e in wiring.event_store().load(f"task#{done.task_id}")}
+    events = {e.type: e.event.model_dump() for e in wiring.event_store().load(f"task#{done.task_id}")}
     assert events["MEMORY_RETRIEVED"]["kept"] == [stored.item_id]
     assert "Uploads are capped at 10 MB." in events["LLM_CALLED"]["prompt"]  # not redacted: configured so
 
@@ -377,7 +377,7 @@ def test_a_plugin_veto_takes_the_error_edge_and_sinks_see_redacted_events(cloud:
             "telemetry": {"sinks": [f"jsonl:{sink}"], "redact": True},
         }
     )
-    wiring.pipeline_service().register(ADMIN, files)
+    wiring.pipeline_registry().register(ADMIN, files)
     pipeline_plugins.CALLS.clear()
     done = run("vetoed")
     assert done.status == "COMPLETED", done.failure
@@ -407,11 +407,11 @@ def test_the_pattern_examples_run_through_the_public_api(
     cloud: LocalCloud, example: str, pipeline: str, expected: dict[str, str]
 ) -> None:
     directory = EXAMPLE.parent / example
-    wiring.pipeline_service().register(ADMIN, {p.name: p.read_text() for p in directory.glob("*.yaml")})
+    wiring.pipeline_registry().register(ADMIN, {p.name: p.read_text() for p in directory.glob("*.yaml")})
     if example == "chat-with-memory":
         from lighthouse.pipelines.models import Remember
 
-        wiring.pipeline_service().remember(
+        wiring.task_service().remember(
             AGENT, Remember(store="handbook", scope="project", project="handbook", text="Uploads: 10 MB max.")
         )
     done = run(pipeline, {"question": "?"})
@@ -459,7 +459,7 @@ def test_an_agent_on_an_openai_compatible_provider_uses_its_key_and_counts_its_t
             "connection": "local-openai",
             "output_schema": {"type": "object", "required": ["summary"]},
         }
-        wiring.pipeline_service().register(
+        wiring.pipeline_registry().register(
             ADMIN, config("remote", [{"id": "ask", "type": "agent", "agent": "remote"}], [], agents=[agent])
         )
         missing = run("remote")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from lighthouse import wiring
-from lighthouse.events import NewEvent
+from lighthouse.agents.models import AgentWentOffline
 from lighthouse_tools.localcloud.cloud import LocalCloud, LocalCloudOptions
 from tests.integration.conftest import TIME_SCALE, AgentClient, eventually
 
@@ -92,7 +92,7 @@ def panel(new_agent: Callable[..., AgentClient]) -> Callable[[int], list[AgentCl
                 stream = f"agent#{old.agent_id}"
                 store.append(
                     stream,
-                    [NewEvent("AGENT_WENT_OFFLINE", {"at": time.time(), "reason": "test: a new panel"})],
+                    [AgentWentOffline(at=time.time(), reason="test: a new panel")],
                     store.current_version(stream),
                 )
         experts = [new_agent("expert") for _ in range(size)]

@@ -25,6 +25,7 @@ import boto3
 from jsonschema import Draft202012Validator
 
 from lighthouse.events import StoredEvent
+from lighthouse.events.types import Probe
 from lighthouse_tools.client import LighthouseClient
 from tests.perf.stats import summarize, write
 
@@ -135,7 +136,7 @@ def floor(state: dict[str, Any], samples: int = 100) -> dict[str, float]:
     table = state["environment"]["LIGHTHOUSE_EVENTS_TABLE"]
     timings = []
     for _ in range(samples):
-        item = StoredEvent(f"floor-{uuid.uuid4().hex}", 1, "BENCH", {"n": 1}, {}, "e", time.time()).to_item()
+        item = StoredEvent(f"floor-{uuid.uuid4().hex}", 1, Probe(n=1), "e", time.time()).to_item()
         started = time.perf_counter()
         dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(version)")
         timings.append((time.perf_counter() - started) * 1000)

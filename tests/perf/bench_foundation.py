@@ -22,7 +22,8 @@ import requests
 
 from lighthouse import wiring
 from lighthouse.auth.keys import sign_session_request
-from lighthouse.events import EventStore, NewEvent, StoredEvent
+from lighthouse.events import EventStore, StoredEvent
+from lighthouse.events.types import Probe
 from lighthouse_tools.localcloud.cloud import REGION, LocalCloud, LocalCloudOptions
 from tests.perf.stats import summarize, write
 
@@ -45,7 +46,7 @@ def floor_and_append(dynamodb: Any, store: EventStore, table: str) -> tuple[list
     """Interleaved samples of (a) the floor: a bare conditional PutItem of an item exactly like the one an
     append writes (same table, so the same stream cost), prepared in advance; (b) EventStore.append."""
     prepared = [
-        StoredEvent(f"floor-{uuid.uuid4().hex}", 1, "BENCH", {"n": 1}, {}, uuid.uuid4().hex, time.time()).to_item()
+        StoredEvent(f"floor-{uuid.uuid4().hex}", 1, Probe(n=1), uuid.uuid4().hex, time.time()).to_item()
         for _ in range(SAMPLES + WARMUP)
     ]
     floor: list[float] = []
@@ -54,7 +55,7 @@ def floor_and_append(dynamodb: Any, store: EventStore, table: str) -> tuple[list
         started = time.perf_counter()
         dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(version)")
         middle = time.perf_counter()
-        store.append(f"bench-{uuid.uuid4().hex}", [NewEvent("BENCH", {"n": 1})], expected_version=0)
+        store.append(f"bench-{uuid.uuid4().hex}", [Probe(n=1)], expected_version=0)
         ended = time.perf_counter()
         if index >= WARMUP:
             floor.append((middle - started) * 1000)
@@ -69,7 +70,7 @@ def append_throughput(store: EventStore) -> float:
     def worker(index: int) -> None:
         stream, version = f"tp-{uuid.uuid4().hex}", 0
         while time.perf_counter() < stop:
-            store.append(stream, [NewEvent("BENCH", {"n": version})], expected_version=version)
+            store.append(stream, [Probe(n=version)], expected_version=version)
             version += 1
             count[index] += 1
 
@@ -167,7 +168,7 @@ def main() -> None:
         in_process = cloud.client("dynamodb")
         figures: dict[str, Any] = {}
         for label, dynamodb in (("http", over_http), ("in_process", in_process)):
-            store = EventStore(dynamodb, table, env["LIGHTHOUSE_SNAPSHOTS_TABLE"])
+            store = EventStore.dynamodb(dynamodb, table, env["LIGHTHOUSE_SNAPSHOTS_TABLE"])
             floor_samples, append_samples = floor_and_append(dynamodb, store, table)
             floor, append = summarize(floor_samples), summarize(append_samples)
             figures[f"append_{label}"] = {
@@ -180,7 +181,7 @@ def main() -> None:
             }
 
         def floor_put() -> None:
-            item = StoredEvent(f"floor-{uuid.uuid4().hex}", 1, "BENCH", {"n": 1}, {}, "e", time.time()).to_item()
+            item = StoredEvent(f"floor-{uuid.uuid4().hex}", 1, Probe(n=1), "e", time.time()).to_item()
             over_http.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(version)")
 
         api = http_figures(cloud, floor_put)

@@ -21,6 +21,7 @@ import requests
 
 from lighthouse import strictjson, wiring
 from lighthouse.events import StoredEvent
+from lighthouse.events.types import Probe
 from lighthouse_tools.localcloud.cloud import LocalCloud, LocalCloudOptions
 from tests.helpers import signed_session_body
 from tests.perf.stats import summarize, write
@@ -63,7 +64,7 @@ def floor_ms(cloud: LocalCloud, count: int = 200) -> list[float]:
     table = next(name for name in dynamodb.list_tables()["TableNames"] if name.endswith("EventsTable"))
     samples = []
     for _ in range(count):
-        item = StoredEvent(f"floor-{uuid.uuid4().hex}", 1, "BENCH", {"n": 1}, {}, uuid.uuid4().hex, time.time())
+        item = StoredEvent(f"floor-{uuid.uuid4().hex}", 1, Probe(n=1), uuid.uuid4().hex, time.time())
         started = time.perf_counter()
         dynamodb.put_item(TableName=table, Item=item.to_item(), ConditionExpression="attribute_not_exists(version)")
         samples.append((time.perf_counter() - started) * 1000)

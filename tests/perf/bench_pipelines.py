@@ -90,7 +90,7 @@ def config() -> dict[str, str]:
 
 
 def run_task(pipeline: str) -> tuple[float, str]:
-    service = wiring.pipeline_service()
+    service = wiring.task_service()
     began = time.perf_counter()
     task = service.create_task(ADMIN, CreateTask(input={"n": 0}, pipeline=pipeline))
     deadline = time.monotonic() + 120
@@ -102,7 +102,7 @@ def run_task(pipeline: str) -> tuple[float, str]:
 def lighthouse(stages: dict[str, int]) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with LocalCloud(LocalCloudOptions(aws_port=0, api_port=0, start_schedules=False)) as _cloud:
-        wiring.pipeline_service().register(ADMIN, config())
+        wiring.pipeline_registry().register(ADMIN, config())
         for name, count in stages.items():
             run_task(name)  # warm the containers
             samples, statuses = [], []

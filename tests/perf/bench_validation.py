@@ -32,6 +32,7 @@ import requests
 from lighthouse import wiring
 from lighthouse.auth.keys import sign_session_request
 from lighthouse.events import StoredEvent
+from lighthouse.events.types import Probe
 from lighthouse.validation.gate import DecisionGate
 from lighthouse.validation.policy import PolicyEngine, _request, default_policies
 from lighthouse.validation.rules import analyze, resolve
@@ -221,7 +222,7 @@ def over_http(cloud: LocalCloud, project: Path) -> dict[str, Any]:
     dynamodb = boto3.client("dynamodb", endpoint_url=cloud.aws_endpoint_url, region_name=REGION)
 
     def floor_put() -> float:
-        item = StoredEvent(f"floor-{uuid.uuid4().hex}", 1, "BENCH", {"n": 1}, {}, "e", time.time()).to_item()
+        item = StoredEvent(f"floor-{uuid.uuid4().hex}", 1, Probe(n=1), "e", time.time()).to_item()
         began = time.perf_counter()
         dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(version)")
         return (time.perf_counter() - began) * 1000

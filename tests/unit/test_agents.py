@@ -6,9 +6,9 @@ import secrets
 
 import pytest
 
-from lighthouse.agents.logic import AgentService, PresencePolicy, SignInLimits
+from lighthouse.agents.logic import AgentDirectoryProjection
 from lighthouse.agents.models import HeartbeatRequest, SessionRequest
-from lighthouse.agents.state import AgentDirectoryProjection
+from lighthouse.agents.service import AgentService, PresencePolicy, SignInLimits
 from lighthouse.auth.keys import session_token_key, sign_session_request
 from lighthouse.auth.nonces import NonceStore
 from lighthouse.auth.tokens import TokenSigner
@@ -23,7 +23,7 @@ class World:
     def __init__(self, provisioned: Provisioned) -> None:
         dynamodb = provisioned.client("dynamodb")
         self.clock = FixedClock()
-        self.events = EventStore(
+        self.events = EventStore.dynamodb(
             dynamodb,
             provisioned.name("LIGHTHOUSE_EVENTS_TABLE"),
             provisioned.name("LIGHTHOUSE_SNAPSHOTS_TABLE"),
@@ -201,7 +201,7 @@ def test_heartbeats_bring_an_agent_online_and_three_missed_intervals_take_it_off
     assert world.service.get("alice").presence == "offline"
     last_will = world.events.load("agent#alice")[-1]
     assert last_will.type == "AGENT_WENT_OFFLINE"
-    assert "missed 3 heartbeats" in last_will.data["reason"]
+    assert "missed 3 heartbeats" in last_will.event.reason  # type: ignore[attr-defined]
     # A second sweep finds nothing new to do.
     assert world.service.sweep_offline() == []
 

@@ -11,16 +11,16 @@ from lighthouse.auth.nonces import NonceStore
 from lighthouse.auth.tokens import Principal
 from lighthouse.clock import FixedClock
 from lighthouse.elicitation import schemas
-from lighthouse.elicitation.logic import ElicitationLimits, ElicitationService
-from lighthouse.elicitation.models import CreateElicitation, RespondToElicitation
-from lighthouse.elicitation.signing import response_key, sign_response, verify_response
-from lighthouse.elicitation.state import (
+from lighthouse.elicitation.logic import (
     ElicitationMetricsProjection,
     ElicitationStatusProjection,
     PendingProjection,
     latency_bucket,
     latency_percentiles,
 )
+from lighthouse.elicitation.models import CreateElicitation, RespondToElicitation
+from lighthouse.elicitation.service import ElicitationLimits, ElicitationService
+from lighthouse.elicitation.signing import response_key, sign_response, verify_response
 from lighthouse.errors import Conflict, Forbidden, PayloadTooLarge, RateLimited, ValidationFailed
 from lighthouse.events import EventStore, Projector, ReadModelStore
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
@@ -148,7 +148,7 @@ class World:
     def __init__(self, provisioned: Provisioned) -> None:
         dynamodb = provisioned.client("dynamodb")
         self.clock = FixedClock()
-        self.events = EventStore(
+        self.events = EventStore.dynamodb(
             dynamodb, provisioned.name("LIGHTHOUSE_EVENTS_TABLE"), provisioned.name("LIGHTHOUSE_SNAPSHOTS_TABLE")
         )
         self.read_models = ReadModelStore(dynamodb, provisioned.name("LIGHTHOUSE_READ_MODELS_TABLE"))
@@ -246,7 +246,8 @@ def test_only_the_target_answers_and_intruders_are_recorded(world: World) -> Non
         world.respond(elicitation_id, who=world.alice)
 
     assert world.types(elicitation_id) == ["ELICITATION_REQUESTED"]
-    violations = world.events._client.scan(TableName=world.events._events_table)["Items"]
+    recorder = world.events.recorder
+    violations = recorder._client.scan(TableName=recorder._events)["Items"]  # type: ignore[attr-defined]
     kinds = [i["type"]["S"] for i in violations if i["stream_id"]["S"].startswith("violation#")]
     assert kinds == ["ELICITATION_SECURITY_VIOLATION"] * 2
 

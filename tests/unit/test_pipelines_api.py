@@ -10,7 +10,8 @@ import pytest
 from chalice.test import Client
 
 from lighthouse import wiring
-from lighthouse.pipelines.manifests import MAX_MANIFEST_BYTES, ConfigInvalid, load
+from lighthouse.pipelines.bundle import load
+from lighthouse.pipelines.manifests import MAX_MANIFEST_BYTES, ConfigInvalid
 from lighthouse_tools.openapi import load_api_module
 from tests.conftest import Provisioned
 from tests.helpers import signed_session_body

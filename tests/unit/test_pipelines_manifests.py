@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from lighthouse.pipelines.bundle import load
 from lighthouse.pipelines.compiler import CompileError, compile_pipeline, error_name
-from lighthouse.pipelines.manifests import MANIFEST_FILES, ConfigInvalid, load
+from lighthouse.pipelines.manifests import MANIFEST_FILES, ConfigInvalid
 from lighthouse_tools.manifest_schemas import path_of, render
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "code-review"

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from lighthouse.clock import FixedClock
-from lighthouse.events import EventStore, NewEvent, Projector, ReadModelStore, StoredEvent
+from lighthouse.events import EventStore, Projector, ReadModelStore, StoredEvent
 from tests.conftest import Provisioned
+from tests.events_for_tests import Counted, Written
 
 
 class CounterProjection:
@@ -18,23 +19,23 @@ class CounterProjection:
         self.fail_on = fail_on or set()
 
     def handles(self, event: StoredEvent) -> bool:
-        return event.type == "ADD"
+        return isinstance(event.event, Counted)
 
     def locate(self, event: StoredEvent) -> tuple[str, str]:
         return self.name, event.stream_id
 
     def apply(self, document: dict[str, Any] | None, event: StoredEvent) -> dict[str, Any] | None:
-        if event.data["n"] in self.fail_on:
-            self.fail_on.discard(event.data["n"])
+        if event.event.n in self.fail_on:
+            self.fail_on.discard(event.event.n)
             raise RuntimeError("projection crashed")
         document = document or {"total": 0, "seen": []}
-        return {"total": document["total"] + event.data["n"], "seen": [*document["seen"], event.version]}
+        return {"total": document["total"] + event.event.n, "seen": [*document["seen"], event.version]}
 
 
 @pytest.fixture
 def parts(provisioned: Provisioned) -> tuple[EventStore, ReadModelStore]:
     dynamodb = provisioned.client("dynamodb")
-    store = EventStore(
+    store = EventStore.dynamodb(
         dynamodb,
         provisioned.name("LIGHTHOUSE_EVENTS_TABLE"),
         provisioned.name("LIGHTHOUSE_SNAPSHOTS_TABLE"),
@@ -44,7 +45,7 @@ def parts(provisioned: Provisioned) -> tuple[EventStore, ReadModelStore]:
 
 
 def appended(store: EventStore, *numbers: int) -> list[StoredEvent]:
-    return store.append("c", [NewEvent("ADD", {"n": n}) for n in numbers], expected_version=0)
+    return store.append("c", [Counted(n=n) for n in numbers], expected_version=0)
 
 
 def test_duplicated_and_replayed_records_change_nothing(parts: tuple[EventStore, ReadModelStore]) -> None:
@@ -92,7 +93,7 @@ def test_a_crash_mid_batch_then_a_retry_leaves_the_read_model_correct(
 
 def test_events_a_projection_does_not_handle_are_ignored(parts: tuple[EventStore, ReadModelStore]) -> None:
     store, read_models = parts
-    events = store.append("c", [NewEvent("OTHER", {"n": 5})], expected_version=0)
+    events = store.append("c", [Written(writer=5)], expected_version=0)
 
     assert Projector(store, read_models, [CounterProjection()]).project(events) == 0
     assert read_models.get("counters", "c").body is None
@@ -107,16 +108,16 @@ class TallyProjection:
     name = "tallies"
 
     def handles(self, event: StoredEvent) -> bool:
-        return event.type == "ADD"
+        return isinstance(event.event, Counted)
 
     def increments(self, event: StoredEvent) -> dict[str, dict[str, int]]:
-        return {"all": {"events": 1, "sum": event.data["n"]}}
+        return {"all": {"events": 1, "sum": event.event.n}}
 
 
 def test_counter_projections_count_each_event_once_across_streams(parts: tuple[EventStore, ReadModelStore]) -> None:
     store, read_models = parts
-    first = store.append("a", [NewEvent("ADD", {"n": 2}), NewEvent("ADD", {"n": 3})], expected_version=0)
-    second = store.append("b", [NewEvent("ADD", {"n": 5})], expected_version=0)
+    first = store.append("a", [Counted(n=2), Counted(n=3)], expected_version=0)
+    second = store.append("b", [Counted(n=5)], expected_version=0)
     projector = Projector(store, read_models, [], counters=[TallyProjection()])
 
     assert projector.project([*first, *second]) == 3

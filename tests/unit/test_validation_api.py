@@ -56,7 +56,7 @@ def test_validate_decides_and_records_both_events(api: Client, tmp_path: Path) -
     assert 0 <= body["confidence"] <= 1
     events = wiring.event_store().load(f"validation#{body['request_id']}")
     assert [e.type for e in events] == ["VALIDATION_REQUESTED", "VALIDATION_COMPLETED"]
-    assert events[0].data["gate"]["matched_rules"] == body["matched_rules"]
+    assert events[0].event.gate.matched_rules == body["matched_rules"]  # type: ignore[attr-defined]
 
     fetched = call(api, "GET", f"/validate/{body['request_id']}", token)
     assert fetched.json_body["decision"] == "approved"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lighthouse.validation.consensus import Vote, consensus
-from lighthouse.validation.logic import _settled
+from lighthouse.validation.logic import settled as _settled
 
 
 def votes(*decisions: str) -> list[Vote]:

@@ -8,10 +8,10 @@ import pytest
 from lighthouse import wiring
 from lighthouse.clock import FixedClock
 from lighthouse.errors import ValidationFailed
-from lighthouse.validation.logic import PolicyStore
 from lighthouse.validation.policy import PolicyEngine, check_policies, default_policies
 from lighthouse.validation.rules import analyze, resolve
-from lighthouse.validation.state import POLICY_STREAM
+from lighthouse.validation.service import PolicyStore
+from lighthouse.validation.store import POLICY_STREAM
 from tests.conftest import Provisioned
 
 FORBID_GIT = '@id("no-git")\nforbid (principal, action, resource) when { context.command_class == "network" };\n'

@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from lighthouse.agents.logic import AgentService, PresencePolicy, SignInLimits
+from lighthouse.agents.logic import AgentDirectoryProjection
 from lighthouse.agents.models import AgentView
-from lighthouse.agents.state import AgentDirectoryProjection
+from lighthouse.agents.service import AgentService, PresencePolicy, SignInLimits
 from lighthouse.api.guards import Guards
 from lighthouse.auth.hook_tokens import HookTokens
 from lighthouse.auth.keys import hook_token_key, session_token_key
@@ -21,26 +21,28 @@ from lighthouse.aws import reset as aws_clients_cache_clear
 from lighthouse.clock import SystemClock
 from lighthouse.config import get_settings
 from lighthouse.consumers import PoisonSink, sqs_sender
-from lighthouse.elicitation.logic import ElicitationLimits, ElicitationService
-from lighthouse.elicitation.models import CreateElicitation
-from lighthouse.elicitation.state import (
+from lighthouse.elicitation.logic import (
     ElicitationMetricsProjection,
     ElicitationStatusProjection,
     PendingProjection,
 )
+from lighthouse.elicitation.models import CreateElicitation
+from lighthouse.elicitation.service import ElicitationLimits, ElicitationService
 from lighthouse.events import EventStore, Projector, ReadModelStore
 from lighthouse.lazy import Lazy
 from lighthouse.leases import Lease, WaitCaps, WaitLeases
 from lighthouse.notify import Pacing, admission, notifier
 from lighthouse.pipelines.connections import ConnectionStore
-from lighthouse.pipelines.logic import Engine, PipelineService
 from lighthouse.pipelines.memory import MemoryStore
+from lighthouse.pipelines.registry import Engine, PipelineRegistry
+from lighthouse.pipelines.service import TaskService
+from lighthouse.pipelines.stages import StageRunner
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 from lighthouse.secrets import resolve_llm_api_key, resolve_master_secret
 from lighthouse.validation.gate import DecisionGate
 from lighthouse.validation.llm import LlmExpert, LlmSettings
-from lighthouse.validation.logic import ExpertPolicy, PolicyStore, ValidationService
-from lighthouse.validation.state import ValidationAuditProjection
+from lighthouse.validation.logic import ValidationAuditProjection
+from lighthouse.validation.service import ExpertPolicy, PolicyStore, ValidationService
 from lighthouse.waits import TaskTokens
 
 
@@ -58,7 +60,7 @@ def lazy_master_secret() -> Lazy[str]:
 @lru_cache(maxsize=1)
 def event_store() -> EventStore:
     settings = get_settings()
-    return EventStore(
+    return EventStore.dynamodb(
         client("dynamodb"),
         settings.events_table,
         settings.snapshots_table,
@@ -195,7 +197,9 @@ def reset() -> None:
         elicitation_service,
         idempotency_config,
         idempotent_create,
-        pipeline_service,
+        pipeline_registry,
+        task_service,
+        stage_runner,
         connections,
         policy_store,
         validation_gate,
@@ -365,13 +369,11 @@ def connections() -> ConnectionStore:
 
 
 @lru_cache(maxsize=1)
-def pipeline_service() -> PipelineService:
+def pipeline_registry() -> PipelineRegistry:
     settings = get_settings()
-    return PipelineService(
+    return PipelineRegistry(
         events=event_store(),
         stepfunctions=client("stepfunctions"),
-        s3=client("s3"),
-        memory=MemoryStore(client("dynamodb"), settings.memory_table),
         engine=Engine(
             stage_runner_arn=settings.pipeline_stage_function_arn,
             role_arn=settings.pipeline_role_arn,
@@ -379,7 +381,31 @@ def pipeline_service() -> PipelineService:
             workspace_bucket=settings.workspace_bucket,
         ),
         clock=SystemClock(),
+    )
+
+
+@lru_cache(maxsize=1)
+def task_service() -> TaskService:
+    return TaskService(
+        events=event_store(),
+        registry=pipeline_registry(),
+        stepfunctions=client("stepfunctions"),
+        memory=MemoryStore(client("dynamodb"), get_settings().memory_table),
+        clock=SystemClock(),
+        projects_of=lambda agent_id: agent_service().projects_of(agent_id),
+    )
+
+
+@lru_cache(maxsize=1)
+def stage_runner() -> StageRunner:
+    settings = get_settings()
+    return StageRunner(
+        events=event_store(),
+        registry=pipeline_registry(),
+        s3=client("s3"),
+        memory=MemoryStore(client("dynamodb"), settings.memory_table),
+        workspace_bucket=settings.workspace_bucket,
+        clock=SystemClock(),
         connections=connections(),
         bedrock_client=lambda: client("bedrock-runtime"),
-        projects_of=lambda agent_id: agent_service().projects_of(agent_id),
     )

@@ -1,282 +1,139 @@
-"""Agent identity and presence decisions. Data access is injected; nothing here reads the environment."""
+"""Agent decisions and folds: pure functions of a state and a command (no I/O, no clock)."""
 
 from __future__ import annotations
 
-import hmac
-import secrets
-from dataclasses import dataclass, field
 from typing import Any
 
 from lighthouse.agents.models import (
-    AgentPage,
-    AgentView,
-    HeartbeatRequest,
-    HeartbeatResponse,
-    Role,
-    SessionRequest,
-    SessionResponse,
-)
-from lighthouse.agents.state import (
-    AGENT_HEARTBEAT,
-    AGENT_PROJECTS_SET,
-    AGENT_REGISTERED,
-    AGENT_WENT_OFFLINE,
-    AgentReducer,
+    DIRECTORY,
+    AgentHeartbeat,
+    AgentProjectsSet,
+    AgentRegistered,
     AgentState,
-    stream_id,
+    AgentWentOffline,
+    Beat,
+    ChangeProjects,
+    MarkOffline,
+    Register,
 )
-from lighthouse.auth.keys import agent_secret, sign_session_request
-from lighthouse.auth.nonces import NonceStore
-from lighthouse.auth.tokens import Principal, TokenSigner
-from lighthouse.clock import Clock
-from lighthouse.errors import AlreadyExists, ConcurrencyError, NotFound, Unauthenticated
-from lighthouse.events import EventStore, NewEvent, ReadModelStore
-from lighthouse.lazy import Lazy
-from lighthouse.paging import cursor_string, encode_cursor
-from lighthouse.ratelimit import Limit, TokenBucketLimiter
-
-OFFLINE_AFTER_MISSED_HEARTBEATS = 3
-MAX_APPEND_ATTEMPTS = 5
+from lighthouse.errors import AlreadyExists, NotFound
+from lighthouse.events.model import StoredEvent
+from lighthouse.events.types import Event
 
 
-@dataclass(frozen=True)
-class PresencePolicy:
-    heartbeat_interval_seconds: int
+class AgentFold:
+    """The agent stream folded into an AgentState. v2: agents belong to projects."""
 
-    @property
-    def offline_after_seconds(self) -> int:
-        return self.heartbeat_interval_seconds * OFFLINE_AFTER_MISSED_HEARTBEATS
+    name = "agent-v2"
+    snapshots = True  # a heartbeat every 30 s makes long streams
 
+    def initial(self) -> AgentState:
+        return AgentState()
 
-@dataclass(frozen=True)
-class SignInLimits:
-    """Sessions for an agent that proves its secret, and failed attempts, per source and per agent.
-
-    Failures are charged only after a signature fails to verify, and only to failure budgets: a
-    caller without the secret can make its own attempts slow, never the real agent's sign-in.
-    """
-
-    sessions: Limit = field(default_factory=lambda: Limit(per_minute=30, burst=10))
-    failures_per_source: Limit = field(default_factory=lambda: Limit(per_minute=20, burst=10))
-    failures_per_agent: Limit = field(default_factory=lambda: Limit(per_minute=60, burst=20))
-
-
-@dataclass(frozen=True)
-class Registration:
-    agent_id: str
-    role: Role
-    secret: str
-
-
-class AgentService:
-    def __init__(
-        self,
-        *,
-        events: EventStore,
-        read_models: ReadModelStore,
-        nonces: NonceStore,
-        limiter: TokenBucketLimiter,
-        signer: TokenSigner,
-        master_secret: str | Lazy[str],
-        clock: Clock,
-        presence: PresencePolicy,
-        token_ttl_seconds: int = 3600,
-        clock_skew_seconds: int = 300,
-        sign_in: SignInLimits | None = None,
-        heartbeat_limit: Limit | None = None,
-    ) -> None:
-        self._events = events
-        self._read_models = read_models
-        self._nonces = nonces
-        self._limiter = limiter
-        self._signer = signer
-        self._master_secret = master_secret if isinstance(master_secret, Lazy) else Lazy(master_secret)
-        self._clock = clock
-        self._presence = presence
-        self._token_ttl = token_ttl_seconds
-        self._skew = clock_skew_seconds
-        self._sign_in = sign_in or SignInLimits()
-        self._heartbeat_limit = heartbeat_limit or Limit(per_minute=120, burst=10)
-        self._reducer = AgentReducer()
-
-    # registration ---------------------------------------------------------------------------
-
-    def register(
-        self,
-        agent_id: str,
-        role: Role,
-        metadata: dict[str, Any] | None = None,
-        projects: list[str] | None = None,
-    ) -> Registration:
-        salt = secrets.token_hex(16)
-        event = NewEvent(
-            AGENT_REGISTERED,
-            {
-                "agent_id": agent_id,
-                "role": role,
-                "salt": salt,
-                "registered_at": self._clock.now(),
-                "metadata": metadata or {},
-                "projects": sorted(set(projects or [])),
-            },
-        )
-        try:
-            self._events.append(stream_id(agent_id), [event], expected_version=0)
-        except ConcurrencyError as error:
-            raise AlreadyExists(f"agent {agent_id!r} is already registered") from error
-        return Registration(agent_id, role, agent_secret(self._master_secret.get(), agent_id, salt))
-
-    def _state(self, agent_id: str) -> tuple[AgentState, int]:
-        return self._events.load_state(stream_id(agent_id), self._reducer)
-
-    # sessions -------------------------------------------------------------------------------
-
-    def create_session(self, request: SessionRequest, source: str = "unknown") -> SessionResponse:
-        """A bearer token for an agent that proves its secret; `source` is the caller's address."""
-        now = self._clock.now()
-        if abs(now - request.timestamp) > self._skew:
-            raise Unauthenticated(
-                f"timestamp is more than {self._skew} s away from server time; check the agent's clock",
-                {"server_time": int(now)},
+    def evolve(self, state: AgentState, stored: StoredEvent) -> AgentState:
+        event = stored.event
+        if isinstance(event, AgentRegistered):
+            return AgentState(
+                agent_id=event.agent_id,
+                role=event.role,
+                salt=event.salt,
+                registered_at=event.registered_at,
+                metadata=dict(event.metadata),
+                projects=list(event.projects),
             )
-        state, _ = self._state(request.agent_id)
-        valid = state.exists and hmac.compare_digest(
-            sign_session_request(
-                agent_secret(self._master_secret.get(), state.agent_id, state.salt),
-                request.agent_id,
-                request.timestamp,
-                request.nonce,
-            ),
-            request.signature,
-        )
-        if not valid:
-            # Charged to failure budgets only; over them the answer is 429 instead of 401.
-            self._limiter.consume(f"signin-failures#source#{source}", self._sign_in.failures_per_source)
-            self._limiter.consume(f"signin-failures#agent#{request.agent_id}", self._sign_in.failures_per_agent)
-            # The same message for an unknown agent and a bad signature: ids are not enumerable.
-            raise Unauthenticated("signature does not verify for this agent")
-        # Only after the signature checks out, so nobody can burn another agent's nonces or budget.
-        self._nonces.remember(f"session#{request.agent_id}", request.nonce.lower(), now, 2 * self._skew)
-        self._limiter.consume(f"sessions#{request.agent_id}", self._sign_in.sessions)
-        token, principal = self._signer.issue(state.agent_id, state.role, now, self._token_ttl)
-        return SessionResponse(
-            token=token,
-            agent_id=principal.agent_id,
-            role=state.role,  # type: ignore[arg-type]
-            expires_at=principal.expires_at,
-        )
-
-    def authenticate(self, authorization: str | None) -> Principal:
-        return self._signer.verify_header(authorization, self._clock.now())
-
-    # presence -------------------------------------------------------------------------------
-
-    def heartbeat(self, principal: Principal, request: HeartbeatRequest) -> HeartbeatResponse:
-        self._limiter.consume(f"heartbeats#{principal.agent_id}", self._heartbeat_limit)
-        for _attempt in range(MAX_APPEND_ATTEMPTS):
-            state, version = self._state(principal.agent_id)
-            if not state.exists:
-                raise NotFound(f"agent {principal.agent_id!r} is not registered")
-            now = self._clock.now()
-            event = NewEvent(AGENT_HEARTBEAT, {"at": now, "status": request.status, "metadata": request.metadata})
-            try:
-                self._events.append(stream_id(principal.agent_id), [event], expected_version=version)
-            except ConcurrencyError:
-                continue
-            return HeartbeatResponse(
-                agent_id=principal.agent_id,
-                last_seen=now,
-                next_heartbeat_before=now + self._presence.heartbeat_interval_seconds,
+        if isinstance(event, AgentHeartbeat):
+            return state.model_copy(
+                update={
+                    "online": True,
+                    "status": event.status,
+                    "last_seen": event.at,
+                    "metadata": {**state.metadata, **event.metadata},
+                }
             )
-        raise ConcurrencyError(f"agent {principal.agent_id!r} stream is too contended")
+        if isinstance(event, AgentWentOffline):
+            return state.model_copy(update={"online": False})
+        if isinstance(event, AgentProjectsSet):
+            return state.model_copy(update={"projects": list(event.projects)})
+        return state
 
-    def sweep_offline(self) -> list[str]:
-        """Mark offline (the agent's last will) every online agent silent for 3 intervals."""
-        now = self._clock.now()
-        cutoff = now - self._presence.offline_after_seconds
-        marked: list[str] = []
-        next_token: str | None = None
-        while True:
-            documents, next_token = self._read_models.list("agents", limit=200, start_key=next_token)
-            for document in documents:
-                body = document.body or {}
-                if body.get("presence") != "online" or (body.get("last_seen") or 0) >= cutoff:
-                    continue
-                if self._mark_offline(document.key, cutoff, now):
-                    marked.append(document.key)
-            if not next_token:
-                return marked
+    def to_snapshot(self, state: AgentState) -> dict[str, Any]:
+        return state.model_dump(mode="json")
 
-    def _mark_offline(self, agent_id: str, cutoff: float, now: float) -> bool:
-        # The read model may lag; the stream decides.
-        state, version = self._state(agent_id)
-        if not state.online or (state.last_seen or 0) >= cutoff:
-            return False
-        event = NewEvent(
-            AGENT_WENT_OFFLINE,
-            {
-                "at": now,
-                "last_seen": state.last_seen,
-                "reason": f"missed {OFFLINE_AFTER_MISSED_HEARTBEATS} heartbeats "
-                f"({self._presence.offline_after_seconds} s)",
-            },
+    def from_snapshot(self, data: dict[str, Any]) -> AgentState:
+        return AgentState.model_validate(data)
+
+
+FOLD = AgentFold()
+
+
+def register(state: AgentState, command: Register) -> list[Event]:
+    if state.exists:
+        raise AlreadyExists(f"agent {command.agent_id!r} is already registered")
+    return [
+        AgentRegistered(
+            agent_id=command.agent_id,
+            role=command.role,
+            salt=command.salt,
+            registered_at=command.at,
+            metadata=command.metadata,
+            projects=sorted(set(command.projects)),
         )
-        try:
-            self._events.append(stream_id(agent_id), [event], expected_version=version)
-        except ConcurrencyError:
-            return False  # a heartbeat won the race: the agent is alive
-        return True
+    ]
 
-    def set_projects(self, principal: Principal, agent_id: str, projects: list[str]) -> AgentView:
-        """Replace an agent's project memberships (admins only; enforced by the route)."""
-        for _attempt in range(MAX_APPEND_ATTEMPTS):
-            state, version = self._state(agent_id)
-            if not state.exists:
-                raise NotFound(f"agent {agent_id!r} is not registered")
-            event = NewEvent(
-                AGENT_PROJECTS_SET,
-                {"projects": sorted(set(projects)), "by": principal.agent_id, "at": self._clock.now()},
-            )
-            try:
-                self._events.append(stream_id(agent_id), [event], expected_version=version)
-            except ConcurrencyError:
-                continue
-            state.projects = sorted(set(projects))
-            return self._view(state)
-        raise ConcurrencyError(f"agent {agent_id!r} stream is too contended")
 
-    def projects_of(self, agent_id: str) -> list[str]:
-        """The agent's projects, from its stream (the truth), not the read model that may lag."""
-        state, _ = self._state(agent_id)
-        return list(state.projects) if state.exists else []
+def beat(state: AgentState, command: Beat) -> list[Event]:
+    if not state.exists:
+        raise NotFound("this agent is not registered")
+    return [AgentHeartbeat(at=command.at, status=command.status, metadata=command.metadata)]
 
-    def exists(self, agent_id: str) -> bool:
-        return self._events.current_version(stream_id(agent_id)) > 0
 
-    def _view(self, state: AgentState) -> AgentView:
-        return AgentView(
-            agent_id=state.agent_id,
-            role=state.role,  # type: ignore[arg-type]
-            presence="online" if state.online else "offline",
-            status=state.status,
-            last_seen=state.last_seen,
-            registered_at=state.registered_at,
-            metadata=state.metadata,
-            projects=state.projects,
-        )
+def mark_offline(state: AgentState, command: MarkOffline) -> list[Event]:
+    """The agent's last will, unless it is offline already or has been heard from since the cutoff."""
+    if not state.online or (state.last_seen or 0) >= command.cutoff:
+        return []
+    return [AgentWentOffline(at=command.at, last_seen=state.last_seen, reason=command.reason)]
 
-    # directory ------------------------------------------------------------------------------
 
-    def get(self, agent_id: str) -> AgentView:
-        document = self._read_models.get("agents", agent_id)
-        if document.body is None:
-            raise NotFound(f"agent {agent_id!r} not found")
-        return AgentView.model_validate(document.body)
+def change_projects(state: AgentState, command: ChangeProjects) -> list[Event]:
+    if not state.exists:
+        raise NotFound("this agent is not registered")
+    return [AgentProjectsSet(projects=sorted(set(command.projects)), by=command.by, at=command.at)]
 
-    def list(self, limit: int, next_token: str | None) -> AgentPage:
-        """A page of agents; `next_token` is the opaque token of the previous page."""
-        documents, last = self._read_models.list("agents", limit=limit, start_key=cursor_string(next_token))
-        return AgentPage(
-            agents=[AgentView.model_validate(d.body) for d in documents],
-            next_token=encode_cursor(last) if last else None,
-        )
+
+# ---- the directory read model -----------------------------------------------------------------
+
+
+class AgentDirectoryProjection:
+    """Read model `agents`: one document per agent, what GET /agents serves."""
+
+    name = DIRECTORY
+
+    def handles(self, stored: StoredEvent) -> bool:
+        return isinstance(stored.event, AgentRegistered | AgentHeartbeat | AgentWentOffline | AgentProjectsSet)
+
+    def locate(self, stored: StoredEvent) -> tuple[str, str]:
+        return self.name, stored.stream_id.removeprefix("agent#")
+
+    def apply(self, document: dict[str, Any] | None, stored: StoredEvent) -> dict[str, Any] | None:
+        event = stored.event
+        if isinstance(event, AgentRegistered):
+            return {
+                "agent_id": event.agent_id,
+                "role": event.role,
+                "presence": "offline",
+                "status": None,
+                "last_seen": None,
+                "registered_at": event.registered_at,
+                "metadata": event.metadata,
+                "projects": event.projects,
+            }
+        if document is None:
+            return None
+        if isinstance(event, AgentHeartbeat):
+            document.update(presence="online", status=event.status, last_seen=event.at)
+            document["metadata"] = {**document.get("metadata", {}), **event.metadata}
+        elif isinstance(event, AgentWentOffline):
+            document.update(presence="offline", went_offline_at=event.at)
+        elif isinstance(event, AgentProjectsSet):
+            document["projects"] = list(event.projects)
+        return document

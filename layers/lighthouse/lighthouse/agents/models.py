@@ -1,16 +1,20 @@
-"""Request and view models for agents (pydantic validates every body)."""
+"""Agents: request and view models, the agent stream's events, its state and the commands on it."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lighthouse.events.types import Event
 
 Role = Literal["agent", "expert", "human", "admin"]
 AGENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 PROJECT_PATTERN = r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$"
 MAX_PROJECTS = 50
 MAX_METADATA_BYTES = 4096
+DIRECTORY = "agents"  # the read model of every agent (GET /agents)
 
 
 class StrictModel(BaseModel):
@@ -78,3 +82,95 @@ class HeartbeatResponse(BaseModel):
     presence: Literal["online"] = "online"
     last_seen: float
     next_heartbeat_before: float
+
+
+# ---- events (the agent stream `agent#<agent_id>`) ------------------------------------------------
+
+
+class AgentRegistered(Event):
+    TYPE: ClassVar[str] = "AGENT_REGISTERED"
+
+    agent_id: str
+    role: Role
+    salt: str
+    registered_at: float
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    projects: list[str] = Field(default_factory=list)  # absent from events written before projects
+
+
+class AgentHeartbeat(Event):
+    TYPE: ClassVar[str] = "AGENT_HEARTBEAT"
+
+    at: float
+    status: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class AgentWentOffline(Event):
+    TYPE: ClassVar[str] = "AGENT_WENT_OFFLINE"
+
+    at: float
+    last_seen: float | None = None
+    reason: str = ""
+
+
+class AgentProjectsSet(Event):
+    TYPE: ClassVar[str] = "AGENT_PROJECTS_SET"
+
+    projects: list[str]
+    by: str
+    at: float
+
+
+# ---- state and commands --------------------------------------------------------------------------
+
+
+class AgentState(BaseModel):
+    """An agent as its stream says it is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent_id: str = ""
+    role: str = ""
+    salt: str = ""
+    registered_at: float = 0.0
+    online: bool = False
+    status: str | None = None
+    last_seen: float | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    projects: list[str] = Field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.agent_id)
+
+
+@dataclass(frozen=True)
+class Register:
+    agent_id: str
+    role: Role
+    salt: str
+    at: float
+    metadata: dict[str, Any]
+    projects: list[str]
+
+
+@dataclass(frozen=True)
+class Beat:
+    at: float
+    status: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MarkOffline:
+    at: float
+    cutoff: float  # silent since before this: offline
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChangeProjects:
+    projects: list[str]
+    by: str
+    at: float

@@ -1,449 +1,230 @@
-"""Elicitation decisions. Storage, the limiter and Step Functions are injected; no environment access."""
+"""Elicitation decisions, the stream's fold and its read models: pure functions, no I/O, no clock."""
 
 from __future__ import annotations
 
-import math
-import secrets
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import bisect
+from typing import Any
 
-from lighthouse.auth.nonces import NonceStore
-from lighthouse.auth.tokens import Principal
-from lighthouse.clock import Clock
 from lighthouse.elicitation import schemas
 from lighthouse.elicitation.models import (
-    MAX_WAIT_SECONDS,
-    CreatedElicitation,
-    CreateElicitation,
-    ElicitationMetrics,
-    ElicitationView,
-    PendingElicitation,
-    PendingPage,
-    RespondResult,
-    RespondToElicitation,
-)
-from lighthouse.elicitation.signing import data_hash, response_key, sign_response
-from lighthouse.elicitation.state import (
-    ACCEPTED,
-    CANCELLED,
-    DECLINED,
-    EXPIRED,
     FINAL_STATUS,
-    PRIORITY_RANK,
-    REQUESTED,
-    SECURITY_VIOLATION,
-    ElicitationMetricsProjection,
-    ElicitationReducer,
+    Answer,
+    Ask,
+    ElicitationAccepted,
+    ElicitationCancelled,
+    ElicitationDeclined,
+    ElicitationExpired,
+    ElicitationRequested,
+    ElicitationSecurityViolation,
     ElicitationState,
-    latency_percentiles,
-    stream_id,
+    End,
+    Ending,
 )
-from lighthouse.errors import (
-    ConcurrencyError,
-    Conflict,
-    Forbidden,
-    MalformedRequest,
-    NotFound,
-    ReplayDetected,
-    ValidationFailed,
-)
-from lighthouse.events import EventStore, NewEvent, ReadModelStore, StoredEvent
-from lighthouse.lazy import Lazy
-from lighthouse.notify import Notifier, admit, await_stream, model_topic
-from lighthouse.notify import notifier as process_notifier
-from lighthouse.paging import decode_cursor, encode_cursor
-from lighthouse.ratelimit import Limit, TokenBucketLimiter
-from lighthouse.waits import TaskTokens
+from lighthouse.errors import AlreadyExists, Conflict, Forbidden, NotFound, ValidationFailed
+from lighthouse.events.model import StoredEvent
+from lighthouse.events.types import Event
 
-NONCE_KEEP_SECONDS = 2 * 86_400
-CREATE_SCOPE = "elicitation-create"
-RESPOND_SCOPE = "elicitation-respond"
+PRIORITY_RANK = {"urgent": 0, "normal": 1}
+# Answer-latency histogram bucket upper bounds, in milliseconds (the last one is open).
+LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000, 3_600_000)
 
 
-class ResponseReplayed(Conflict):
-    code = "REPLAY_DETECTED"
+class ElicitationFold:
+    name = "elicitation-v2"
+    snapshots = False  # a request and one ending
 
+    def initial(self) -> ElicitationState:
+        return ElicitationState()
 
-@dataclass(frozen=True)
-class ElicitationLimits:
-    creates: Limit = field(default_factory=lambda: Limit(per_minute=10, burst=3))
-    responses: Limit = field(default_factory=lambda: Limit(per_minute=20, burst=3))
-
-
-def wait_id(elicitation_id: str) -> str:
-    return f"elicitation#{elicitation_id}"
-
-
-class ElicitationService:
-    def __init__(
-        self,
-        *,
-        events: EventStore,
-        read_models: ReadModelStore,
-        nonces: NonceStore,
-        limiter: TokenBucketLimiter,
-        task_tokens: TaskTokens,
-        state_machine_arn: str,
-        master_secret: str | Lazy[str],
-        clock: Clock,
-        limits: ElicitationLimits | None = None,
-        notifier: Notifier = process_notifier,
-        wait_for_change: Callable[[str, int, float], int] | None = None,
-        agent_exists: Callable[[str], bool] = lambda agent_id: True,
-    ) -> None:
-        """`wait_for_change(topic, seen, timeout)` blocks a long-poll until a same-process write or the
-        timeout; by default the notifier's wait (tests pass one that moves their clock instead).
-        `agent_exists` tells whether a target is registered (a question to nobody is a 404)."""
-        self._agent_exists = agent_exists
-        self._notifier = notifier
-        self._wait = wait_for_change or notifier.wait
-        self._events = events
-        self._read_models = read_models
-        self._nonces = nonces
-        self._limiter = limiter
-        self._tokens = task_tokens
-        self._state_machine_arn = state_machine_arn
-        self._master_secret = master_secret if isinstance(master_secret, Lazy) else Lazy(master_secret)
-        self._clock = clock
-        self._limits = limits or ElicitationLimits()
-        self._reducer = ElicitationReducer()
-
-    def _state(self, elicitation_id: str) -> tuple[ElicitationState, int]:
-        return self._events.load_state(stream_id(elicitation_id), self._reducer)
-
-    def _existing(self, elicitation_id: str) -> tuple[ElicitationState, int]:
-        state, version = self._state(elicitation_id)
-        if not state.exists:
-            raise NotFound(f"elicitation {elicitation_id!r} not found")
-        return state, version
-
-    # ---- asking ---------------------------------------------------------------------------------
-
-    def create(self, principal: Principal, request: CreateElicitation) -> CreatedElicitation:
-        schemas.check_message(request.message)
-        schemas.check_schema(request.schema_)
-        if request.to_agent == principal.agent_id:
-            raise ValidationFailed("an agent cannot elicit from itself", {"fields": [{"path": "to_agent"}]})
-        if not self._agent_exists(request.to_agent):
-            raise NotFound(f"agent {request.to_agent!r} is not registered", {"fields": [{"path": "to_agent"}]})
-        self._limiter.consume(f"{CREATE_SCOPE}#{principal.agent_id}", self._limits.creates)
-        # The execution that waits for the outcome is started from the event stream (`dispatch`).
-        return self._open(
-            uuid.uuid4().hex,
-            principal.agent_id,
-            request.to_agent,
-            request.message,
-            request.schema_,
-            request.timeout_seconds,
-            request.priority,
-        )
-
-    def _open(
-        self,
-        elicitation_id: str,
-        from_agent: str,
-        to_agent: str,
-        message: str,
-        schema: dict[str, Any],
-        timeout_seconds: int,
-        priority: str,
-        managed_by: str | None = None,
-    ) -> CreatedElicitation:
-        salt = secrets.token_hex(16)
-        now = self._clock.now()
-        expires_at = now + timeout_seconds
-        data = {
-            "elicitation_id": elicitation_id,
-            "from_agent": from_agent,
-            "to_agent": to_agent,
-            "message": message,
-            "schema": schema,
-            "priority": priority,
-            "salt": salt,
-            "created_at": now,
-            "expires_at": expires_at,
-        }
-        if managed_by:
-            data["managed_by"] = managed_by
-        self._events.append(stream_id(elicitation_id), [NewEvent(REQUESTED, data)], expected_version=0)
-        return CreatedElicitation(
-            elicitation_id=elicitation_id,
-            expires_at=expires_at,
-            response_key=response_key(self._master_secret.get(), elicitation_id, salt),
-        )
-
-    def open_managed(
-        self,
-        *,
-        elicitation_id: str,
-        from_agent: str,
-        to_agent: str,
-        message: str,
-        schema: dict[str, Any],
-        timeout_seconds: int,
-        managed_by: str,
-    ) -> None:
-        """An elicitation whose wait and deadline belong to another execution (an expert vote of a
-        validation round): no execution of its own is started, and opening it twice is a no-op."""
-        try:
-            self._open(elicitation_id, from_agent, to_agent, message, schema, timeout_seconds, "urgent", managed_by)
-        except ConcurrencyError:
-            return  # a retried step: the elicitation exists already
-
-    def outcome(self, elicitation_id: str) -> ElicitationState:
-        state, _ = self._state(elicitation_id)
+    def evolve(self, state: ElicitationState, stored: StoredEvent) -> ElicitationState:
+        event = stored.event
+        if isinstance(event, ElicitationRequested):
+            return ElicitationState.model_validate({**event.model_dump(by_alias=True), "status": "pending"})
+        if isinstance(event, Ending):
+            update: dict[str, Any] = {"status": FINAL_STATUS[type(event)], "finished_at": event.at}
+            if isinstance(event, ElicitationAccepted | ElicitationDeclined):
+                update["response"] = event.response
+            return state.model_copy(update=update)
         return state
 
-    def withdraw(self, elicitation_id: str, by: str) -> bool:
-        """Cancel on the platform's behalf (the question no longer matters); False if it already ended."""
-        return self._end_if_open(elicitation_id, CANCELLED, {"by": by}) is None
+    def to_snapshot(self, state: ElicitationState) -> dict[str, Any]:
+        return state.model_dump(mode="json", by_alias=True)
 
-    def _end_if_open(self, elicitation_id: str, event_type: str, extra: dict[str, Any]) -> ElicitationState | None:
-        """Append `event_type` unless the elicitation is missing or already over; None when it was
-        appended, else the state that prevented it."""
-        for _attempt in range(5):
-            state, version = self._state(elicitation_id)
-            if not state.exists or state.final:
-                return state
-            try:
-                self._events.append(
-                    stream_id(elicitation_id),
-                    [NewEvent(event_type, {"at": self._clock.now(), "to_agent": state.to_agent, **extra})],
-                    expected_version=version,
-                )
-            except ConcurrencyError:
-                continue
-            return None
-        raise ConcurrencyError(f"elicitation {elicitation_id} kept changing while ending it")
+    def from_snapshot(self, data: dict[str, Any]) -> ElicitationState:
+        return ElicitationState.model_validate(data)
 
-    def pending(self, principal: Principal, limit: int, next_token: str | None, wait_seconds: float = 0) -> PendingPage:
-        """Open elicitations for the caller: urgent first, then oldest first.
 
-        With `wait_seconds`, an empty answer is held until something arrives or the wait runs out.
-        """
-        if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
-            raise ValidationFailed(f"wait must be between 0 and {MAX_WAIT_SECONDS} seconds")
-        topic = model_topic(f"pending#{principal.agent_id}")
-        seen = self._notifier.generation(topic)
-        page = self._pending_page(principal, limit, next_token)
-        deadline, pauses = self._clock.now() + wait_seconds, self._notifier.pacing.pauses()
-        while not page.elicitations and self._clock.now() < deadline:
-            admit()
-            seen = self._wait(topic, seen, min(next(pauses), max(0.0, deadline - self._clock.now())))
-            page = self._pending_page(principal, limit, next_token)
-        return page
+FOLD = ElicitationFold()
 
-    def _pending_page(self, principal: Principal, limit: int, next_token: str | None) -> PendingPage:
-        documents, _ = self._read_models.list(f"pending#{principal.agent_id}", limit=None)
-        now = self._clock.now()
-        items = sorted(
-            (d.body for d in documents if d.body and d.body["expires_at"] > now),
-            key=lambda body: (PRIORITY_RANK[body["priority"]], body["created_at"], body["elicitation_id"]),
+
+def ask(state: ElicitationState, command: Ask) -> list[Event]:
+    if state.exists:
+        if command.managed_by:
+            return []  # a retried step of the execution that owns it: already asked
+        raise AlreadyExists(f"elicitation {command.elicitation_id!r} exists")
+    return [
+        ElicitationRequested(
+            elicitation_id=command.elicitation_id,
+            from_agent=command.from_agent,
+            to_agent=command.to_agent,
+            message=command.message,
+            schema=command.schema,
+            priority=command.priority,
+            salt=command.salt,
+            created_at=command.at,
+            expires_at=command.at + command.timeout_seconds,
+            managed_by=command.managed_by,
         )
-        if next_token:
-            cursor = _decode_cursor(next_token)
-            items = [
-                body
-                for body in items
-                if (PRIORITY_RANK[body["priority"]], body["created_at"], body["elicitation_id"]) > cursor
-            ]
-        page = items[:limit]
-        token = None
-        if len(items) > limit:
-            last = page[-1]
-            token = _encode_cursor((PRIORITY_RANK[last["priority"]], last["created_at"], last["elicitation_id"]))
-        return PendingPage(elicitations=[PendingElicitation.model_validate(b) for b in page], next_token=token)
+    ]
 
-    # ---- answering ------------------------------------------------------------------------------
 
-    def respond(self, principal: Principal, request: RespondToElicitation) -> RespondResult:
-        self._limiter.consume(f"{RESPOND_SCOPE}#{principal.agent_id}", self._limits.responses)
-        if request.data is not None:
-            schemas.check_data_size(request.data)
-        state, version = self._existing(request.elicitation_id)
-        if principal.agent_id != state.to_agent:
-            self._record_violation(principal, request.elicitation_id, "unauthorized_response")
-            raise Forbidden("only the agent this elicitation was addressed to may answer it")
-        now = self._clock.now()
-        self._ensure_open(state, now)
-        if request.action == "accept":
-            problems = schemas.violations(state.schema, request.data)
-            if problems:
-                raise ValidationFailed("data does not match the elicitation's schema", {"violations": problems})
-        try:
-            self._nonces.remember(
-                f"{RESPOND_SCOPE}#{principal.agent_id}", request.nonce.lower(), now, NONCE_KEEP_SECONDS
-            )
-        except ReplayDetected as error:
-            raise ResponseReplayed("this response's nonce was used before: a replay") from error
-        responded_at_ms = int(now * 1000)
-        key = response_key(self._master_secret.get(), state.elicitation_id, state.salt)
-        response = {
-            "action": request.action,
-            "responder": principal.agent_id,
-            "data": request.data,
-            "data_hash": data_hash(request.data),
-            "responded_at": now,
-            "responded_at_ms": responded_at_ms,
-            "latency_ms": round((now - state.created_at) * 1000, 3),
-            "nonce": request.nonce,
-            "signature": sign_response(
-                key, state.elicitation_id, principal.agent_id, request.action, request.data, responded_at_ms
-            ),
-        }
-        event_type = ACCEPTED if request.action == "accept" else DECLINED
-        try:
-            self._events.append(
-                stream_id(state.elicitation_id),
-                [NewEvent(event_type, {"at": now, "to_agent": state.to_agent, "response": response})],
-                expected_version=version,
-            )
-        except ConcurrencyError as error:
-            raise Conflict("this elicitation was answered, cancelled or expired meanwhile") from error
-        status: Literal["accepted", "declined"] = "accepted" if request.action == "accept" else "declined"
-        return RespondResult(elicitation_id=state.elicitation_id, status=status, responded_at=now)
+def ensure_open(state: ElicitationState, now: float) -> None:
+    if not state.exists:
+        raise NotFound("elicitation not found")
+    if state.final:
+        raise Conflict(f"elicitation is already {state.status}", {"status": state.status})
+    if now >= state.expires_at:
+        raise Conflict("elicitation has expired", {"status": "expired", "expired_at": state.expires_at})
 
-    def cancel(self, principal: Principal, elicitation_id: str) -> ElicitationView:
-        state, version = self._existing(elicitation_id)
-        if principal.agent_id != state.from_agent:
-            self._record_violation(principal, elicitation_id, "unauthorized_cancel")
+
+def answer(state: ElicitationState, command: Answer) -> list[Event]:
+    """The target's signed answer; accepted data must match the question's schema."""
+    ensure_open(state, command.at)
+    if command.responder != state.to_agent:
+        raise Forbidden("only the agent this elicitation was addressed to may answer it")
+    response = command.response
+    if response.action == "accept":
+        problems = schemas.violations(state.schema_, response.data)
+        if problems:
+            raise ValidationFailed("data does not match the elicitation's schema", {"violations": problems})
+        return [ElicitationAccepted(at=command.at, to_agent=state.to_agent, response=response)]
+    return [ElicitationDeclined(at=command.at, to_agent=state.to_agent, response=response)]
+
+
+def end(state: ElicitationState, command: End) -> list[Event]:
+    """Cancel refuses an elicitation that is over; withdraw and expire quietly do nothing then."""
+    if command.kind == "cancel":
+        ensure_open(state, command.at)
+        if command.by != state.from_agent:
             raise Forbidden("only the requester may cancel an elicitation")
-        now = self._clock.now()
-        self._ensure_open(state, now)
-        try:
-            self._events.append(
-                stream_id(elicitation_id),
-                [NewEvent(CANCELLED, {"at": now, "to_agent": state.to_agent, "by": principal.agent_id})],
-                expected_version=version,
-            )
-        except ConcurrencyError as error:
-            raise Conflict("this elicitation was answered or expired meanwhile") from error
-        return self.status(principal, elicitation_id)
-
-    @staticmethod
-    def _ensure_open(state: ElicitationState, now: float) -> None:
-        if state.final:
-            raise Conflict(f"elicitation is already {state.status}", {"status": state.status})
-        if now >= state.expires_at:
-            raise Conflict("elicitation has expired", {"status": "expired", "expired_at": state.expires_at})
-
-    def _record_violation(self, principal: Principal, elicitation_id: str, kind: str) -> None:
-        self._events.append(
-            f"violation#{uuid.uuid4().hex}",
-            [
-                NewEvent(
-                    SECURITY_VIOLATION,
-                    {
-                        "agent": principal.agent_id,
-                        "elicitation_id": elicitation_id,
-                        "kind": kind,
-                        "at": self._clock.now(),
-                    },
-                )
-            ],
-            expected_version=0,
-        )
-
-    # ---- looking ------------------------------------------------------------------------------
-
-    def status(self, principal: Principal, elicitation_id: str, wait_seconds: float = 0) -> ElicitationView:
-        if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
-            raise ValidationFailed(f"wait must be between 0 and {MAX_WAIT_SECONDS} seconds")
-        state, _ = self._existing(elicitation_id)
-        if principal.agent_id not in (state.from_agent, state.to_agent) and principal.role != "admin":
-            raise Forbidden("only the requester and the target may see an elicitation")
-        state = await_stream(
-            stream_id(elicitation_id),
-            state,
-            finished=lambda current: current.final,
-            reload=lambda: self._state(elicitation_id)[0],
-            current_version=self._events.current_version,
-            now=self._clock.now,
-            wait_seconds=wait_seconds,
-            wait=self._wait,
-            on=self._notifier,
-        )
-        view = {
-            **{k: getattr(state, k) for k in ("elicitation_id", "from_agent", "to_agent", "message", "priority")},
-            "schema": state.schema,
-            "status": state.status,
-            "created_at": state.created_at,
-            "expires_at": state.expires_at,
-            "finished_at": state.finished_at,
-            "response": state.response if principal.agent_id == state.from_agent else None,
-        }
-        return ElicitationView.model_validate(view)
-
-    def metrics(self) -> ElicitationMetrics:
-        counters = self._read_models.counters("metrics", ElicitationMetricsProjection.key)
-        counts = {name.removeprefix("status_"): value for name, value in counters.items() if name.startswith("status_")}
-        counts["requested"] = counters.get("requested", 0)
-        return ElicitationMetrics(
-            counts=counts,
-            answer_latency_ms=latency_percentiles(counters),
-            expiries=counters.get("status_expired", 0),
-            rate_limit_rejections={
-                "create": self._limiter.rejections(CREATE_SCOPE),
-                "respond": self._limiter.rejections(RESPOND_SCOPE),
-            },
-            security_violations=counters.get("security_violations", 0),
-        )
-
-    # ---- the Step Functions lifecycle -------------------------------------------------------
-
-    def dispatch(self, event: StoredEvent) -> str:
-        """React to the stream: a new elicitation starts its execution; an ending resumes it."""
-        data = event.data
-        elicitation_id = event.stream_id.removeprefix("elicitation#")
-        if event.type == REQUESTED:
-            if data.get("managed_by"):
-                return "managed"  # its wait belongs to the execution that opened it
-            # Started after the append, so the timer counts down what is left of the deadline.
-            remaining = max(1, math.ceil(data["expires_at"] - self._clock.now()))
-            self._tokens.start(
-                self._state_machine_arn,
-                elicitation_id,
-                {"elicitation_id": elicitation_id, "timeout_seconds": remaining},
-            )
-            return "started"
-        if event.type in FINAL_STATUS and event.type != EXPIRED:
-            resumed = self._tokens.resume_wait(wait_id(elicitation_id), {"status": FINAL_STATUS[event.type]})
-            return "resumed" if resumed else "not-waiting"
-        return "ignored"
-
-    def await_outcome(self, elicitation_id: str, task_token: str) -> dict[str, Any]:
-        """Record the execution's task token; if the elicitation is already over, resume at once."""
-        state, _ = self._state(elicitation_id)
-        expires_at = state.expires_at if state.exists else self._clock.now() + 86_400
-        self._tokens.record(wait_id(elicitation_id), task_token, expires_at)
-        state, _ = self._state(elicitation_id)  # an answer may have landed before the token was recorded
-        if state.final:
-            self._tokens.resume(task_token, {"status": state.status})
-        return {"elicitation_id": elicitation_id, "recorded": True, "status": state.status if state.exists else None}
-
-    def expire(self, elicitation_id: str) -> dict[str, Any]:
-        """The deadline passed: mark the elicitation expired unless it already ended."""
-        blocked = self._end_if_open(elicitation_id, EXPIRED, {})
-        if blocked is None:
-            return {"elicitation_id": elicitation_id, "expired": True, "status": "expired"}
-        status = blocked.status if blocked.exists else None
-        return {"elicitation_id": elicitation_id, "expired": False, "status": status}
+        return [ElicitationCancelled(at=command.at, to_agent=state.to_agent, by=command.by)]
+    if not state.exists or state.final:
+        return []
+    if command.kind == "withdraw":
+        return [ElicitationCancelled(at=command.at, to_agent=state.to_agent, by=command.by)]
+    return [ElicitationExpired(at=command.at, to_agent=state.to_agent)]
 
 
-def _encode_cursor(cursor: tuple[int, float, str]) -> str:
-    return encode_cursor(list(cursor))
+# ---- read models ---------------------------------------------------------------------------------
+
+STATUS_MODEL = "elicitations"
+PENDING_MODEL = "pending"
 
 
-def _decode_cursor(token: str) -> tuple[int, float, str]:
-    value = decode_cursor(token)
-    if (
-        not isinstance(value, list)
-        or len(value) != 3
-        or not isinstance(value[0], int)
-        or not isinstance(value[1], int | float)
-        or not isinstance(value[2], str)
-    ):
-        raise MalformedRequest("next_token is not a token this API issued", code="INVALID_CURSOR")
-    return value[0], float(value[1]), value[2]
+def pending_model(agent_id: str) -> str:
+    return f"{PENDING_MODEL}#{agent_id}"
+
+
+def _summary(event: ElicitationRequested) -> dict[str, Any]:
+    return {
+        "elicitation_id": event.elicitation_id,
+        "from_agent": event.from_agent,
+        "to_agent": event.to_agent,
+        "message": event.message,
+        "schema": event.schema_,
+        "priority": event.priority,
+        "created_at": event.created_at,
+        "expires_at": event.expires_at,
+    }
+
+
+def _lifecycle(stored: StoredEvent) -> bool:
+    return isinstance(stored.event, ElicitationRequested | Ending)
+
+
+class ElicitationStatusProjection:
+    """Read model `elicitations`: one document per elicitation (status, timestamps, response)."""
+
+    name = STATUS_MODEL
+
+    def handles(self, stored: StoredEvent) -> bool:
+        return _lifecycle(stored)
+
+    def locate(self, stored: StoredEvent) -> tuple[str, str]:
+        return self.name, stored.stream_id.removeprefix("elicitation#")
+
+    def apply(self, document: dict[str, Any] | None, stored: StoredEvent) -> dict[str, Any] | None:
+        event = stored.event
+        if isinstance(event, ElicitationRequested):
+            return {**_summary(event), "status": "pending", "finished_at": None, "response": None}
+        if document is None or not isinstance(event, Ending):
+            return document
+        document["status"] = FINAL_STATUS[type(event)]
+        document["finished_at"] = event.at
+        if isinstance(event, ElicitationAccepted | ElicitationDeclined):
+            document["response"] = event.response.model_dump(mode="json")
+        return document
+
+
+class PendingProjection:
+    """Read model `pending#<agent>`: the open elicitations addressed to each agent."""
+
+    name = PENDING_MODEL
+
+    def handles(self, stored: StoredEvent) -> bool:
+        return _lifecycle(stored)
+
+    def locate(self, stored: StoredEvent) -> tuple[str, str]:
+        event = stored.event
+        assert isinstance(event, ElicitationRequested | Ending)
+        return pending_model(event.to_agent), stored.stream_id.removeprefix("elicitation#")
+
+    def apply(self, document: dict[str, Any] | None, stored: StoredEvent) -> dict[str, Any] | None:
+        return _summary(stored.event) if isinstance(stored.event, ElicitationRequested) else None
+
+
+def latency_bucket(milliseconds: float) -> str:
+    index = bisect.bisect_left(LATENCY_BUCKETS_MS, milliseconds)
+    return f"le_{LATENCY_BUCKETS_MS[index]}" if index < len(LATENCY_BUCKETS_MS) else "le_inf"
+
+
+class ElicitationMetricsProjection:
+    """Counters: elicitations by status, answer latency histogram, security violations."""
+
+    name = "metrics"
+    key = "elicitation"
+
+    def handles(self, stored: StoredEvent) -> bool:
+        return _lifecycle(stored) or isinstance(stored.event, ElicitationSecurityViolation)
+
+    def increments(self, stored: StoredEvent) -> dict[str, dict[str, int]]:
+        event = stored.event
+        if isinstance(event, ElicitationSecurityViolation):
+            return {self.key: {"security_violations": 1, f"violation_{event.kind}": 1}}
+        if isinstance(event, ElicitationRequested):
+            return {self.key: {"requested": 1, "status_pending": 1}}
+        counters = {"status_pending": -1, f"status_{FINAL_STATUS[type(event)]}": 1}
+        if isinstance(event, ElicitationAccepted | ElicitationDeclined):
+            counters[f"latency_{latency_bucket(event.response.latency_ms)}"] = 1
+            counters["answered"] = 1
+        return {self.key: counters}
+
+
+def latency_percentiles(counters: dict[str, int]) -> dict[str, float | None]:
+    """p50/p95/p99 from the histogram: the upper bound of the bucket holding each percentile."""
+    buckets: list[tuple[float, int]] = [(bound, counters.get(f"latency_le_{bound}", 0)) for bound in LATENCY_BUCKETS_MS]
+    buckets.append((float("inf"), counters.get("latency_le_inf", 0)))
+    total = sum(count for _, count in buckets)
+    result: dict[str, float | None] = {}
+    for name, fraction in (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+        result[name] = _percentile(buckets, fraction * total) if total else None
+    return result
+
+
+def _percentile(buckets: list[tuple[float, int]], threshold: float) -> float | None:
+    running = 0
+    for bound, count in buckets:
+        running += count
+        if running >= threshold:
+            return bound
+    return None

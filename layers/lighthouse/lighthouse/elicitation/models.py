@@ -1,12 +1,14 @@
-"""Request and view models of the elicitation API."""
+"""Elicitation: the API's request and view models, the stream's events, its state and commands."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lighthouse.agents.models import AGENT_ID_PATTERN
+from lighthouse.events.types import Event
 
 MAX_TIMEOUT_SECONDS = 86_400
 MAX_WAIT_SECONDS = 20
@@ -108,3 +110,130 @@ class ElicitationMetrics(BaseModel):
     rate_limit_rejections: dict[str, int]
     security_violations: int
     note: str = "latency percentiles are the upper bounds of histogram buckets"
+
+
+# ---- events (stream `elicitation#<id>`; violations in `violation#<id>`) -------------------------
+
+
+class ElicitationRequested(Event):
+    TYPE: ClassVar[str] = "ELICITATION_REQUESTED"
+
+    elicitation_id: str
+    from_agent: str
+    to_agent: str
+    message: str
+    schema_: dict[str, Any] = Field(alias="schema")
+    priority: Priority
+    salt: str
+    created_at: float
+    expires_at: float
+    # The execution that owns this question's wait (a validation round's vote), if not its own.
+    managed_by: str | None = None
+
+
+class ElicitationAccepted(Event):
+    TYPE: ClassVar[str] = "ELICITATION_ACCEPTED"
+
+    at: float
+    to_agent: str
+    response: SignedResponse
+
+
+class ElicitationDeclined(Event):
+    TYPE: ClassVar[str] = "ELICITATION_DECLINED"
+
+    at: float
+    to_agent: str
+    response: SignedResponse
+
+
+class ElicitationCancelled(Event):
+    TYPE: ClassVar[str] = "ELICITATION_CANCELLED"
+
+    at: float
+    to_agent: str
+    by: str
+
+
+class ElicitationExpired(Event):
+    TYPE: ClassVar[str] = "ELICITATION_EXPIRED"
+
+    at: float
+    to_agent: str
+
+
+class ElicitationSecurityViolation(Event):
+    TYPE: ClassVar[str] = "ELICITATION_SECURITY_VIOLATION"
+
+    agent: str
+    elicitation_id: str
+    kind: str
+    at: float
+
+
+Ending = ElicitationAccepted | ElicitationDeclined | ElicitationCancelled | ElicitationExpired
+FINAL_STATUS: dict[type[Event], Status] = {
+    ElicitationAccepted: "accepted",
+    ElicitationDeclined: "declined",
+    ElicitationCancelled: "cancelled",
+    ElicitationExpired: "expired",
+}
+
+
+# ---- state and commands --------------------------------------------------------------------------
+
+
+class ElicitationState(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    elicitation_id: str = ""
+    from_agent: str = ""
+    to_agent: str = ""
+    message: str = ""
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    priority: Priority = "normal"
+    salt: str = ""
+    created_at: float = 0.0
+    expires_at: float = 0.0
+    managed_by: str | None = None
+    status: Status = "pending"
+    finished_at: float | None = None
+    response: SignedResponse | None = None
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.elicitation_id)
+
+    @property
+    def final(self) -> bool:
+        return self.status != "pending"
+
+
+@dataclass(frozen=True)
+class Ask:
+    elicitation_id: str
+    from_agent: str
+    to_agent: str
+    message: str
+    schema: dict[str, Any]
+    priority: Priority
+    salt: str
+    at: float
+    timeout_seconds: int
+    managed_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    responder: str
+    response: SignedResponse
+    at: float
+
+
+@dataclass(frozen=True)
+class End:
+    """Cancel (by the requester), withdraw (by the platform) or expire (by its deadline)."""
+
+    kind: Literal["cancel", "withdraw", "expire"]
+    by: str
+    at: float

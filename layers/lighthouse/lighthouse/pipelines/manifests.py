@@ -321,8 +321,9 @@ def _document(name: str, text: str) -> tuple[dict[str, Any] | None, list[dict[st
     return document, found
 
 
-def load(files: dict[str, str]) -> ConfigBundle:
-    """Parse and validate the text of each manifest file; ConfigInvalid lists every problem found."""
+def parse(files: dict[str, str]) -> ConfigBundle:
+    """Parse and validate the text of each manifest file on its own (the graph checks that span files
+    are `pipelines.bundle.load`'s); ConfigInvalid lists every problem found."""
     problems: list[dict[str, str]] = []
     unknown = sorted(set(files) - set(MANIFEST_FILES))
     problems += [problem(name, "$", "known_file", f"not a manifest ({', '.join(MANIFEST_FILES)})") for name in unknown]
@@ -336,7 +337,7 @@ def load(files: dict[str, str]) -> ConfigBundle:
             documents[name] = document
     if problems:
         raise ConfigInvalid("the pipeline config is invalid", {"problems": problems})
-    bundle = ConfigBundle(
+    return ConfigBundle(
         agents=AgentsManifest.model_validate(documents["agents.yaml"]),
         tools=ToolsManifest.model_validate(documents["tools.yaml"]),
         workflows=WorkflowManifest.model_validate(documents["workflow.yaml"]),
@@ -344,9 +345,3 @@ def load(files: dict[str, str]) -> ConfigBundle:
         memory=MemoryManifest.model_validate(documents.get("memory.yaml", {})),
         plugins=PluginsManifest.model_validate(documents.get("plugins.yaml", {})),
     )
-    from lighthouse.pipelines.dag import check_bundle
-
-    problems = check_bundle(bundle)
-    if problems:
-        raise ConfigInvalid("the pipeline config is invalid", {"problems": problems})
-    return bundle

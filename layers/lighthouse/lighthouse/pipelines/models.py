@@ -1,11 +1,14 @@
-"""Request and view models of the pipelines API."""
+"""Pipelines: the API's request and view models, and the events, state and commands of the pipeline
+and task streams."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lighthouse.events.types import Event
 from lighthouse.pipelines.manifests import MANIFEST_FILES
 
 MAX_WAIT_SECONDS = 20
@@ -120,3 +123,231 @@ class MemoryItemView(BaseModel):
 class MemoryPage(BaseModel):
     store_key: str
     items: list[MemoryItemView]
+
+
+# ---- events: the pipeline streams `pipeline#<name>`, the index, and the task streams --------------
+# Telemetry events (LLM_CALLED, TOOL_CALLED, MEMORY_RETRIEVED, STAGE_STARTED, STAGE_FAILED,
+# ROUTING_DECIDED) are stored as the telemetry settings prepared them: unless a pipeline turns
+# redaction off, prompts, completions and tool arguments are replaced by their length and hash.
+
+
+class PipelineRegistered(Event):
+    TYPE: ClassVar[str] = "PIPELINE_REGISTERED"
+
+    name: str
+    workflow: str
+    files: dict[str, str]
+    definition: dict[str, Any]
+    state_machine_arn: str
+    at: float
+    by: str
+
+
+class PipelinesDeclared(Event):
+    TYPE: ClassVar[str] = "PIPELINES_DECLARED"
+
+    names: list[str]
+    at: float
+
+
+class TaskCreated(Event):
+    TYPE: ClassVar[str] = "TASK_CREATED"
+
+    task_id: str
+    owner: str
+    pipeline: str
+    version: int
+    project: str = "default"
+    input: Any = None
+    overrides: dict[str, bool] = Field(default_factory=dict)
+    routing: dict[str, Any] = Field(default_factory=dict)
+    at: float
+
+
+class TaskStarted(Event):
+    TYPE: ClassVar[str] = "TASK_STARTED"
+
+    execution: str
+    at: float
+
+
+class TaskRunning(Event):
+    TYPE: ClassVar[str] = "TASK_RUNNING"
+
+    at: float
+
+
+class StageStarted(Event):
+    TYPE: ClassVar[str] = "STAGE_STARTED"
+
+    stage: str
+    node_type: str
+    attempt: int = 1
+
+
+class StageFinished(Event):
+    TYPE: ClassVar[str] = "STAGE_FINISHED"
+
+    stage: str
+    output: Any = None
+    route: str = ""
+    tokens: int = 0
+    cost: float = 0.0
+    repairs: list[str] = Field(default_factory=list)
+
+
+class StageFailed(Event):
+    TYPE: ClassVar[str] = "STAGE_FAILED"
+
+    stage: str
+    signature: dict[str, Any]
+
+
+class LlmCalled(Event):
+    TYPE: ClassVar[str] = "LLM_CALLED"
+
+    stage: str
+    provider: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost: float
+    latency_ms: float
+    prompt: Any = None
+    completion: Any = None
+
+
+class ToolCalled(Event):
+    TYPE: ClassVar[str] = "TOOL_CALLED"
+
+    stage: str
+    tool: str
+    outcome: str
+    arguments: Any = None
+    message: str | None = None
+    dry_run: bool | None = None
+
+
+class MemoryRetrieved(Event):
+    TYPE: ClassVar[str] = "MEMORY_RETRIEVED"
+
+    stage: str
+    profile: str
+    kept: list[str]
+    dropped: list[str]
+    tokens: int
+
+
+class RoutingDecided(Event):
+    TYPE: ClassVar[str] = "ROUTING_DECIDED"
+
+    stage: str
+    route: str
+
+
+class WorkspaceChanged(Event):
+    TYPE: ClassVar[str] = "WORKSPACE_CHANGED"
+
+    stage: str
+    changes: list[dict[str, Any]]
+    dry_run: bool
+
+
+class TaskCompleted(Event):
+    TYPE: ClassVar[str] = "TASK_COMPLETED"
+
+    output: Any = None
+    last_stage: str | None = None
+    at: float
+
+
+class TaskFailed(Event):
+    TYPE: ClassVar[str] = "TASK_FAILED"
+
+    failure: dict[str, Any]
+    at: float
+
+
+class TaskCancelled(Event):
+    TYPE: ClassVar[str] = "TASK_CANCELLED"
+
+    by: str
+    at: float
+
+
+class TaskResumed(Event):
+    TYPE: ClassVar[str] = "TASK_RESUMED"
+
+    by: str
+    at: float
+
+
+# ---- state and commands --------------------------------------------------------------------------
+
+TaskStatus = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+FINAL: frozenset[str] = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+
+
+class PipelineState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int = 0
+    registration: PipelineRegistered | None = None
+
+
+class StageRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    status: str = "pending"
+    node_type: str = ""
+    attempts: int = 0
+    output: Any = None
+    route: str = ""
+    tokens: int = 0
+    cost: float = 0.0
+    llm_calls: int = 0
+    repairs: list[str] = Field(default_factory=list)
+    failure: dict[str, Any] | None = None
+
+
+class TaskState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str = ""
+    owner: str = ""
+    pipeline: str = ""
+    version: int = 0
+    project: str = "default"
+    input: Any = None
+    overrides: dict[str, bool] = Field(default_factory=dict)
+    routing: dict[str, Any] = Field(default_factory=dict)
+    status: TaskStatus = "PENDING"
+    stages: dict[str, StageRecord] = Field(default_factory=dict)
+    executions: list[str] = Field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    mutations: list[dict[str, Any]] = Field(default_factory=list)
+    output: Any = None
+    failure: dict[str, Any] | None = None
+    created_at: float = 0.0
+    finished_at: float | None = None
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.task_id)
+
+    def stage(self, stage_id: str) -> StageRecord:
+        return self.stages.get(stage_id) or StageRecord()
+
+
+@dataclass(frozen=True)
+class TaskCommand:
+    """Cancel, resume, complete or fail a task (what each needs travels in its fields)."""
+
+    kind: Literal["cancel", "resume", "complete", "fail"]
+    by: str
+    at: float
+    last_stage: str | None = None  # complete: the stage whose output is the task's
+    failure: dict[str, Any] | None = None  # fail: Step Functions' Error and Cause

@@ -1,10 +1,14 @@
-"""Request and view models of the validation API, the expert vote, and Claude Code's hook payloads."""
+"""Validation: the API's request and view models, the expert vote, Claude Code's hook payloads, and
+the events, state and commands of a validation request's stream and of the policy stream."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from lighthouse.events.types import Event
 
 MAX_WAIT_SECONDS = 20
 MAX_TOOL_INPUT_BYTES = 64 * 1024
@@ -91,12 +95,6 @@ class PolicyView(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-class HookToken(BaseModel):
-    agent_id: str
-    hook_token: str
-    expires_at: int
-
-
 # ---- Claude Code --------------------------------------------------------------------------------
 
 
@@ -148,3 +146,145 @@ VOTE_SCHEMA: dict[str, Any] = {
         "suggestions": {"type": "array", "items": {"type": "string", "maxLength": 1000}, "maxItems": 20},
     },
 }
+
+
+# ---- events: a request's stream `validation#<id>`, and the policy stream ------------------------
+
+
+class GateRecord(BaseModel):
+    """What the rule and policy layers said (the first decision, before any expert)."""
+
+    decision: Decision
+    confidence: float
+    reason: str
+    matched_rules: list[str]
+    layer: Literal["rules", "policy", "fallback"]
+    cache_hit: bool
+    policy_version: int | None = None
+
+
+class PanelMember(BaseModel):
+    id: str
+    kind: Literal["agent", "llm"]
+
+
+class ValidationRequested(Event):
+    TYPE: ClassVar[str] = "VALIDATION_REQUESTED"
+
+    request_id: str
+    agent: str
+    role: str
+    tool_name: str
+    tool_input: dict[str, Any]
+    cwd: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    at: float
+    gate: GateRecord
+    experts: list[PanelMember] = Field(default_factory=list)
+    expert_timeout_seconds: int = 30
+
+
+class ExpertVoted(Event):
+    TYPE: ClassVar[str] = "EXPERT_VOTED"
+
+    request_id: str
+    expert: str
+    elicitation_id: str | None = None
+    outcome: Literal["voted", "declined", "timed_out", "failed", "withdrawn"]
+    vote: dict[str, Any] | None = None
+    signature: str | None = None
+    reason: str | None = None
+    at: float
+
+
+class ConsensusRecord(BaseModel):
+    reached: bool
+    agreement: float
+    distribution: dict[str, int]
+    outliers: list[str]
+    counted: list[str]
+
+
+class ValidationCompleted(Event):
+    TYPE: ClassVar[str] = "VALIDATION_COMPLETED"
+
+    request_id: str
+    agent: str
+    requested_at: float
+    decision: Decision
+    confidence: float
+    reason: str
+    matched_rules: list[str]
+    decided_by: Literal["rules", "policy", "fallback", "experts"]
+    consensus: ConsensusRecord | None = None
+    early: bool = False
+    outliers: list[str] = Field(default_factory=list)
+    at: float
+
+
+class ValidationPolicyUpdated(Event):
+    TYPE: ClassVar[str] = "VALIDATION_POLICY_UPDATED"
+
+    policies: str
+    by: str
+    at: float
+
+
+# ---- state and commands --------------------------------------------------------------------------
+
+
+class ValidationState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    request: ValidationRequested | None = None
+    votes: dict[str, ExpertVoted] = Field(default_factory=dict)
+    completed: ValidationCompleted | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.request is not None
+
+    @property
+    def decided(self) -> bool:
+        return self.completed is not None
+
+
+class PolicyState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int = 0
+    policies: str | None = None
+    updated_by: str | None = None
+    updated_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """Record a request and, when no expert round follows, its decision."""
+
+    requested: ValidationRequested
+
+
+@dataclass(frozen=True)
+class CountVote:
+    expert: str
+    elicitation_id: str | None
+    outcome: Literal["voted", "declined", "timed_out", "failed", "withdrawn"]
+    vote: dict[str, Any] | None
+    signature: str | None
+    reason: str | None
+    at: float
+
+
+@dataclass(frozen=True)
+class Conclude:
+    final: bool  # the round is over (every expert answered or timed out), not merely settled
+    at: float
+
+
+@dataclass(frozen=True)
+class ReplacePolicies:
+    policies: str
+    by: str
+    at: float
+    expected_version: int  # the version the admin read: a newer one is a conflict, not an overwrite

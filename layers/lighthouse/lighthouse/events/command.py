@@ -1,0 +1,107 @@
+"""The one command path: load a stream's state, decide, append at the version read, and on a lost
+race decide again on the fresh state — a bounded number of times, with a short jittered pause.
+
+`decide(state, command)` is pure: it returns the events the command causes (an empty list means
+"already done": nothing is written), or raises the LighthouseError that says why the command is
+refused. Everything non-deterministic (ids, salts, the time, the principal) travels in the command,
+so a retry re-decides with the same values.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from lighthouse.errors import ConcurrencyError
+from lighthouse.events.model import StoredEvent
+from lighthouse.events.store import EventStore, Fold
+from lighthouse.events.types import Event
+
+S = TypeVar("S")
+C = TypeVar("C")
+
+DEFAULT_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[S]):
+    """The state after the command, its version, and what the command appended (maybe nothing)."""
+
+    state: S
+    version: int
+    appended: list[StoredEvent]
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to pause before attempt `attempt + 1`: a few tens of milliseconds, jittered."""
+    return random.uniform(0.005, 0.02 * (2**attempt))
+
+
+def execute(
+    store: EventStore,
+    stream_id: str,
+    fold: Fold[S],
+    decide: Callable[[S, C], Sequence[Event]],
+    command: C,
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    metadata: dict[str, Any] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    loaded: tuple[S, int] | None = None,
+) -> Outcome[S]:
+    """Run `command` against the stream; `loaded` skips the first load when the caller has the state.
+
+    Raises
+    ------
+    ConcurrencyError
+        The stream kept changing for `attempts` tries; `details` names the stream and the attempts.
+    """
+    state, version = loaded if loaded is not None else store.load_state(stream_id, fold)
+    for attempt in range(attempts):
+        events = list(decide(state, command))
+        if not events:
+            return Outcome(state, version, [])
+        try:
+            appended = store.append(stream_id, events, expected_version=version, metadata=metadata)
+        except ConcurrencyError:
+            if attempt == attempts - 1:
+                break
+            sleep(backoff(attempt))
+            state, version = store.catch_up(stream_id, fold, state, version)
+            continue
+        for stored in appended:
+            state = fold.evolve(state, stored)
+        return Outcome(state, appended[-1].version, appended)
+    raise ConcurrencyError(
+        f"stream {stream_id!r} kept changing; gave up after {attempts} attempts",
+        {"stream_id": stream_id, "attempts": attempts},
+    )
+
+
+def append_at_end(
+    store: EventStore,
+    stream_id: str,
+    events: Sequence[Event],
+    *,
+    attempts: int = 30,
+    metadata: dict[str, Any] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[StoredEvent]:
+    """Append events whose order relative to other writers does not matter (telemetry, a log).
+
+    Not a disguised retry loop of a decision: these events depend on no state, so appending them at
+    whatever the end is now is correct.
+    """
+    for attempt in range(attempts):
+        version = store.current_version(stream_id)
+        try:
+            return store.append(stream_id, events, expected_version=version, metadata=metadata)
+        except ConcurrencyError:
+            sleep(backoff(min(attempt, 3)))
+    raise ConcurrencyError(
+        f"stream {stream_id!r} kept changing; gave up after {attempts} attempts",
+        {"stream_id": stream_id, "attempts": attempts},
+    )
