@@ -399,6 +399,14 @@ def cmd_pipelines_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_event_schemas(args: argparse.Namespace) -> int:
+    from lighthouse_tools.event_schemas import write
+
+    for path in write():
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_openapi(args: argparse.Namespace) -> int:
     from lighthouse_tools.openapi import OPENAPI_PATH, render, write
 
@@ -534,6 +542,13 @@ def build_parser() -> argparse.ArgumentParser:
     env = commands.add_parser("env", help="print `export` lines for a deployed stack's resources")
     env.add_argument("--stack", default="lighthouse")
     env.set_defaults(func=cmd_env)
+
+    events = commands.add_parser("events", help="the event catalog").add_subparsers(
+        dest="events_command", required=True
+    )
+    events.add_parser("schemas", help="write every event's JSON Schema to schemas/events/").set_defaults(
+        func=cmd_event_schemas
+    )
 
     openapi = commands.add_parser("openapi", help="print (or --write) the OpenAPI document of the HTTP API")
     openapi.add_argument("--write", action="store_true", help="write schemas/openapi.json")
