@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 ST = str(Path(sys.executable).parent / "st")
+CONFIG = str(Path(__file__).with_name("schemathesis.toml"))
 HOOK_PATH = "/hooks/claude-code/pre-tool-use"
 CONTRACT_CHECKS = [
     "not_a_server_error",
@@ -37,7 +38,7 @@ def _pass(
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as report_dir:
         command = [
-            ST, "run", f"{api_url}/openapi.json", "-H", f"Authorization: Bearer {token}",
+            ST, "--config-file", CONFIG, "run", f"{api_url}/openapi.json", "-H", f"Authorization: Bearer {token}",
             "-n", str(max_examples), "--seed", str(seed), "--checks", ",".join(checks),
             "--phases", "examples,coverage,fuzzing", "--workers", "1", "--no-color",
             "--generation-database", "none", "--report", "json", "--report-dir", report_dir, *filters,
