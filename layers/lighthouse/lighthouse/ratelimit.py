@@ -41,51 +41,72 @@ def tokens_left(tat: float, now: float, limit: Limit) -> float:
     return max(0.0, limit.burst - max(0.0, tat - now) / limit.interval)
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    applied: bool
+    tat: float | None  # the new tat if applied; else the row's (None: no row yet)
+    row_returned: bool = True  # False: the engine did not return the row on a failed condition
+
+
+# Buckets whose last tat this container remembers, so it can pick the update that will succeed.
+MAX_REMEMBERED = 10_000
+
+
 class TokenBucketLimiter:
+    """`consume` is one conditional UpdateItem when this container has seen the bucket lately (it
+    knows whether the bucket is busy or idle) and at most two otherwise: a failed condition returns
+    the row as it is (ReturnValuesOnConditionCheckFailure), so the second try is the right one."""
+
     def __init__(self, client: Any, table: str, clock: Clock) -> None:
         self._client = client
         self._table = table
         self._clock = clock
+        self._remembered: dict[str, float] = {}
 
     def consume(self, key: str, limit: Limit, cost: float = 1.0) -> float:
         """Take `cost` tokens from the bucket `key`; returns the tokens left, or raises RateLimited."""
         step = cost * limit.interval
+        known: float | None = self._remembered.get(key)
         for _attempt in range(MAX_ATTEMPTS):
             now = self._clock.now()
-            expires = {"N": str(int(now + limit.burst * limit.interval) + 60)}
-            # A busy bucket: push tat forward if that keeps it within the burst.
-            busy = self._update(
-                key,
-                "SET tat = tat + :step, expires_at = :expires",
-                "tat >= :now AND tat <= :latest",
-                {":step": {"N": repr(step)}, ":now": {"N": repr(now)},
-                 ":latest": {"N": repr(now + limit.burst * limit.interval - step)}, ":expires": expires},
-            )  # fmt: skip
-            if busy is not None:
-                return tokens_left(busy, now, limit)
-            # An idle (or new) bucket: it is full, start from now.
-            idle = self._update(
-                key,
-                "SET tat = :start, expires_at = :expires",
-                "attribute_not_exists(tat) OR tat < :now",
-                {":start": {"N": repr(now + step)}, ":now": {"N": repr(now)}, ":expires": expires},
-            )
-            if idle is not None:
-                return tokens_left(idle, now, limit)
-            tat = self._tat(key)
-            # Judge with a fresh clock: `now` may have gone stale while this request waited its turn.
-            now = self._clock.now()
-            if tat is not None and tat + step - now > limit.burst * limit.interval:
+            if known is not None and known + step - now > limit.burst * limit.interval:
                 scope = key.split("#")[0]
                 self._count_rejection(scope)
                 raise RateLimited(
                     f"rate limit exceeded for {scope}: {limit.per_minute}/min, burst {limit.burst}",
-                    retry_after(tat, now, limit, cost),
+                    retry_after(known, now, limit, cost),
                 )
-            # The row changed between the two updates (another request raced us): try again.
+            expires = {"N": str(int(now + limit.burst * limit.interval) + 60)}
+            if known is not None and known >= now:
+                # A busy bucket: push tat forward (the condition re-checks the burst atomically).
+                outcome = self._update(
+                    key,
+                    "SET tat = tat + :step, expires_at = :expires",
+                    "tat >= :now AND tat <= :latest",
+                    {":step": {"N": repr(step)}, ":now": {"N": repr(now)},
+                     ":latest": {"N": repr(now + limit.burst * limit.interval - step)}, ":expires": expires},
+                )  # fmt: skip
+            else:
+                # An idle (or new) bucket: it is full, start from now.
+                outcome = self._update(
+                    key,
+                    "SET tat = :start, expires_at = :expires",
+                    "attribute_not_exists(tat) OR tat < :now",
+                    {":start": {"N": repr(now + step)}, ":now": {"N": repr(now)}, ":expires": expires},
+                )
+            if outcome.applied and outcome.tat is not None:
+                self._remember(key, outcome.tat)
+                return tokens_left(outcome.tat, now, limit)
+            # The row was not as this container thought (or another request raced it): its tat now.
+            known = outcome.tat if outcome.row_returned else self._tat(key)
         raise DependencyUnavailable(f"rate limiter for {key} is too contended to update")
 
-    def _update(self, key: str, expression: str, condition: str, values: dict[str, Any]) -> float | None:
+    def _remember(self, key: str, tat: float) -> None:
+        if len(self._remembered) >= MAX_REMEMBERED:
+            self._remembered.clear()
+        self._remembered[key] = tat
+
+    def _update(self, key: str, expression: str, condition: str, values: dict[str, Any]) -> _Attempt:
         try:
             response = self._client.update_item(
                 TableName=self._table,
@@ -94,12 +115,17 @@ class TokenBucketLimiter:
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
                 ReturnValues="UPDATED_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
-        return float(response["Attributes"]["tat"]["N"])
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            returned: dict[str, Any] = dict(error.response)
+            if "Item" not in returned:
+                return _Attempt(applied=False, tat=None, row_returned=False)
+            item = returned["Item"]
+            return _Attempt(applied=False, tat=float(item["tat"]["N"]) if "tat" in item else None)
+        return _Attempt(applied=True, tat=float(response["Attributes"]["tat"]["N"]))
 
     def _tat(self, key: str) -> float | None:
         item = self._client.get_item(TableName=self._table, Key={"bucket_id": {"S": key}}, ConsistentRead=True).get(
