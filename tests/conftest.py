@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,6 +15,9 @@ from lighthouse_tools.localcloud.atomicity import install_emulator_hooks
 from lighthouse_tools.localcloud.cloud import FAKE_CREDENTIALS, REGION
 from lighthouse_tools.localcloud.provision import Provisioner, Stack
 from lighthouse_tools.template import load_template
+
+if TYPE_CHECKING:
+    from lighthouse.composition import Components
 
 TEST_MASTER_SECRET = "unit-test-master-secret-" + "0123456789abcdef" * 2
 
@@ -34,13 +38,20 @@ class Provisioned:
     def name(self, variable: str) -> str:
         return self.env[variable]
 
+    @cached_property
+    def components(self) -> Components:
+        """The parts functions compose their roots from, over this emulator and environment."""
+        from lighthouse.aws import AwsClients
+        from lighthouse.composition import Components
+        from lighthouse.config import Settings
+
+        return Components(Settings(), AwsClients())
+
 
 @pytest.fixture
 def provisioned(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
     """The template's resources in an in-process emulator, and the functions' environment set."""
     from moto import mock_aws
-
-    from lighthouse import wiring
 
     with mock_aws():
         install_emulator_hooks()
@@ -56,6 +67,9 @@ def provisioned(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        wiring.reset()
         yield Provisioned(stack, env)
-        wiring.reset()
+
+
+@pytest.fixture
+def parts(provisioned: Provisioned) -> Components:
+    return provisioned.components

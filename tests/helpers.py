@@ -45,3 +45,16 @@ def race_appenders(store: EventStore, stream_id: str, writers: int) -> list[int]
     for thread in threads:
         thread.join()
     return landed
+
+
+def api_app(**settings: Any) -> Any:
+    """The API's Chalice app composed as its function composes it, from settings given here (the
+    rest from the environment) over the in-process emulator."""
+    from lighthouse.aws import AwsClients
+    from lighthouse.composition import Components
+    from lighthouse.config import Settings
+    from lighthouse_tools.openapi import load_api_module
+
+    module = load_api_module()
+    root = module.compose(Components(Settings(**settings), AwsClients()))
+    return module.create_app(lambda: root)

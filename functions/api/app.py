@@ -3,26 +3,31 @@ call it (see `lighthouse.api.endpoints`), then calls one service."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from chalice.app import Chalice, Request, Response
 
-from lighthouse import wiring
 from lighthouse.agents.models import (
     AgentPage,
+    AgentRegistration,
     AgentView,
     HeartbeatRequest,
     HeartbeatResponse,
+    RegisterAgent,
     SessionRequest,
     SessionResponse,
     SetProjects,
 )
+from lighthouse.agents.service import AgentService
 from lighthouse.api.endpoints import ADMIN, Endpoints, json_response
+from lighthouse.api.guards import Guards
 from lighthouse.api.openapi import build_openapi
 from lighthouse.api.params import CURSOR, WAIT, Query, limit
-from lighthouse.auth.hook_tokens import HookToken, RevokedHookToken
+from lighthouse.auth.hook_tokens import HookToken, HookTokens, RevokedHookToken
 from lighthouse.auth.tokens import Principal
+from lighthouse.composition import Components, IdempotentCreate, lazy_root
 from lighthouse.elicitation.models import (
     CreatedElicitation,
     CreateElicitation,
@@ -32,9 +37,10 @@ from lighthouse.elicitation.models import (
     RespondResult,
     RespondToElicitation,
 )
+from lighthouse.elicitation.service import ElicitationService
 from lighthouse.errors import Conflict, LighthouseError, MalformedRequest, Unauthenticated
-from lighthouse.health import run_checks
-from lighthouse.pipelines.connections import Connection, ConnectionList, ConnectionView
+from lighthouse.health import Check, run_checks
+from lighthouse.pipelines.connections import Connection, ConnectionList, ConnectionStore, ConnectionView
 from lighthouse.pipelines.models import (
     CreateTask,
     MemoryPage,
@@ -46,6 +52,8 @@ from lighthouse.pipelines.models import (
     Remembered,
     TaskView,
 )
+from lighthouse.pipelines.registry import PipelineRegistry
+from lighthouse.pipelines.service import TaskService
 from lighthouse.validation.models import (
     AuditPage,
     PolicyDocument,
@@ -56,22 +64,54 @@ from lighthouse.validation.models import (
     ValidationResult,
     hook_output,
 )
+from lighthouse.validation.service import ValidationService
 
-app = Chalice(app_name="lighthouse-api")
-endpoints = Endpoints(app, guards=wiring.api_guards)
+
+@dataclass(frozen=True)
+class ApiRoot:
+    """What the API's views use; composed once per container (see `compose`)."""
+
+    guards: Guards
+    agents: AgentService
+    hook_tokens: HookTokens
+    elicitations: ElicitationService
+    idempotent_create: IdempotentCreate
+    validations: ValidationService
+    pipelines: PipelineRegistry
+    tasks: TaskService
+    connections: ConnectionStore
+    health_checks: dict[str, Check]
+
+
+def compose(parts: Components) -> ApiRoot:
+    return ApiRoot(
+        guards=parts.api_guards,
+        agents=parts.agents,
+        hook_tokens=parts.hook_tokens,
+        elicitations=parts.elicitations,
+        idempotent_create=parts.idempotent_create,
+        validations=parts.validations,
+        pipelines=parts.pipelines,
+        tasks=parts.tasks,
+        connections=parts.connections,
+        health_checks=parts.health_checks(),
+    )
+
+
+endpoints: Endpoints[ApiRoot] = Endpoints(guards=lambda api: api.guards)
 MAX_IDEMPOTENCY_KEY = 255
 PAGE = (limit(50, 200), CURSOR)
 KiB = 1024
 
 
 @endpoints.route("/health", "GET", public=True, summary="Report each dependency's health (200 or 503)")
-def health(request: Request, principal: None) -> Any:
-    healthy, report = run_checks(wiring.health_checks())
+def health(api: ApiRoot, request: Request, principal: None) -> Any:
+    healthy, report = run_checks(api.health_checks)
     return json_response(200 if healthy else 503, {"status": "ok" if healthy else "degraded", "dependencies": report})
 
 
 @endpoints.route("/openapi.json", "GET", public=True, summary="This API's OpenAPI 3.1 document")
-def openapi_document(request: Request, principal: None) -> Any:
+def openapi_document(api: ApiRoot, request: Request, principal: None) -> Any:
     return json_response(200, build_openapi(endpoints.docs))
 
 
@@ -89,9 +129,9 @@ def openapi_document(request: Request, principal: None) -> Any:
     response_model=SessionResponse,
     errors=(401, 429),
 )
-def create_session(request: Request, principal: None, body: SessionRequest) -> SessionResponse:
+def create_session(api: ApiRoot, request: Request, principal: None, body: SessionRequest) -> SessionResponse:
     source = str(((request.context or {}).get("identity") or {}).get("sourceIp") or "unknown")
-    return wiring.agent_service().create_session(body, source)
+    return api.agents.create_session(body, source)
 
 
 @endpoints.route(
@@ -104,20 +144,35 @@ def create_session(request: Request, principal: None, body: SessionRequest) -> S
     response_model=HeartbeatResponse,
     own_rate_limit=True,
 )
-def heartbeat(request: Request, principal: Principal, body: HeartbeatRequest) -> HeartbeatResponse:
-    return wiring.agent_service().heartbeat(principal, body)
+def heartbeat(api: ApiRoot, request: Request, principal: Principal, body: HeartbeatRequest) -> HeartbeatResponse:
+    return api.agents.heartbeat(principal, body)
+
+
+@endpoints.route(
+    "/agents",
+    "POST",
+    roles=ADMIN,
+    status=201,
+    summary="Register an agent: its role, metadata and projects; the answer holds its secret (shown once)",
+    body=RegisterAgent,
+    max_body=8 * KiB,
+    response_model=AgentRegistration,
+    errors=(409,),
+)
+def register_agent(api: ApiRoot, request: Request, principal: Principal, body: RegisterAgent) -> AgentRegistration:
+    return api.agents.register(body.agent_id, body.role, body.metadata, body.projects)
 
 
 @endpoints.route("/agents", "GET", summary="List agents with presence", response_model=AgentPage, query=PAGE)
-def list_agents(request: Request, principal: Principal, limit: int, next_token: str | None) -> AgentPage:
-    return wiring.agent_service().list(limit, next_token)
+def list_agents(api: ApiRoot, request: Request, principal: Principal, limit: int, next_token: str | None) -> AgentPage:
+    return api.agents.list(limit, next_token)
 
 
 @endpoints.route(
     "/agents/{agent_id}", "GET", summary="One agent's role, presence, metadata and projects", response_model=AgentView
 )
-def get_agent(request: Request, principal: Principal, agent_id: str) -> AgentView:
-    return wiring.agent_service().get(agent_id)
+def get_agent(api: ApiRoot, request: Request, principal: Principal, agent_id: str) -> AgentView:
+    return api.agents.get(agent_id)
 
 
 @endpoints.route(
@@ -129,8 +184,8 @@ def get_agent(request: Request, principal: Principal, agent_id: str) -> AgentVie
     max_body=4 * KiB,
     response_model=AgentView,
 )
-def set_projects(request: Request, principal: Principal, agent_id: str, body: SetProjects) -> AgentView:
-    return wiring.agent_service().set_projects(principal, agent_id, body.projects)
+def set_projects(api: ApiRoot, request: Request, principal: Principal, agent_id: str, body: SetProjects) -> AgentView:
+    return api.agents.set_projects(principal, agent_id, body.projects)
 
 
 # ---- elicitation -------------------------------------------------------------------------------
@@ -147,10 +202,10 @@ def set_projects(request: Request, principal: Principal, agent_id: str, body: Se
     errors=(404, 409),
     own_rate_limit=True,
 )
-def create_elicitation(request: Request, principal: Principal, body: CreateElicitation) -> Any:
+def create_elicitation(api: ApiRoot, request: Request, principal: Principal, body: CreateElicitation) -> Any:
     key = request.headers.get("idempotency-key")
     if key is None:
-        return wiring.elicitation_service().create(principal, body)
+        return api.elicitations.create(principal, body)
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable() or not key.isascii():
         raise MalformedRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters")
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -158,16 +213,15 @@ def create_elicitation(request: Request, principal: Principal, body: CreateElici
         IdempotencyValidationError,
     )
 
-    # In-progress records then expire with this invocation, not after a fixed hour.
-    wiring.idempotency_config().register_lambda_context(app.lambda_context)
     try:
-        return wiring.idempotent_create()(
-            request={
+        return api.idempotent_create(
+            {
                 "agent": principal.agent_id,
                 "key": key,
                 "principal": asdict(principal),
                 "body": body.model_dump(mode="json", by_alias=True),
-            }
+            },
+            request.lambda_context,
         )
     except IdempotencyValidationError as error:
         raise Conflict("this Idempotency-Key was used with a different body") from error
@@ -184,9 +238,9 @@ def create_elicitation(request: Request, principal: Principal, body: CreateElici
     query=(*PAGE, WAIT),
 )
 def pending_elicitations(
-    request: Request, principal: Principal, limit: int, next_token: str | None, wait: int
+    api: ApiRoot, request: Request, principal: Principal, limit: int, next_token: str | None, wait: int
 ) -> PendingPage:
-    return wiring.elicitation_service().pending(principal, limit, next_token, wait)
+    return api.elicitations.pending(principal, limit, next_token, wait)
 
 
 @endpoints.route(
@@ -200,8 +254,10 @@ def pending_elicitations(
     errors=(403, 404, 409),
     own_rate_limit=True,
 )
-def respond_to_elicitation(request: Request, principal: Principal, body: RespondToElicitation) -> RespondResult:
-    return wiring.elicitation_service().respond(principal, body)
+def respond_to_elicitation(
+    api: ApiRoot, request: Request, principal: Principal, body: RespondToElicitation
+) -> RespondResult:
+    return api.elicitations.respond(principal, body)
 
 
 @endpoints.route(
@@ -212,8 +268,8 @@ def respond_to_elicitation(request: Request, principal: Principal, body: Respond
     response_model=ElicitationView,
     errors=(403, 409),
 )
-def cancel_elicitation(request: Request, principal: Principal, elicitation_id: str) -> ElicitationView:
-    return wiring.elicitation_service().cancel(principal, elicitation_id)
+def cancel_elicitation(api: ApiRoot, request: Request, principal: Principal, elicitation_id: str) -> ElicitationView:
+    return api.elicitations.cancel(principal, elicitation_id)
 
 
 @endpoints.route(
@@ -225,8 +281,10 @@ def cancel_elicitation(request: Request, principal: Principal, elicitation_id: s
     errors=(403,),
     query=(WAIT,),
 )
-def elicitation_status(request: Request, principal: Principal, elicitation_id: str, wait: int) -> ElicitationView:
-    return wiring.elicitation_service().status(principal, elicitation_id, wait)
+def elicitation_status(
+    api: ApiRoot, request: Request, principal: Principal, elicitation_id: str, wait: int
+) -> ElicitationView:
+    return api.elicitations.status(principal, elicitation_id, wait)
 
 
 @endpoints.route(
@@ -235,8 +293,8 @@ def elicitation_status(request: Request, principal: Principal, elicitation_id: s
     summary="Counts by status, answer latency percentiles, expiries, rate-limit rejections, violations",
     response_model=ElicitationMetrics,
 )
-def elicitation_metrics(request: Request, principal: Principal) -> ElicitationMetrics:
-    return wiring.elicitation_service().metrics()
+def elicitation_metrics(api: ApiRoot, request: Request, principal: Principal) -> ElicitationMetrics:
+    return api.elicitations.metrics()
 
 
 # ---- validation --------------------------------------------------------------------------------
@@ -251,8 +309,8 @@ def elicitation_metrics(request: Request, principal: Principal) -> ElicitationMe
     response_model=ValidationResult,
     own_rate_limit=True,
 )
-def validate(request: Request, principal: Principal, body: ValidateRequest) -> ValidationResult:
-    return wiring.validation_service().validate(principal, body)
+def validate(api: ApiRoot, request: Request, principal: Principal, body: ValidateRequest) -> ValidationResult:
+    return api.validations.validate(principal, body)
 
 
 @endpoints.route(
@@ -264,8 +322,10 @@ def validate(request: Request, principal: Principal, body: ValidateRequest) -> V
     errors=(403,),
     query=(WAIT,),
 )
-def validation_result(request: Request, principal: Principal, request_id: str, wait: int) -> ValidationResult:
-    return wiring.validation_service().result(principal, request_id, wait)
+def validation_result(
+    api: ApiRoot, request: Request, principal: Principal, request_id: str, wait: int
+) -> ValidationResult:
+    return api.validations.result(principal, request_id, wait)
 
 
 AUDIT_AGENT = Query("agent", "str", "whose audit (admins only; default: the caller)", pattern=r"^[A-Za-z0-9._:-]+$")
@@ -281,9 +341,9 @@ AUDIT_AGENT = Query("agent", "str", "whose audit (admins only; default: the call
     query=(AUDIT_AGENT, *PAGE),
 )
 def validation_audit(
-    request: Request, principal: Principal, agent: str | None, limit: int, next_token: str | None
+    api: ApiRoot, request: Request, principal: Principal, agent: str | None, limit: int, next_token: str | None
 ) -> AuditPage:
-    return wiring.validation_service().audit(principal, agent, limit, next_token)
+    return api.validations.audit(principal, agent, limit, next_token)
 
 
 @endpoints.route(
@@ -292,8 +352,8 @@ def validation_audit(
     summary="The Cedar policies in force, their version and the Cedar schema they are validated against",
     response_model=PolicyView,
 )
-def validation_policies(request: Request, principal: Principal) -> PolicyView:
-    return wiring.validation_service().policy()
+def validation_policies(api: ApiRoot, request: Request, principal: Principal) -> PolicyView:
+    return api.validations.policy()
 
 
 @endpoints.route(
@@ -306,8 +366,10 @@ def validation_policies(request: Request, principal: Principal) -> PolicyView:
     response_model=PolicyView,
     errors=(409,),
 )
-def replace_validation_policies(request: Request, principal: Principal, body: PolicyDocument) -> PolicyView:
-    return wiring.validation_service().replace_policy(principal, body.policies)
+def replace_validation_policies(
+    api: ApiRoot, request: Request, principal: Principal, body: PolicyDocument
+) -> PolicyView:
+    return api.validations.replace_policy(principal, body.policies)
 
 
 @endpoints.route(
@@ -317,8 +379,8 @@ def replace_validation_policies(request: Request, principal: Principal, body: Po
     summary="Issue the caller a long-lived hook token for Claude Code's hook headers",
     response_model=HookToken,
 )
-def issue_hook_token(request: Request, principal: Principal) -> HookToken:
-    return wiring.hook_tokens().issue(principal)
+def issue_hook_token(api: ApiRoot, request: Request, principal: Principal) -> HookToken:
+    return api.hook_tokens.issue(principal)
 
 
 @endpoints.route(
@@ -329,8 +391,8 @@ def issue_hook_token(request: Request, principal: Principal) -> HookToken:
     response_model=RevokedHookToken,
     errors=(403, 409),
 )
-def revoke_hook_token(request: Request, principal: Principal, token_id: str) -> RevokedHookToken:
-    return wiring.hook_tokens().revoke(principal, token_id)
+def revoke_hook_token(api: ApiRoot, request: Request, principal: Principal, token_id: str) -> RevokedHookToken:
+    return api.hook_tokens.revoke(principal, token_id)
 
 
 def _hook_denial(status: int, error: LighthouseError) -> Response:
@@ -354,14 +416,16 @@ def _hook_denial(status: int, error: LighthouseError) -> Response:
     response_model=PreToolUseOutput,
     error_view=_hook_denial,
 )
-def claude_code_pre_tool_use(request: Request, principal: None, body: PreToolUseInput) -> PreToolUseOutput:
+def claude_code_pre_tool_use(
+    api: ApiRoot, request: Request, principal: None, body: PreToolUseInput
+) -> PreToolUseOutput:
     headers = request.headers
     token = headers.get("x-lighthouse-hook-token")
     authorization = f"Bearer {token}" if token else headers.get("authorization")
     if not authorization:
         raise Unauthenticated("no hook token: send 'Authorization: Bearer <hook token>' or X-Lighthouse-Hook-Token")
-    caller = wiring.hook_tokens().verify_header(authorization)
-    return wiring.validation_service().hook(caller, body)
+    caller = api.hook_tokens.verify_header(authorization)
+    return api.validations.hook(caller, body)
 
 
 # ---- pipelines ---------------------------------------------------------------------------------
@@ -378,13 +442,13 @@ def claude_code_pre_tool_use(request: Request, principal: None, body: PreToolUse
     response_model=Registration,
     errors=(409,),
 )
-def register_pipelines(request: Request, principal: Principal, body: RegisterPipelines) -> Registration:
-    return wiring.pipeline_registry().register(principal, body.files)
+def register_pipelines(api: ApiRoot, request: Request, principal: Principal, body: RegisterPipelines) -> Registration:
+    return api.pipelines.register(principal, body.files)
 
 
 @endpoints.route("/pipelines", "GET", summary="Registered pipelines, in routing order", response_model=PipelineList)
-def list_pipelines(request: Request, principal: Principal) -> PipelineList:
-    return wiring.pipeline_registry().pipelines()
+def list_pipelines(api: ApiRoot, request: Request, principal: Principal) -> PipelineList:
+    return api.pipelines.pipelines()
 
 
 @endpoints.route(
@@ -393,8 +457,8 @@ def list_pipelines(request: Request, principal: Principal) -> PipelineList:
     summary="A pipeline's latest version: its compiled definition and manifests",
     response_model=PipelineView,
 )
-def get_pipeline(request: Request, principal: Principal, name: str) -> PipelineView:
-    return wiring.pipeline_registry().pipeline(name)
+def get_pipeline(api: ApiRoot, request: Request, principal: Principal, name: str) -> PipelineView:
+    return api.pipelines.pipeline(name)
 
 
 @endpoints.route(
@@ -408,8 +472,8 @@ def get_pipeline(request: Request, principal: Principal, name: str) -> PipelineV
     response_model=TaskView,
     errors=(403,),
 )
-def create_task(request: Request, principal: Principal, body: CreateTask) -> TaskView:
-    return wiring.task_service().create_task(principal, body)
+def create_task(api: ApiRoot, request: Request, principal: Principal, body: CreateTask) -> TaskView:
+    return api.tasks.create_task(principal, body)
 
 
 @endpoints.route(
@@ -421,8 +485,8 @@ def create_task(request: Request, principal: Principal, body: CreateTask) -> Tas
     errors=(403,),
     query=(WAIT,),
 )
-def get_task(request: Request, principal: Principal, task_id: str, wait: int) -> TaskView:
-    return wiring.task_service().task(principal, task_id, wait)
+def get_task(api: ApiRoot, request: Request, principal: Principal, task_id: str, wait: int) -> TaskView:
+    return api.tasks.task(principal, task_id, wait)
 
 
 @endpoints.route(
@@ -433,8 +497,8 @@ def get_task(request: Request, principal: Principal, task_id: str, wait: int) ->
     response_model=TaskView,
     errors=(403, 409),
 )
-def cancel_task(request: Request, principal: Principal, task_id: str) -> TaskView:
-    return wiring.task_service().cancel(principal, task_id)
+def cancel_task(api: ApiRoot, request: Request, principal: Principal, task_id: str) -> TaskView:
+    return api.tasks.cancel(principal, task_id)
 
 
 @endpoints.route(
@@ -445,8 +509,8 @@ def cancel_task(request: Request, principal: Principal, task_id: str) -> TaskVie
     response_model=TaskView,
     errors=(403, 409),
 )
-def resume_task(request: Request, principal: Principal, task_id: str) -> TaskView:
-    return wiring.task_service().resume(principal, task_id)
+def resume_task(api: ApiRoot, request: Request, principal: Principal, task_id: str) -> TaskView:
+    return api.tasks.resume(principal, task_id)
 
 
 @endpoints.route(
@@ -460,8 +524,8 @@ def resume_task(request: Request, principal: Principal, task_id: str) -> TaskVie
     response_model=Remembered,
     errors=(403,),
 )
-def remember(request: Request, principal: Principal, body: Remember) -> Remembered:
-    return wiring.task_service().remember(principal, body)
+def remember(api: ApiRoot, request: Request, principal: Principal, body: Remember) -> Remembered:
+    return api.tasks.remember(principal, body)
 
 
 @endpoints.route(
@@ -471,8 +535,8 @@ def remember(request: Request, principal: Principal, body: Remember) -> Remember
     summary="Named LLM connections pipelines may use (provider, URL, whether a key is set; never the key)",
     response_model=ConnectionList,
 )
-def list_connections(request: Request, principal: Principal) -> ConnectionList:
-    return wiring.connections().list()
+def list_connections(api: ApiRoot, request: Request, principal: Principal) -> ConnectionList:
+    return api.connections.list()
 
 
 @endpoints.route(
@@ -484,8 +548,10 @@ def list_connections(request: Request, principal: Principal) -> ConnectionList:
     max_body=8 * KiB,
     response_model=ConnectionView,
 )
-def put_connection(request: Request, principal: Principal, connection: str, body: Connection) -> ConnectionView:
-    return wiring.connections().put(connection, body)
+def put_connection(
+    api: ApiRoot, request: Request, principal: Principal, connection: str, body: Connection
+) -> ConnectionView:
+    return api.connections.put(connection, body)
 
 
 @endpoints.route(
@@ -495,8 +561,8 @@ def put_connection(request: Request, principal: Principal, connection: str, body
     status=204,
     summary="Delete a named LLM connection (stages that name it then fail with a config error)",
 )
-def delete_connection(request: Request, principal: Principal, connection: str) -> Response:
-    wiring.connections().delete(connection)
+def delete_connection(api: ApiRoot, request: Request, principal: Principal, connection: str) -> Response:
+    api.connections.delete(connection)
     return Response(body="", status_code=204)
 
 
@@ -518,6 +584,14 @@ MEMORY_QUERY = (
     query=MEMORY_QUERY,
 )
 def recall(
-    request: Request, principal: Principal, store: str, scope: str, project: str | None, limit: int
+    api: ApiRoot, request: Request, principal: Principal, store: str, scope: str, project: str | None, limit: int
 ) -> MemoryPage:
-    return wiring.task_service().recall(principal, store, scope, project, limit)
+    return api.tasks.recall(principal, store, scope, project, limit)
+
+
+def create_app(root: Callable[[], ApiRoot]) -> Chalice:
+    """The Chalice app serving every route with `root()` (tests pass a root they composed)."""
+    return endpoints.bind(Chalice(app_name="lighthouse-api"), root)
+
+
+app = create_app(lazy_root(compose))

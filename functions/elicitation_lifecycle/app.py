@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
@@ -9,7 +10,8 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from lighthouse import wiring
+from lighthouse.composition import Components, lazy_root
+from lighthouse.elicitation.service import ElicitationService
 
 logger = Logger(service="lighthouse-elicitation-lifecycle")
 
@@ -20,14 +22,26 @@ class LifecycleStep(BaseModel):
     task_token: str | None = None
 
 
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    step = parse(event=event, model=LifecycleStep)
-    service = wiring.elicitation_service()
-    if step.action == "await":
-        if not step.task_token:
-            raise ValueError("the await step needs the execution's task token")
-        return service.await_outcome(step.elicitation_id, step.task_token)
-    result = service.expire(step.elicitation_id)
-    logger.info("deadline reached", extra=result)
-    return result
+def compose(parts: Components) -> ElicitationService:
+    return parts.elicitations
+
+
+def create_handler(
+    elicitations: Callable[[], ElicitationService],
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    @logger.inject_lambda_context
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        step = parse(event=event, model=LifecycleStep)
+        service = elicitations()
+        if step.action == "await":
+            if not step.task_token:
+                raise ValueError("the await step needs the execution's task token")
+            return service.await_outcome(step.elicitation_id, step.task_token)
+        result = service.expire(step.elicitation_id)
+        logger.info("deadline reached", extra=result)
+        return result
+
+    return handler
+
+
+handler = create_handler(lazy_root(compose))

@@ -4,6 +4,7 @@ state machine's Retry and Catch match."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
@@ -11,7 +12,8 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from lighthouse import wiring
+from lighthouse.composition import Components, lazy_root
+from lighthouse.pipelines.stages import StageRunner
 
 logger = Logger(service="lighthouse-pipeline-stage")
 
@@ -27,19 +29,31 @@ class StageStep(BaseModel):
     failure: dict[str, Any] = Field(default_factory=dict)
 
 
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    step = parse(event=event, model=StageStep)
-    service = wiring.stage_runner()
+def compose(parts: Components) -> StageRunner:
+    return parts.stage_runner
+
+
+def run_step(runner: StageRunner, step: StageStep) -> dict[str, Any]:
     if step.action == "complete":
         last = step.result[0].get("last", {}) if step.result else {}
-        return service.complete(step.task_id, last if isinstance(last, dict) else {})
+        return runner.complete(step.task_id, last if isinstance(last, dict) else {})
     if step.action == "fail":
-        return service.fail(step.task_id, step.failure)
+        return runner.fail(step.task_id, step.failure)
     if not step.stage:
         raise ValueError(f"the {step.action} step needs a stage")
     if step.action == "merge":
-        return service.merge(step.task_id, step.stage, step.branches)
-    result = service.run_stage(step.task_id, step.stage, step.previous)
+        return runner.merge(step.task_id, step.stage, step.branches)
+    result = runner.run_stage(step.task_id, step.stage, step.previous)
     logger.info("stage finished", extra={"task_id": step.task_id, "stage": step.stage, **result})
     return result
+
+
+def create_handler(runner: Callable[[], StageRunner]) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    @logger.inject_lambda_context
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return run_step(runner(), parse(event=event, model=StageStep))
+
+    return handler
+
+
+handler = create_handler(lazy_root(compose))

@@ -3,6 +3,7 @@ expert, conclude."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
@@ -10,7 +11,8 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from lighthouse import wiring
+from lighthouse.composition import Components, lazy_root
+from lighthouse.validation.service import ValidationService
 
 logger = Logger(service="lighthouse-validation-round")
 
@@ -22,10 +24,11 @@ class RoundStep(BaseModel):
     task_token: str | None = None
 
 
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    step = parse(event=event, model=RoundStep)
-    service = wiring.validation_service()
+def compose(parts: Components) -> ValidationService:
+    return parts.validations
+
+
+def run_step(service: ValidationService, step: RoundStep) -> dict[str, Any]:
     if step.action == "conclude":
         result = service.conclude(step.request_id)
         logger.info("round concluded", extra={"request_id": step.request_id, **result})
@@ -41,3 +44,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if step.action == "expire_vote":
         return service.expire_vote(step.request_id, step.expert)
     return service.llm_vote(step.request_id, step.expert)
+
+
+def create_handler(
+    validations: Callable[[], ValidationService],
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    @logger.inject_lambda_context
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return run_step(validations(), parse(event=event, model=RoundStep))
+
+    return handler
+
+
+handler = create_handler(lazy_root(compose))

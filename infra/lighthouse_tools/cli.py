@@ -15,6 +15,21 @@ from urllib.parse import quote
 
 import requests
 
+from lighthouse_tools.admin import (
+    api_url_of,
+    cmd_agents_add,
+    cmd_agents_list,
+    cmd_agents_projects,
+    cmd_connections_add,
+    cmd_connections_list,
+    cmd_connections_remove,
+    cmd_operator_credential,
+    cmd_pipelines_deploy,
+    cmd_pipelines_run,
+    credential_path,
+    write_credential,
+)
+
 DEFAULT_STATE_FILE = Path(".lighthouse/local.json")
 ROLES = ("agent", "expert", "human", "admin")
 
@@ -68,118 +83,29 @@ def cmd_up(args: argparse.Namespace) -> int:
         "pid": os.getpid(),
     }
     state_file.write_text(json.dumps(state, indent=2))
+    credential = credential_path(state_file)
+    write_credential(credential, cloud.api_url, *cloud.operator_credential())
     print(f"Lighthouse is up on the embedded local cloud (ready in {cloud.started_in_seconds:.2f} s)")
     print(f"  API:          {cloud.api_url}")
     print(f"  AWS endpoint: {cloud.aws_endpoint_url}  (region {REGION}; any access key works)")
     print(f"  State file:   {state_file}")
+    print(f"  Admin:        {credential} (the operator's credential, mode 0600; admin commands use it)")
     print("Press Ctrl+C to stop.", flush=True)
     while not stop_requested:
         time.sleep(0.2)
     print("Stopping...", flush=True)
     cloud.stop()
     state_file.unlink(missing_ok=True)
+    credential.unlink(missing_ok=True)  # its secret derives from this run's master secret
     print("Stopped.", flush=True)
     return 0
-
-
-# ---- configuration for admin commands -------------------------------------------------------
-
-
-def configure_admin_environment(args: argparse.Namespace) -> dict[str, Any]:
-    """Point the lighthouse package at the platform: a running local cloud, or AWS via the environment."""
-    state_file: Path = args.state_file
-    if state_file.exists() and "LIGHTHOUSE_EVENTS_TABLE" not in os.environ:
-        state = json.loads(state_file.read_text())
-        for key, value in state["environment"].items():
-            os.environ.setdefault(key, value)
-        os.environ.setdefault("LIGHTHOUSE_AWS_ENDPOINT_URL", state["aws_endpoint_url"])
-        os.environ.setdefault("AWS_DEFAULT_REGION", state["region"])
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "lighthouse-local")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "lighthouse-local")
-        os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-        return dict(state)
-    if "LIGHTHOUSE_EVENTS_TABLE" not in os.environ:
-        raise SystemExit(
-            f"no running local cloud ({state_file} not found) and LIGHTHOUSE_EVENTS_TABLE is not set: "
-            "start `lighthouse up`, or export the stack outputs (see README, 'Deploy to AWS')"
-        )
-    return {"api_url": os.environ.get("LIGHTHOUSE_API_URL", "")}
-
-
-def cmd_agents_add(args: argparse.Namespace) -> int:
-    configure_admin_environment(args)
-    from lighthouse import strictjson, wiring
-    from lighthouse.errors import LighthouseError
-
-    try:
-        metadata = strictjson.loads_object(args.metadata, max_bytes=4096, where="--metadata", empty={})
-    except LighthouseError as error:
-        print(f"lighthouse agents add: {error.message}", file=sys.stderr)
-        return 2
-    import re
-
-    from lighthouse.agents.models import AGENT_ID_PATTERN, PROJECT_PATTERN
-
-    if not re.fullmatch(AGENT_ID_PATTERN, args.agent_id) or ".." in args.agent_id:
-        print(f"lighthouse agents add: agent id must match {AGENT_ID_PATTERN} (and hold no '..')", file=sys.stderr)
-        return 2
-    bad = [project for project in args.project if not re.fullmatch(PROJECT_PATTERN, project)]
-    if bad:
-        print(f"lighthouse agents add: project names must match {PROJECT_PATTERN}: {bad}", file=sys.stderr)
-        return 2
-    try:
-        registration = wiring.agent_service().register(args.agent_id, args.role, metadata, args.project)
-    except LighthouseError as error:
-        print(f"lighthouse agents add: {error.message}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps({"agent_id": registration.agent_id, "role": registration.role, "secret": registration.secret}))
-    else:
-        print(f"Registered {registration.agent_id} (role {registration.role}).")
-        print(f"Secret (shown once, keep it safe): {registration.secret}")
-    return 0
-
-
-def cmd_agents_projects(args: argparse.Namespace) -> int:
-    configure_admin_environment(args)
-    from lighthouse import wiring
-    from lighthouse.agents.models import SetProjects
-    from lighthouse.errors import LighthouseError
-    from lighthouse.http import parse_object
-
-    try:
-        body = parse_object(SetProjects, {"projects": args.projects})
-        view = wiring.agent_service().set_projects(_admin(), args.agent_id, body.projects)
-    except LighthouseError as error:
-        print(f"lighthouse agents projects: {error.message} {error.details or ''}".rstrip(), file=sys.stderr)
-        return 1
-    print(f"{view.agent_id}: {', '.join(view.projects) or '(no projects)'}")
-    return 0
-
-
-def cmd_agents_list(args: argparse.Namespace) -> int:
-    configure_admin_environment(args)
-    from lighthouse import wiring
-
-    page = wiring.agent_service().list(limit=200, next_token=None)
-    for agent in page.agents:
-        print(f"{agent.agent_id}\t{agent.role}\t{agent.presence}\tlast seen {agent.last_seen or '-'}")
-    return 0
-
-
-def _api_url(args: argparse.Namespace) -> str:
-    """--api-url, else LIGHTHOUSE_API_URL, else the running local cloud's state file."""
-    api_url: str = getattr(args, "api_url", None) or os.environ.get("LIGHTHOUSE_API_URL", "")
-    if not api_url and args.state_file.exists():
-        api_url = json.loads(args.state_file.read_text())["api_url"]
-    return api_url
 
 
 def _sign_in(command: str, args: argparse.Namespace) -> tuple[str, requests.Response] | int:
     """POST /sessions as the agent; the API URL and the response, or an exit code after saying why not."""
     from lighthouse.auth.keys import sign_session_request
 
-    api_url = _api_url(args)
+    api_url = api_url_of(args)
     if not api_url:
         print(f"lighthouse {command}: pass --api-url (no local state file found)", file=sys.stderr)
         return 2
@@ -261,7 +187,7 @@ def cmd_hook_revoke(args: argparse.Namespace) -> int:
 def cmd_hook_claude_code(args: argparse.Namespace) -> int:
     from lighthouse_tools.hook import Fallback, run
 
-    api_url = _api_url(args)
+    api_url = api_url_of(args)
     token = args.token or os.environ.get("LIGHTHOUSE_HOOK_TOKEN", "")
     configured = args.on_unreachable or os.environ.get("LIGHTHOUSE_HOOK_ON_UNREACHABLE", "deny")
     fallback: Fallback = "ask" if configured == "ask" else "allow" if configured == "allow" else "deny"
@@ -275,120 +201,6 @@ def cmd_hook_claude_code(args: argparse.Namespace) -> int:
     if answer.stderr:
         print(answer.stderr, file=sys.stderr)
     return answer.exit_code
-
-
-# ---- pipelines (admin: the local cloud's state file, or AWS via the environment) -----------
-
-
-def _admin() -> Any:
-    """Whoever holds the platform's admin credentials acts as an admin (as `agents add` does)."""
-    from lighthouse.auth.tokens import Principal
-
-    name = os.environ.get("USER") or "cli-admin"
-    return Principal(agent_id=name, role="admin", issued_at=0, expires_at=2**62, token_id="cli-" + name)
-
-
-def _read_config_dir(directory: Path) -> dict[str, str]:
-    from lighthouse.pipelines.manifests import MANIFEST_FILES
-
-    if not directory.is_dir():
-        raise SystemExit(f"lighthouse pipelines: {directory} is not a directory")
-    return {name: (directory / name).read_text() for name in MANIFEST_FILES if (directory / name).exists()}
-
-
-def cmd_pipelines_deploy(args: argparse.Namespace) -> int:
-    files = _read_config_dir(args.directory)
-    configure_admin_environment(args)
-    from lighthouse import wiring
-    from lighthouse.errors import LighthouseError
-
-    try:
-        registration = wiring.pipeline_registry().register(_admin(), files)
-    except LighthouseError as error:
-        print(f"lighthouse pipelines deploy: {error.message}", file=sys.stderr)
-        for problem in error.details.get("problems", []):
-            print(f"  {problem['file']} {problem['path']}: {problem['message']} [{problem['rule']}]", file=sys.stderr)
-        return 1
-    for pipeline in registration.pipelines:
-        print(f"{pipeline.name} v{pipeline.version} (workflow {pipeline.workflow}) -> {pipeline.state_machine_arn}")
-    return 0
-
-
-def cmd_pipelines_run(args: argparse.Namespace) -> int:
-    configure_admin_environment(args)
-    from lighthouse import strictjson, wiring
-    from lighthouse.errors import LighthouseError
-    from lighthouse.pipelines.models import CreateTask, Overrides
-
-    try:
-        task_input = strictjson.loads(args.input, max_bytes=64 * 1024, where="--input")
-    except LighthouseError as error:
-        print(f"lighthouse pipelines run: {error.message}", file=sys.stderr)
-        return 2
-    service = wiring.task_service()
-    overrides = Overrides(analysis_only=args.analysis_only, dry_run=args.dry_run, skip_tools=args.skip_tools)
-    try:
-        task = service.create_task(
-            _admin(),
-            CreateTask(input=task_input, pipeline=args.pipeline, mode=args.mode, tags=args.tag, overrides=overrides),
-        )
-        deadline = time.monotonic() + args.wait
-        while task.status in ("PENDING", "RUNNING") and time.monotonic() < deadline:
-            task = service.task(_admin(), task.task_id, min(20.0, max(0.0, deadline - time.monotonic())))
-    except LighthouseError as error:
-        print(f"lighthouse pipelines run: {error.message}", file=sys.stderr)
-        return 1
-    print(json.dumps(task.model_dump(mode="json"), indent=2))
-    return 0 if task.status in ("COMPLETED", "PENDING", "RUNNING") else 1
-
-
-def cmd_connections_add(args: argparse.Namespace) -> int:
-    configure_admin_environment(args)
-    import re
-
-    from lighthouse import wiring
-    from lighthouse.errors import LighthouseError
-    from lighthouse.http import parse_object
-    from lighthouse.pipelines.connections import NAME_PATTERN, Connection
-
-    if not re.fullmatch(NAME_PATTERN, args.name):
-        print(f"lighthouse connections add: the name must match {NAME_PATTERN}", file=sys.stderr)
-        return 2
-    key = os.environ.get(args.api_key_env, "") if args.api_key_env else ""
-    if args.api_key_env and not key:
-        print(f"lighthouse connections add: {args.api_key_env} is not set", file=sys.stderr)
-        return 2
-    try:
-        connection = parse_object(Connection, {"provider": args.provider, "base_url": args.base_url, "api_key": key})
-        view = wiring.connections().put(args.name, connection)
-    except LighthouseError as error:
-        print(f"lighthouse connections add: {error.message} {error.details or ''}".rstrip(), file=sys.stderr)
-        return 1
-    print(f"{view.name}: {view.provider} at {view.base_url} ({'with' if view.has_key else 'without'} a key)")
-    return 0
-
-
-def cmd_connections_list(args: argparse.Namespace) -> int:
-    configure_admin_environment(args)
-    from lighthouse import wiring
-
-    for view in wiring.connections().list().connections:
-        print(f"{view.name}\t{view.provider}\t{view.base_url}\t{'key' if view.has_key else 'no key'}")
-    return 0
-
-
-def cmd_connections_remove(args: argparse.Namespace) -> int:
-    configure_admin_environment(args)
-    from lighthouse import wiring
-    from lighthouse.errors import LighthouseError
-
-    try:
-        wiring.connections().delete(args.name)
-    except LighthouseError as error:
-        print(f"lighthouse connections remove: {error.message}", file=sys.stderr)
-        return 1
-    print(f"removed connection {args.name}")
-    return 0
 
 
 def cmd_pipelines_schemas(args: argparse.Namespace) -> int:
@@ -432,7 +244,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 def cmd_mcp(args: argparse.Namespace) -> int:
     from lighthouse_tools.mcp_server import serve
 
-    api_url = _api_url(args)
+    api_url = api_url_of(args)
     agent_id = args.agent_id or os.environ.get("LIGHTHOUSE_AGENT_ID", "")
     secret = os.environ.get("LIGHTHOUSE_AGENT_SECRET", "")
     missing = [name for name, value in (("--api-url", api_url), ("--agent-id", agent_id),
@@ -538,6 +350,17 @@ def build_parser() -> argparse.ArgumentParser:
     connection_remove = connections.add_parser("remove", help="delete a connection")
     connection_remove.add_argument("name")
     connection_remove.set_defaults(func=cmd_connections_remove)
+
+    operator = commands.add_parser("operator", help="the built-in operator (admin)").add_subparsers(
+        dest="operator_command", required=True
+    )
+    credential = operator.add_parser(
+        "credential", help="derive the operator's credential from a deployed stack's master secret (0600 file)"
+    )
+    credential.add_argument("--master-secret-arn", help="or LIGHTHOUSE_MASTER_SECRET_ARN (`lighthouse env`)")
+    credential.add_argument("--api-url", help="or LIGHTHOUSE_API_URL (`lighthouse env`)")
+    credential.add_argument("--out", type=Path, help="where to write it (default: next to --state-file)")
+    credential.set_defaults(func=cmd_operator_credential)
 
     env = commands.add_parser("env", help="print `export` lines for a deployed stack's resources")
     env.add_argument("--stack", default="lighthouse")

@@ -63,7 +63,7 @@ class LighthouseClient:
         )
         if response.status_code >= 400:
             raise ApiError(response.status_code, _json(response))
-        return response.json()
+        return response.json() if response.content else None
 
     # ---- elicitation ------------------------------------------------------------------------------
 

@@ -107,6 +107,7 @@ for name, function in request["functions"].items():
     try:
         spec = importlib.util.spec_from_file_location("_probe_" + name, function["handler_file"])
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # as Lambda's import of the handler module leaves it
         spec.loader.exec_module(module)
     except BaseException as error:
         found.append("handler: " + "".join(traceback.format_exception_only(type(error), error)).strip())

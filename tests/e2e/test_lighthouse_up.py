@@ -4,14 +4,18 @@ AWS endpoint it prints."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import stat
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.e2e.conftest import Platform, open_session, wait_for
+from tests.e2e.conftest import LIGHTHOUSE, Platform, open_session, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -83,6 +87,56 @@ def test_registering_an_existing_agent_fails_clearly(platform: Platform) -> None
     assert "already registered" in again.stderr
 
 
+def test_up_writes_an_operator_credential_only_its_owner_can_read(platform: Platform) -> None:
+    credential = platform.state_file.parent / "operator.json"
+
+    assert stat.S_IMODE(credential.stat().st_mode) == 0o600
+    operator = json.loads(credential.read_text())
+    token = open_session(platform, operator["agent_id"], operator["secret"])
+    made = requests.post(
+        f"{platform.api_url}/agents",
+        json={"agent_id": "op-made"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert made.status_code == 201
+    assert made.json()["role"] == "agent"
+
+
+def test_admin_commands_go_through_the_api_and_its_authorization(platform: Platform) -> None:
+    plain = json.loads(platform.cli("agents", "add", "e2e-erin", "--json").stdout)
+    environment = {**os.environ, "LIGHTHOUSE_ADMIN_AGENT_ID": "e2e-erin", "LIGHTHOUSE_ADMIN_SECRET": plain["secret"]}
+
+    refused = subprocess.run(
+        [LIGHTHOUSE, "--state-file", str(platform.state_file), "agents", "add", "e2e-mallory", "--role", "admin"],
+        capture_output=True, text=True, timeout=60, env=environment, check=False,
+    )  # fmt: skip
+    listed = platform.cli("agents", "list")
+
+    assert refused.returncode == 1
+    assert "403 FORBIDDEN" in refused.stderr
+    assert "e2e-mallory" not in listed.stdout
+    assert "e2e-erin\tagent" in listed.stdout
+
+
+def test_an_admin_command_without_a_credential_says_how_to_get_one(platform: Platform, tmp_path: Path) -> None:
+    elsewhere = subprocess.run(
+        [LIGHTHOUSE, "--state-file", str(tmp_path / "local.json"), "agents", "list"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LIGHTHOUSE_")},
+    )  # fmt: skip
+
+    assert elsewhere.returncode != 0
+    assert "no admin credential" in elsewhere.stderr
+
+
+def test_the_operator_id_cannot_be_registered(platform: Platform) -> None:
+    taken = platform.cli("agents", "add", "lighthouse-operator")
+
+    assert taken.returncode == 1
+    assert "built-in operator" in taken.stderr
+
+
 def test_boto3_against_the_printed_endpoint_sees_the_template_and_feeds_the_queue(platform: Platform) -> None:
     tables = platform.aws("dynamodb").list_tables()["TableNames"]
     assert "lighthouse-EventsTable" in tables
@@ -111,5 +165,6 @@ def test_ctrl_c_shuts_down_cleanly(platform: Platform) -> None:
     time.sleep(0.2)
     assert "Stopped." in "".join(platform.output)
     assert not platform.state_file.exists()
+    assert not (platform.state_file.parent / "operator.json").exists()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{platform.api_url}/health", timeout=2)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+from lighthouse.composition import Components
 from lighthouse_tools.localcloud.cloud import LocalCloud, LocalCloudOptions
 from tests.helpers import signed_session_body
 
@@ -67,13 +68,16 @@ class AgentClient:
         return self.http.post(f"{self.api_url}{path}", data=json.dumps(body), timeout=10)
 
 
-@pytest.fixture
-def new_agent(cloud: LocalCloud) -> Callable[..., AgentClient]:
-    from lighthouse import wiring
+@pytest.fixture(scope="module")
+def parts(cloud: LocalCloud) -> Components:
+    return cloud.components()
 
+
+@pytest.fixture
+def new_agent(cloud: LocalCloud, parts: Components) -> Callable[..., AgentClient]:
     def register(role: str = "agent") -> AgentClient:
         agent_id = f"agent-{secrets.token_hex(4)}"
-        registration = wiring.agent_service().register(agent_id, role)  # type: ignore[arg-type]
+        registration = parts.agents.register(agent_id, role)  # type: ignore[arg-type]
         return AgentClient(cloud.api_url, agent_id, registration.secret)
 
     return register

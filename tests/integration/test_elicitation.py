@@ -10,11 +10,9 @@ from typing import Any
 
 import pytest
 
-from lighthouse import wiring
+from lighthouse.composition import Components
 from lighthouse.elicitation.logic import ElicitationStatusProjection
-from lighthouse.elicitation.service import ElicitationLimits
 from lighthouse.elicitation.signing import verify_response
-from lighthouse.ratelimit import Limit
 from lighthouse_tools.localcloud.cloud import LocalCloud
 from tests.integration.conftest import AgentClient, eventually
 
@@ -109,7 +107,7 @@ def test_a_cancel_ends_the_wait_and_later_answers_get_409(
 
 
 def test_fifty_concurrent_responders_exactly_one_wins(
-    cloud: LocalCloud, new_agent: Callable[..., AgentClient], monkeypatch: pytest.MonkeyPatch
+    parts: Components, cloud: LocalCloud, new_agent: Callable[..., AgentClient]
 ) -> None:
     requester, target = new_agent(), new_agent()
     created = ask(requester, target)
@@ -124,18 +122,16 @@ def test_fifty_concurrent_responders_exactly_one_wins(
             statuses.append(response.status_code)
 
     # 50 answers from one agent need a bucket that holds them; the limit itself is tested elsewhere.
-    service = wiring.elicitation_service()
-    monkeypatch.setattr(
-        service, "_limits", ElicitationLimits(creates=service._limits.creates, responses=Limit(10_000, 100))
-    )
-    threads = [threading.Thread(target=respond, args=(i,)) for i in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    relaxed = {"LIGHTHOUSE_ELICITATION_RESPONSES_PER_MINUTE": "10000", "LIGHTHOUSE_ELICITATION_BURST": "100"}
+    with cloud.reconfigured(**relaxed):
+        threads = [threading.Thread(target=respond, args=(i,)) for i in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     assert sorted(statuses) == [200] + [409] * 49
-    events = wiring.event_store().load(f"elicitation#{created['elicitation_id']}")
+    events = parts.events.load(f"elicitation#{created['elicitation_id']}")
     assert [e.type for e in events] == ["ELICITATION_REQUESTED", "ELICITATION_ACCEPTED"]
 
 
@@ -155,7 +151,7 @@ def test_a_third_agent_cannot_answer_and_is_recorded_as_a_violation(
 
 
 def test_invalid_data_is_422_with_paths_and_stores_nothing(
-    cloud: LocalCloud, new_agent: Callable[..., AgentClient]
+    parts: Components, cloud: LocalCloud, new_agent: Callable[..., AgentClient]
 ) -> None:
     requester, target = new_agent(), new_agent()
     created = ask(requester, target)
@@ -165,7 +161,7 @@ def test_invalid_data_is_422_with_paths_and_stores_nothing(
     assert response.status_code == 422
     paths = {v["path"] for v in response.json()["error"]["details"]["violations"]}
     assert paths == {"$.approved", "$.reason"}
-    assert len(wiring.event_store().load(f"elicitation#{created['elicitation_id']}")) == 1
+    assert len(parts.events.load(f"elicitation#{created['elicitation_id']}")) == 1
     assert answer(target, created["elicitation_id"]).status_code == 200  # still answerable
 
 
@@ -273,7 +269,7 @@ def test_a_schema_nested_too_deep_is_refused(cloud: LocalCloud, new_agent: Calla
 
 
 def test_a_projector_crash_mid_batch_then_retry_leaves_the_read_models_right(
-    cloud: LocalCloud, new_agent: Callable[..., AgentClient], monkeypatch: pytest.MonkeyPatch
+    parts: Components, cloud: LocalCloud, new_agent: Callable[..., AgentClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     requester, target = new_agent(), new_agent()
     cloud.wait_for_projection()
@@ -293,25 +289,27 @@ def test_a_projector_crash_mid_batch_then_retry_leaves_the_read_models_right(
 
     eventually(
         lambda: (
-            (wiring.read_models().get("elicitations", created["elicitation_id"]).body or {}).get("status") == "accepted"
+            (parts.read_models.get("elicitations", created["elicitation_id"]).body or {}).get("status") == "accepted"
         )
     )
     assert crashes["left"] == 0
     cloud.wait_for_projection()
-    counters = wiring.read_models().counters("metrics", "elicitation")
+    counters = parts.read_models.counters("metrics", "elicitation")
     assert counters["status_pending"] == counters["requested"] - sum(
         v for k, v in counters.items() if k.startswith("status_") and k != "status_pending"
     )
 
 
-def test_duplicated_stream_deliveries_change_nothing(cloud: LocalCloud, new_agent: Callable[..., AgentClient]) -> None:
+def test_duplicated_stream_deliveries_change_nothing(
+    parts: Components, cloud: LocalCloud, new_agent: Callable[..., AgentClient]
+) -> None:
     requester, target = new_agent(), new_agent()
     created = ask(requester, target)
     answer(target, created["elicitation_id"])
     eventually(lambda: execution_status(cloud, created["elicitation_id"]) == "SUCCEEDED")
     cloud.wait_for_projection()
-    document = wiring.read_models().get("elicitations", created["elicitation_id"])
-    counters = wiring.read_models().counters("metrics", "elicitation")
+    document = parts.read_models.get("elicitations", created["elicitation_id"])
+    counters = parts.read_models.counters("metrics", "elicitation")
 
     streams = cloud.client("dynamodbstreams")
     arn = cloud.stream_poller().source.stream_arn
@@ -334,9 +332,9 @@ def test_duplicated_stream_deliveries_change_nothing(cloud: LocalCloud, new_agen
         result = cloud.runtime.invoke(function, {"Records": mine})
         assert result.payload == {"batchItemFailures": []}, result
 
-    again = wiring.read_models().get("elicitations", created["elicitation_id"])
+    again = parts.read_models.get("elicitations", created["elicitation_id"])
     assert (again.revision, again.body) == (document.revision, document.body)
-    assert wiring.read_models().counters("metrics", "elicitation") == counters
+    assert parts.read_models.counters("metrics", "elicitation") == counters
     assert execution_status(cloud, created["elicitation_id"]) == "SUCCEEDED"
 
 

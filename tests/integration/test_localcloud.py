@@ -11,8 +11,8 @@ import boto3
 import pytest
 import requests
 
-from lighthouse import wiring
 from lighthouse.agents.logic import AgentDirectoryProjection
+from lighthouse.composition import Components
 from lighthouse.events import EventStore
 from lighthouse_tools.localcloud.cloud import REGION, LocalCloud
 from tests.events_for_tests import Written
@@ -75,7 +75,7 @@ def test_a_heartbeat_over_http_reaches_the_read_model_through_the_stream(
 
 
 def test_a_silent_agent_goes_offline_by_the_scheduled_state_machine(
-    cloud: LocalCloud, new_agent: Callable[..., AgentClient]
+    parts: Components, cloud: LocalCloud, new_agent: Callable[..., AgentClient]
 ) -> None:
     agent = new_agent()
     agent.post("/agents/heartbeat", {})
@@ -84,7 +84,7 @@ def test_a_silent_agent_goes_offline_by_the_scheduled_state_machine(
     # 3 intervals of 1 s, plus the sweep's period (1.2 s at this time scale)
     eventually(lambda: presence(agent) == "offline", timeout=20)
 
-    stored = wiring.event_store().load(f"agent#{agent.agent_id}")
+    stored = parts.events.load(f"agent#{agent.agent_id}")
     assert stored[-1].type == "AGENT_WENT_OFFLINE"
     stepfunctions = cloud.client("stepfunctions")
     machine = cloud.stack.resolver.physical_ids["PresenceStateMachine"]  # type: ignore[union-attr]
@@ -106,7 +106,7 @@ def test_heartbeats_published_to_sqs_by_a_boto3_producer_are_recorded(
 
 
 def test_a_bad_message_is_set_aside_in_the_dlq_at_once_while_its_batch_mates_succeed(
-    cloud: LocalCloud, new_agent: Callable[..., AgentClient]
+    parts: Components, cloud: LocalCloud, new_agent: Callable[..., AgentClient]
 ) -> None:
     first, second = new_agent(), new_agent()
     sqs = http_client(cloud, "sqs")
@@ -134,7 +134,7 @@ def test_a_bad_message_is_set_aside_in_the_dlq_at_once_while_its_batch_mates_suc
     assert set_aside["record"]["attributes"]["ApproximateReceiveCount"] == "1"
     # The good messages were deleted after their first delivery: one heartbeat each.
     for agent in (first, second):
-        heartbeats = [e for e in wiring.event_store().load(f"agent#{agent.agent_id}") if e.type == "AGENT_HEARTBEAT"]
+        heartbeats = [e for e in parts.events.load(f"agent#{agent.agent_id}") if e.type == "AGENT_HEARTBEAT"]
         assert len(heartbeats) == 1
 
 
@@ -162,12 +162,14 @@ def test_a_failing_stream_batch_is_retried_until_the_read_model_is_right(
     assert cloud.stream_poller().errors >= errors_before + 2
 
 
-def test_a_duplicated_stream_delivery_changes_nothing(cloud: LocalCloud, new_agent: Callable[..., AgentClient]) -> None:
+def test_a_duplicated_stream_delivery_changes_nothing(
+    parts: Components, cloud: LocalCloud, new_agent: Callable[..., AgentClient]
+) -> None:
     agent = new_agent()
     agent.post("/agents/heartbeat", {})
     eventually(lambda: presence(agent) == "online")
     cloud.wait_for_projection()
-    before = wiring.read_models().get("agents", agent.agent_id)
+    before = parts.read_models.get("agents", agent.agent_id)
 
     streams = cloud.client("dynamodbstreams")
     source = cloud.stream_poller().source
@@ -183,7 +185,7 @@ def test_a_duplicated_stream_delivery_changes_nothing(cloud: LocalCloud, new_age
 
     assert not result.failed
     assert result.payload == {"batchItemFailures": []}
-    after = wiring.read_models().get("agents", agent.agent_id)
+    after = parts.read_models.get("agents", agent.agent_id)
     assert (after.revision, after.body) == (before.revision, before.body)
 
 

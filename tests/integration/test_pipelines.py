@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from lighthouse import wiring
 from lighthouse.auth.tokens import Principal
+from lighthouse.composition import Components
 from lighthouse.errors import Forbidden, ValidationFailed
 from lighthouse.pipelines.connections import Connection
 from lighthouse.pipelines.manifests import ConfigInvalid
@@ -42,7 +42,7 @@ PROJECTS = [
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[LocalCloud]:
     with LocalCloud(LocalCloudOptions(aws_port=0, api_port=0, time_scale=TIME_SCALE, start_schedules=False)) as running:
-        wiring.agent_service().register(AGENT.agent_id, "agent", projects=PROJECTS)
+        running.components().agents.register(AGENT.agent_id, "agent", projects=PROJECTS)
         yield running
 
 
@@ -75,16 +75,18 @@ def scripted(agent_id: str, *responses: str, **fields: Any) -> dict[str, Any]:
     }
 
 
-def run(pipeline: str, task_input: Any = None, principal: Principal = AGENT, **overrides: bool) -> TaskView:
-    service = wiring.task_service()
+def run(
+    parts: Components, pipeline: str, task_input: Any = None, principal: Principal = AGENT, **overrides: bool
+) -> TaskView:
+    service = parts.tasks
     task = service.create_task(
         principal, CreateTask(input=task_input or {}, pipeline=pipeline, overrides=Overrides(**overrides))
     )
-    return wait(task.task_id, principal)
+    return wait(parts, task.task_id, principal)
 
 
-def wait(task_id: str, principal: Principal = AGENT, timeout: float = 60) -> TaskView:
-    service = wiring.task_service()
+def wait(parts: Components, task_id: str, principal: Principal = AGENT, timeout: float = 60) -> TaskView:
+    service = parts.tasks
     deadline = time.monotonic() + timeout
     while True:
         task = service.task(principal, task_id)
@@ -97,19 +99,17 @@ def execution_status(cloud: LocalCloud, task: TaskView) -> str:
     return str(cloud.client("stepfunctions").describe_execution(executionArn=task.executions[-1])["status"])
 
 
-def test_the_example_runs_branches_merges_and_routes(cloud: LocalCloud) -> None:
+def test_the_example_runs_branches_merges_and_routes(parts: Components, cloud: LocalCloud) -> None:
     files = {p.name: p.read_text() for p in EXAMPLE.glob("*.yaml")}
-    registered = wiring.pipeline_registry().register(ADMIN, files).pipelines
+    registered = parts.pipelines.register(ADMIN, files).pipelines
     assert [p.name for p in registered] == ["code-review"]
     s3 = cloud.client("s3")
     s3.put_object(
         Bucket=os.environ["LIGHTHOUSE_WORKSPACE_BUCKET"], Key="workspaces/demo/src/upload.py", Body=b"x = 1\n"
     )
-    task = wiring.task_service().create_task(
-        AGENT, CreateTask(input={"diff": "+ check size"}, mode="review", tags=["code"])
-    )
+    task = parts.tasks.create_task(AGENT, CreateTask(input={"diff": "+ check size"}, mode="review", tags=["code"]))
     assert task.routing["by"] == "match"
-    done = wait(task.task_id)
+    done = wait(parts, task.task_id)
 
     assert done.status == "COMPLETED", done.failure
     assert done.stages["checks"].output["stdout"] == "1 python files\n"
@@ -122,7 +122,7 @@ def test_the_example_runs_branches_merges_and_routes(cloud: LocalCloud) -> None:
     assert done.total_tokens == sum(s.tokens for s in done.stages.values()) > 0
     assert done.cost == pytest.approx(sum(s.cost for s in done.stages.values()))
     assert execution_status(cloud, done) == "SUCCEEDED"
-    events = [e.type for e in wiring.event_store().load(f"task#{done.task_id}")]
+    events = [e.type for e in parts.events.load(f"task#{done.task_id}")]
     for expected in (
         "TASK_CREATED",
         "TASK_RUNNING",
@@ -134,11 +134,11 @@ def test_the_example_runs_branches_merges_and_routes(cloud: LocalCloud) -> None:
         "TASK_COMPLETED",
     ):
         assert expected in events
-    view = wiring.pipeline_registry().pipeline("code-review")
+    view = parts.pipelines.pipeline("code-review")
     assert view.definition["States"]["Run"]["Type"] == "Parallel"
 
 
-def test_an_invalid_stage_answer_takes_the_fallback_edge(cloud: LocalCloud) -> None:
+def test_an_invalid_stage_answer_takes_the_fallback_edge(parts: Components, cloud: LocalCloud) -> None:
     files = config(
         "fallbacks",
         [
@@ -161,8 +161,8 @@ def test_an_invalid_stage_answer_takes_the_fallback_edge(cloud: LocalCloud) -> N
             scripted("careful", '{"text": "rescued"}'),
         ],
     )
-    wiring.pipeline_registry().register(ADMIN, files)
-    done = run("fallbacks")
+    parts.pipelines.register(ADMIN, files)
+    done = run(parts, "fallbacks")
     assert done.status == "COMPLETED", done.failure
     assert done.stages["draft"].status == "failed"
     signature = done.stages["draft"].failure
@@ -178,7 +178,7 @@ def test_an_invalid_stage_answer_takes_the_fallback_edge(cloud: LocalCloud) -> N
     assert "publish" not in done.stages
 
 
-def test_a_failing_tool_is_retried_then_succeeds(cloud: LocalCloud, tmp_path: Path) -> None:
+def test_a_failing_tool_is_retried_then_succeeds(parts: Components, cloud: LocalCloud, tmp_path: Path) -> None:
     files = config(
         "retries",
         [
@@ -201,15 +201,15 @@ def test_a_failing_tool_is_retried_then_succeeds(cloud: LocalCloud, tmp_path: Pa
         ],
         retry={"flaky": {"max_attempts": 2, "interval_seconds": 1, "categories": ["tool"]}},
     )
-    wiring.pipeline_registry().register(ADMIN, files)
-    done = run("retries")
+    parts.pipelines.register(ADMIN, files)
+    done = run(parts, "retries")
     assert done.status == "COMPLETED", done.failure
     assert done.stages["flaky"].attempts == 2
     assert done.output == {"ok": True, "calls": 2}
 
 
 def test_a_failed_task_resumes_at_the_failed_stage_without_rerunning_finished_ones(
-    cloud: LocalCloud, tmp_path: Path
+    parts: Components, cloud: LocalCloud, tmp_path: Path
 ) -> None:
     files = config(
         "resumable",
@@ -233,8 +233,8 @@ def test_a_failed_task_resumes_at_the_failed_stage_without_rerunning_finished_on
             }
         ],
     )
-    wiring.pipeline_registry().register(ADMIN, files)
-    failed = run("resumable")
+    parts.pipelines.register(ADMIN, files)
+    failed = run(parts, "resumable")
     assert failed.status == "FAILED"
     assert failed.failure is not None
     assert {k: failed.failure[k] for k in ("stage", "node_type", "category")} == {
@@ -244,18 +244,18 @@ def test_a_failed_task_resumes_at_the_failed_stage_without_rerunning_finished_on
     }
     assert "flaky failure 1" in failed.failure["message"]
 
-    wiring.task_service().resume(AGENT, failed.task_id)
-    done = wait(failed.task_id)
+    parts.tasks.resume(AGENT, failed.task_id)
+    done = wait(parts, failed.task_id)
     assert done.status == "COMPLETED", done.failure
     assert done.stages["plan"].llm_calls == 1  # not run again
     assert done.stages["plan"].output == {"plan": "one"}
     assert done.stages["apply"].attempts == 2
     assert len(done.executions) == 2
     with pytest.raises(Exception, match="only a FAILED task"):
-        wiring.task_service().resume(AGENT, failed.task_id)
+        parts.tasks.resume(AGENT, failed.task_id)
 
 
-def test_safe_modes_are_applied_and_recorded(cloud: LocalCloud) -> None:
+def test_safe_modes_are_applied_and_recorded(parts: Components, cloud: LocalCloud) -> None:
     files = config(
         "writer",
         [{"id": "save", "type": "tool", "tool": "save", "arguments": {"path": "notes.md", "content": "hello"}}],
@@ -263,28 +263,28 @@ def test_safe_modes_are_applied_and_recorded(cloud: LocalCloud) -> None:
         agents=[scripted("unused", "{}")],
         tools=[{"id": "save", "builtin": "filesystem.write_file"}],
     )
-    wiring.pipeline_registry().register(ADMIN, files)
+    parts.pipelines.register(ADMIN, files)
     bucket = os.environ["LIGHTHOUSE_WORKSPACE_BUCKET"]
 
-    skipped = run("writer", skip_tools=True)
+    skipped = run(parts, "writer", skip_tools=True)
     assert skipped.status == "COMPLETED"
     assert skipped.output == {"skipped": True, "tool": "save"}
-    dry = run("writer", dry_run=True)
+    dry = run(parts, "writer", dry_run=True)
     assert dry.status == "COMPLETED"
     assert dry.mutations == [{"path": "notes.md", "change": "written", "bytes": 5, "stage": "save", "dry_run": True}]
     listed = cloud.client("s3").list_objects_v2(Bucket=bucket, Prefix="workspaces/writer/")
     assert listed.get("KeyCount", 0) == 0
-    blocked = run("writer", analysis_only=True)
+    blocked = run(parts, "writer", analysis_only=True)
     assert blocked.status == "FAILED"
     assert blocked.failure is not None
     assert blocked.failure["category"] == "security"
     assert blocked.overrides["analysis_only"] is True
-    real = run("writer")
+    real = run(parts, "writer")
     assert real.mutations[0]["dry_run"] is False
     assert cloud.client("s3").get_object(Bucket=bucket, Key="workspaces/writer/notes.md")["Body"].read() == b"hello"
 
 
-def test_a_running_task_can_be_cancelled(cloud: LocalCloud, tmp_path: Path) -> None:
+def test_a_running_task_can_be_cancelled(parts: Components, cloud: LocalCloud, tmp_path: Path) -> None:
     files = config(
         "slow",
         [
@@ -295,34 +295,34 @@ def test_a_running_task_can_be_cancelled(cloud: LocalCloud, tmp_path: Path) -> N
         agents=[scripted("late", "{}")],
         tools=[{"id": "sleep", "builtin": "command.run", "allowlist": ["sleep"]}],
     )
-    wiring.pipeline_registry().register(ADMIN, files)
-    task = wiring.task_service().create_task(AGENT, CreateTask(input={}, pipeline="slow"))
+    parts.pipelines.register(ADMIN, files)
+    task = parts.tasks.create_task(AGENT, CreateTask(input={}, pipeline="slow"))
     time.sleep(0.5)
-    cancelled = wiring.task_service().cancel(AGENT, task.task_id)
+    cancelled = parts.tasks.cancel(AGENT, task.task_id)
     assert cancelled.status == "CANCELLED"
     time.sleep(4)
-    final = wiring.task_service().task(AGENT, task.task_id)
+    final = parts.tasks.task(AGENT, task.task_id)
     assert final.status == "CANCELLED"
     assert "after" not in final.stages or final.stages["after"].status != "finished"
     assert execution_status(cloud, final) in ("ABORTED", "FAILED")
     with pytest.raises(Exception, match="already CANCELLED"):
-        wiring.task_service().cancel(AGENT, task.task_id)
+        parts.tasks.cancel(AGENT, task.task_id)
 
 
-def test_registration_is_for_admins_and_refuses_invalid_configs(cloud: LocalCloud) -> None:
+def test_registration_is_for_admins_and_refuses_invalid_configs(parts: Components, cloud: LocalCloud) -> None:
     files = config("nobody", [{"id": "a", "type": "agent", "agent": "ghost"}], [], agents=[scripted("x", "{}")])
     with pytest.raises(Forbidden):
-        wiring.pipeline_registry().register(AGENT, files)
+        parts.pipelines.register(AGENT, files)
     with pytest.raises(ConfigInvalid) as refused:
-        wiring.pipeline_registry().register(ADMIN, files)
+        parts.pipelines.register(ADMIN, files)
     assert refused.value.details["problems"][0]["rule"] == "agent_exists"
     with pytest.raises(ValidationFailed, match="no pipeline matches"):
-        wiring.task_service().create_task(AGENT, CreateTask(input={}, mode="nothing", tags=["x"]))
+        parts.tasks.create_task(AGENT, CreateTask(input={}, mode="nothing", tags=["x"]))
     with pytest.raises(ValidationFailed, match="no pipeline 'ghost'"):
-        wiring.task_service().create_task(AGENT, CreateTask(input={}, pipeline="ghost"))
+        parts.tasks.create_task(AGENT, CreateTask(input={}, pipeline="ghost"))
 
 
-def test_project_memory_reaches_the_prompt_through_the_context_profile(cloud: LocalCloud) -> None:
+def test_project_memory_reaches_the_prompt_through_the_context_profile(parts: Components, cloud: LocalCloud) -> None:
     files = config(
         "remembering",
         [{"id": "answer", "type": "agent", "agent": "librarian"}],
@@ -336,21 +336,23 @@ def test_project_memory_reaches_the_prompt_through_the_context_profile(cloud: Lo
         }
     )
     files["plugins.yaml"] = yaml.safe_dump({"telemetry": {"redact": False}})
-    wiring.pipeline_registry().register(ADMIN, files)
+    parts.pipelines.register(ADMIN, files)
     from lighthouse.pipelines.models import Remember
 
-    stored = wiring.task_service().remember(
+    stored = parts.tasks.remember(
         AGENT, Remember(store="handbook", scope="project", project="remembering", text="Uploads are capped at 10 MB.")
     )
     assert stored.store_key == "handbook#remembering"
-    done = run("remembering")
+    done = run(parts, "remembering")
     assert done.status == "COMPLETED", done.failure
-    events = {e.type: e.event.model_dump() for e in wiring.event_store().load(f"task#{done.task_id}")}
+    events = {e.type: e.event.model_dump() for e in parts.events.load(f"task#{done.task_id}")}
     assert events["MEMORY_RETRIEVED"]["kept"] == [stored.item_id]
     assert "Uploads are capped at 10 MB." in events["LLM_CALLED"]["prompt"]  # not redacted: configured so
 
 
-def test_a_plugin_veto_takes_the_error_edge_and_sinks_see_redacted_events(cloud: LocalCloud, tmp_path: Path) -> None:
+def test_a_plugin_veto_takes_the_error_edge_and_sinks_see_redacted_events(
+    parts: Components, cloud: LocalCloud, tmp_path: Path
+) -> None:
     from tests.fixtures import pipeline_plugins
 
     sink = tmp_path / "events.jsonl"
@@ -377,9 +379,9 @@ def test_a_plugin_veto_takes_the_error_edge_and_sinks_see_redacted_events(cloud:
             "telemetry": {"sinks": [f"jsonl:{sink}"], "redact": True},
         }
     )
-    wiring.pipeline_registry().register(ADMIN, files)
+    parts.pipelines.register(ADMIN, files)
     pipeline_plugins.CALLS.clear()
-    done = run("vetoed")
+    done = run(parts, "vetoed")
     assert done.status == "COMPLETED", done.failure
     failure = done.stages["save"].failure
     assert failure is not None
@@ -404,17 +406,17 @@ def test_a_plugin_veto_takes_the_error_edge_and_sinks_see_redacted_events(cloud:
     ],
 )
 def test_the_pattern_examples_run_through_the_public_api(
-    cloud: LocalCloud, example: str, pipeline: str, expected: dict[str, str]
+    parts: Components, cloud: LocalCloud, example: str, pipeline: str, expected: dict[str, str]
 ) -> None:
     directory = EXAMPLE.parent / example
-    wiring.pipeline_registry().register(ADMIN, {p.name: p.read_text() for p in directory.glob("*.yaml")})
+    parts.pipelines.register(ADMIN, {p.name: p.read_text() for p in directory.glob("*.yaml")})
     if example == "chat-with-memory":
         from lighthouse.pipelines.models import Remember
 
-        wiring.task_service().remember(
+        parts.tasks.remember(
             AGENT, Remember(store="handbook", scope="project", project="handbook", text="Uploads: 10 MB max.")
         )
-    done = run(pipeline, {"question": "?"})
+    done = run(parts, pipeline, {"question": "?"})
     assert done.status == "COMPLETED", done.failure
     assert done.output == expected
     if example == "committee":
@@ -447,7 +449,7 @@ class _ChatCompletions(BaseHTTPRequestHandler):
 
 
 def test_an_agent_on_an_openai_compatible_provider_uses_its_key_and_counts_its_tokens(
-    cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+    parts: Components, cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatCompletions)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -459,22 +461,22 @@ def test_an_agent_on_an_openai_compatible_provider_uses_its_key_and_counts_its_t
             "connection": "local-openai",
             "output_schema": {"type": "object", "required": ["summary"]},
         }
-        wiring.pipeline_registry().register(
+        parts.pipelines.register(
             ADMIN, config("remote", [{"id": "ask", "type": "agent", "agent": "remote"}], [], agents=[agent])
         )
-        missing = run("remote")
+        missing = run(parts, "remote")
         assert missing.status == "FAILED"
         assert missing.failure is not None
         assert missing.failure["category"] == "config"
         assert "local-openai" in missing.failure["message"]
 
-        wiring.connections().put(
+        parts.connections.put(
             "local-openai",
             Connection(
                 provider="openai", base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", api_key="sk-local"
             ),
         )
-        done = run("remote")
+        done = run(parts, "remote")
         assert done.status == "COMPLETED", done.failure
         assert done.output == {"summary": "from a real adapter"}
         assert (done.prompt_tokens, done.completion_tokens) == (40, 8)

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from lighthouse import wiring
 from lighthouse.agents.models import AgentWentOffline
+from lighthouse.composition import Components
 from lighthouse_tools.localcloud.cloud import LocalCloud, LocalCloudOptions
 from tests.integration.conftest import TIME_SCALE, AgentClient, eventually
 
@@ -81,13 +81,13 @@ def workspace(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def panel(new_agent: Callable[..., AgentClient]) -> Callable[[int], list[AgentClient]]:
+def panel(parts: Components, new_agent: Callable[..., AgentClient]) -> Callable[[int], list[AgentClient]]:
     """A fresh panel of online experts: the experts of earlier tests go silent (marked offline, as the
     presence sweep would) and the new ones heartbeat."""
 
     def make(size: int) -> list[AgentClient]:
-        store = wiring.event_store()
-        for old in wiring.agent_service().list(200, None).agents:
+        store = parts.events
+        for old in parts.agents.list(200, None).agents:
             if old.role == "expert" and old.presence == "online":
                 stream = f"agent#{old.agent_id}"
                 store.append(
@@ -98,18 +98,14 @@ def panel(new_agent: Callable[..., AgentClient]) -> Callable[[int], list[AgentCl
         experts = [new_agent("expert") for _ in range(size)]
         for expert in experts:
             assert expert.post("/agents/heartbeat", {}).status_code == 200
-        eventually(lambda: sorted(wiring_online_experts()) == sorted(e.agent_id for e in experts))
+        eventually(lambda: sorted(online_experts(parts)) == sorted(e.agent_id for e in experts))
         return experts
 
     return make
 
 
-def wiring_online_experts() -> list[str]:
-    return [
-        a.agent_id
-        for a in wiring.agent_service().list(200, None).agents
-        if a.role == "expert" and a.presence == "online"
-    ]
+def online_experts(parts: Components) -> list[str]:
+    return [a.agent_id for a in parts.agents.list(200, None).agents if a.role == "expert" and a.presence == "online"]
 
 
 def escalate(agent: AgentClient, cwd: Path) -> dict[str, Any]:
@@ -224,15 +220,14 @@ def test_with_fewer_than_two_experts_the_gate_escalates_without_a_round(
 
 
 def test_the_llm_expert_votes_through_a_local_openai_compatible_server(
-    llm_server: str, new_agent: Callable[..., AgentClient], panel: Callable[[int], list[AgentClient]], workspace: Path
+    cloud: LocalCloud,
+    llm_server: str,
+    new_agent: Callable[..., AgentClient],
+    panel: Callable[[int], list[AgentClient]],
+    workspace: Path,
 ) -> None:
     # A second cloud of this module would cost seconds; the LLM expert is switched on for this test only.
-    from lighthouse.config import get_settings
-
-    os.environ.update(LIGHTHOUSE_VALIDATION_LLM_PROVIDER="openai", LIGHTHOUSE_VALIDATION_LLM_BASE_URL=llm_server)
-    get_settings.cache_clear()
-    wiring.validation_service.cache_clear()
-    try:
+    with cloud.reconfigured(LIGHTHOUSE_VALIDATION_LLM_PROVIDER="openai", LIGHTHOUSE_VALIDATION_LLM_BASE_URL=llm_server):
         FakeOpenAI.reply = {
             "decision": "BLOCK",
             "confidence": 0.8,
@@ -253,15 +248,14 @@ def test_the_llm_expert_votes_through_a_local_openai_compatible_server(
         assert request["path"] == "/v1/chat/completions"
         assert request["auth"] == "Bearer test-key"
         assert "npm test" in request["body"]["messages"][1]["content"]
-    finally:
-        for key in ("LIGHTHOUSE_VALIDATION_LLM_PROVIDER", "LIGHTHOUSE_VALIDATION_LLM_BASE_URL"):
-            os.environ.pop(key, None)
-        get_settings.cache_clear()
-        wiring.validation_service.cache_clear()
 
 
 def test_the_round_is_a_finished_execution_with_every_vote_in_the_audit_trail(
-    cloud: LocalCloud, new_agent: Callable[..., AgentClient], panel: Callable[[int], list[AgentClient]], workspace: Path
+    parts: Components,
+    cloud: LocalCloud,
+    new_agent: Callable[..., AgentClient],
+    panel: Callable[[int], list[AgentClient]],
+    workspace: Path,
 ) -> None:
     experts = panel(2)
     agent = new_agent()
@@ -275,7 +269,7 @@ def test_the_round_is_a_finished_execution_with_every_vote_in_the_audit_trail(
     arn = machine.replace(":stateMachine:", ":execution:") + f":{asked['request_id']}"
     sfn = cloud.client("stepfunctions")
     eventually(lambda: sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED")
-    events = [e.type for e in wiring.event_store().load(f"validation#{asked['request_id']}")]
+    events = [e.type for e in parts.events.load(f"validation#{asked['request_id']}")]
     assert events == ["VALIDATION_REQUESTED", "EXPERT_VOTED", "EXPERT_VOTED", "VALIDATION_COMPLETED"]
     audit = eventually(lambda: _audit_entry(agent, asked["request_id"]))
     assert audit["decision"] == "approved"
@@ -292,12 +286,7 @@ def _audit_entry(agent: AgentClient, request_id: str) -> dict[str, Any] | None:
 def test_the_hook_answers_with_the_experts_verdict_when_it_arrives_within_the_wait(
     cloud: LocalCloud, new_agent: Callable[..., AgentClient], panel: Callable[[int], list[AgentClient]], workspace: Path
 ) -> None:
-    from lighthouse.config import get_settings
-
-    os.environ["LIGHTHOUSE_VALIDATION_HOOK_WAIT_SECONDS"] = "15"
-    get_settings.cache_clear()
-    wiring.validation_service.cache_clear()
-    try:
+    with cloud.reconfigured(LIGHTHOUSE_VALIDATION_HOOK_WAIT_SECONDS="15"):
         experts = panel(2)
         agent = new_agent()
         hook_token = agent.post("/hooks/token", {}).json()["hook_token"]
@@ -329,10 +318,6 @@ def test_the_hook_answers_with_the_experts_verdict_when_it_arrives_within_the_wa
         waiting.join(30)
         assert answer["permissionDecision"] == "deny"
         assert "(experts)" in answer["permissionDecisionReason"]
-    finally:
-        os.environ.pop("LIGHTHOUSE_VALIDATION_HOOK_WAIT_SECONDS", None)
-        get_settings.cache_clear()
-        wiring.validation_service.cache_clear()
 
 
 def _any_question(expert: AgentClient) -> dict[str, Any] | None:

@@ -56,17 +56,23 @@ def start_platform(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]
     for line in process.stdout:
         if line.startswith("Press Ctrl+C"):
             break
-    return process, json.loads(state_file.read_text())
+    state = json.loads(state_file.read_text())
+    state["operator"] = json.loads((workdir / "operator.json").read_text())
+    return process, state
 
 
 def register_pairs(state: dict[str, Any], count: int, tag: str) -> list[tuple[LighthouseClient, LighthouseClient]]:
-    from lighthouse import wiring
+    operator = state["operator"]
+    admin = LighthouseClient(state["api_url"], operator["agent_id"], operator["secret"])
 
-    service = wiring.agent_service()
+    def registered(name: str) -> LighthouseClient:
+        secret = admin.request("POST", "/agents", {"agent_id": name, "role": "agent"})["secret"]
+        return LighthouseClient(state["api_url"], name, secret)
+
     pairs = []
     for index in range(count):
         names = (f"{tag}-ask-{index}", f"{tag}-ans-{index}")
-        clients = [LighthouseClient(state["api_url"], name, service.register(name, "agent").secret) for name in names]
+        clients = [registered(name) for name in names]
         for client in clients:
             client._ensure_session()
         pairs.append((clients[0], clients[1]))

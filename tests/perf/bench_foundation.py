@@ -20,7 +20,6 @@ from typing import Any
 import boto3
 import requests
 
-from lighthouse import wiring
 from lighthouse.auth.keys import sign_session_request
 from lighthouse.events import EventStore, StoredEvent
 from lighthouse.events.types import Probe
@@ -83,7 +82,7 @@ def append_throughput(store: EventStore) -> float:
 
 
 def http_figures(cloud: LocalCloud, floor_put: Any) -> dict[str, Any]:
-    registration = wiring.agent_service().register("bench-agent", "agent")
+    registration = cloud.components().agents.register("bench-agent", "agent")
     http = requests.Session()
 
     def session() -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from lighthouse import strictjson, wiring
+from lighthouse import strictjson
 from lighthouse.events import StoredEvent
 from lighthouse.events.types import Probe
 from lighthouse_tools.localcloud.cloud import LocalCloud, LocalCloudOptions
@@ -102,9 +102,10 @@ def main() -> None:
     figures: dict[str, Any] = {"parser": parser_figures()}
     with LocalCloud(LocalCloudOptions(api_port=0, aws_port=0, start_schedules=False)) as cloud:
         tokens = []
+        parts = cloud.components()
         for index in range(args.polls + 1):
             agent_id = f"poller-{index}"
-            secret = wiring.agent_service().register(agent_id, "agent").secret
+            secret = parts.agents.register(agent_id, "agent").secret
             response = requests.post(
                 f"{cloud.api_url}/sessions", json=signed_session_body(agent_id, secret), timeout=30
             )

@@ -25,8 +25,8 @@ from typing import Annotated, Any, TypedDict
 import yaml
 from jsonschema import Draft202012Validator
 
-from lighthouse import wiring
 from lighthouse.auth.tokens import Principal
+from lighthouse.composition import Components
 from lighthouse.pipelines.json_engine import parse_and_repair
 from lighthouse.pipelines.models import CreateTask
 from lighthouse_tools.localcloud.cloud import LocalCloud, LocalCloudOptions
@@ -89,8 +89,8 @@ def config() -> dict[str, str]:
     }
 
 
-def run_task(pipeline: str) -> tuple[float, str]:
-    service = wiring.task_service()
+def run_task(parts: Components, pipeline: str) -> tuple[float, str]:
+    service = parts.tasks
     began = time.perf_counter()
     task = service.create_task(ADMIN, CreateTask(input={"n": 0}, pipeline=pipeline))
     deadline = time.monotonic() + 120
@@ -101,13 +101,14 @@ def run_task(pipeline: str) -> tuple[float, str]:
 
 def lighthouse(stages: dict[str, int]) -> dict[str, Any]:
     figures: dict[str, Any] = {}
-    with LocalCloud(LocalCloudOptions(aws_port=0, api_port=0, start_schedules=False)) as _cloud:
-        wiring.pipeline_registry().register(ADMIN, config())
+    with LocalCloud(LocalCloudOptions(aws_port=0, api_port=0, start_schedules=False)) as cloud:
+        parts = cloud.components()
+        parts.pipelines.register(ADMIN, config())
         for name, count in stages.items():
-            run_task(name)  # warm the containers
+            run_task(parts, name)  # warm the containers
             samples, statuses = [], []
             for _ in range(RUNS):
-                elapsed, status = run_task(name)
+                elapsed, status = run_task(parts, name)
                 samples.append(elapsed)
                 statuses.append(status)
             summary = summarize(samples)
@@ -123,7 +124,7 @@ def lighthouse(stages: dict[str, int]) -> dict[str, Any]:
         lock = threading.Lock()
 
         def one() -> None:
-            outcome = run_task("linear10")
+            outcome = run_task(parts, "linear10")
             with lock:
                 results.append(outcome)
 

@@ -29,7 +29,6 @@ import boto3
 import cedarpy
 import requests
 
-from lighthouse import wiring
 from lighthouse.auth.keys import sign_session_request
 from lighthouse.events import StoredEvent
 from lighthouse.events.types import Probe
@@ -192,10 +191,10 @@ def plain_cedar(project: Path) -> dict[str, Any]:
 
 
 class Agent:
-    def __init__(self, api_url: str, agent_id: str, role: str) -> None:
+    def __init__(self, cloud: LocalCloud, agent_id: str, role: str) -> None:
         self.agent_id = agent_id
-        self.api = api_url
-        secret = wiring.agent_service().register(agent_id, role).secret  # type: ignore[arg-type]
+        self.api = api_url = cloud.api_url
+        secret = cloud.components().agents.register(agent_id, role).secret  # type: ignore[arg-type]
         self.http = requests.Session()
         timestamp, nonce = int(time.time()), secrets.token_hex(16)
         body = {
@@ -216,7 +215,7 @@ class Agent:
 
 
 def over_http(cloud: LocalCloud, project: Path) -> dict[str, Any]:
-    agent = Agent(cloud.api_url, f"bench-{uuid.uuid4().hex[:6]}", "agent")
+    agent = Agent(cloud, f"bench-{uuid.uuid4().hex[:6]}", "agent")
     env = cloud.function_environment()
     table = env["LIGHTHOUSE_EVENTS_TABLE"]
     dynamodb = boto3.client("dynamodb", endpoint_url=cloud.aws_endpoint_url, region_name=REGION)
@@ -244,7 +243,7 @@ def over_http(cloud: LocalCloud, project: Path) -> dict[str, Any]:
 
     count = [0] * THROUGHPUT_THREADS
     stop = time.perf_counter() + THROUGHPUT_SECONDS
-    clients = [Agent(cloud.api_url, f"bench-tp-{i}-{uuid.uuid4().hex[:4]}", "agent") for i in range(THROUGHPUT_THREADS)]
+    clients = [Agent(cloud, f"bench-tp-{i}-{uuid.uuid4().hex[:4]}", "agent") for i in range(THROUGHPUT_THREADS)]
 
     def worker(index: int) -> None:
         while time.perf_counter() < stop:
@@ -278,13 +277,13 @@ def over_http(cloud: LocalCloud, project: Path) -> dict[str, Any]:
 def expert_rounds(cloud: LocalCloud, project: Path) -> dict[str, Any]:
     """3 simulated experts answer vote elicitations after random delays; in odd rounds one stays silent."""
     rng = random.Random(3)
-    experts = [Agent(cloud.api_url, f"bench-expert-{i}-{uuid.uuid4().hex[:4]}", "expert") for i in range(3)]
+    experts = [Agent(cloud, f"bench-expert-{i}-{uuid.uuid4().hex[:4]}", "expert") for i in range(3)]
     for expert in experts:
         assert expert.post("/agents/heartbeat", {}).status_code == 200
-    agent = Agent(cloud.api_url, f"bench-coder-{uuid.uuid4().hex[:4]}", "agent")
+    agent = Agent(cloud, f"bench-coder-{uuid.uuid4().hex[:4]}", "agent")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # the directory read model lags the heartbeats slightly
-        online = {a.agent_id for a in wiring.agent_service().list(200, None).agents if a.presence == "online"}
+        online = {a.agent_id for a in cloud.components().agents.list(200, None).agents if a.presence == "online"}
         if {e.agent_id for e in experts} <= online:
             break
         time.sleep(0.1)

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import requests
 
-from lighthouse import wiring
+from lighthouse.composition import Components
 from lighthouse_tools.localcloud.cloud import LocalCloud, LocalCloudOptions
 from tests.helpers import signed_session_body
 
@@ -33,6 +32,7 @@ RELAXED = {
 class Platform:
     cloud: LocalCloud
     api_url: str
+    parts: Components
     secrets: dict[str, str] = field(default_factory=dict)  # agent id -> secret
     tokens: dict[str, str] = field(default_factory=dict)  # role -> bearer token of "probe-<role>"
 
@@ -44,26 +44,19 @@ class Platform:
         return str(response.json()["token"])
 
     def register(self, agent_id: str, role: str, projects: list[str] | None = None) -> str:
-        self.secrets[agent_id] = wiring.agent_service().register(agent_id, role, projects=projects).secret  # type: ignore[arg-type]
+        self.secrets[agent_id] = self.parts.agents.register(agent_id, role, projects=projects).secret  # type: ignore[arg-type]
         return self.sign_in(agent_id)
 
 
 @contextmanager
 def running_platform(relaxed: bool = True) -> Iterator[Platform]:
-    saved = {key: os.environ.get(key) for key in RELAXED}
     cloud = LocalCloud(LocalCloudOptions(api_port=0, aws_port=0, start_schedules=False)).start()
     try:
         if relaxed:
-            os.environ.update(RELAXED)
-            wiring.reset()
-        platform = Platform(cloud, cloud.api_url)
+            cloud.reconfigure(dict(RELAXED))  # the cloud restores the environment when it stops
+        platform = Platform(cloud, cloud.api_url, cloud.components())
         for role in ROLES:
             platform.tokens[role] = platform.register(f"probe-{role}", role, projects=["probed"])
         yield platform
     finally:
         cloud.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

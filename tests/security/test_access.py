@@ -4,43 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from lighthouse import wiring
 from tests.helpers import signed_session_body
 from tests.security.conftest import Probe, refused
 from tests.security.platform import ROLES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SCHEMA = {"type": "object", "properties": {"approved": {"type": "boolean"}}, "required": ["approved"]}
-
-
-@contextmanager
-def limits(**settings: str) -> Iterator[None]:
-    """The platform's real budgets for a while (the probe platform runs with them lifted)."""
-    saved = {key: os.environ.get(key) for key in settings}
-    os.environ.update(settings)
-    wiring.reset()
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        wiring.reset()
 
 
 def new_agent(probe: Probe, role: str = "agent", projects: list[str] | None = None) -> tuple[str, str]:
@@ -54,7 +33,7 @@ def new_agent(probe: Probe, role: str = "agent", projects: list[str] | None = No
 def test_forty_bad_signatures_do_not_lock_the_real_agent_out(probe: Probe) -> None:
     # GIVEN bob, and the real budgets: 20 failures/min per source and 60 per agent, burst 20
     bob, _ = new_agent(probe)
-    with limits(LIGHTHOUSE_RATE_LIMIT_BURST="20", LIGHTHOUSE_SESSIONS_PER_MINUTE="30"):
+    with probe.platform.cloud.reconfigured(LIGHTHOUSE_RATE_LIMIT_BURST="20", LIGHTHOUSE_SESSIONS_PER_MINUTE="30"):
         # WHEN 40 sign-ins with a wrong signature arrive for bob
         statuses = []
         for _ in range(40):
@@ -149,7 +128,7 @@ def test_a_fifth_open_long_poll_is_429_with_retry_after_and_health_stays_fast(pr
 
 def test_reads_are_rate_limited_per_agent(probe: Probe) -> None:
     _, token = new_agent(probe)
-    with limits(LIGHTHOUSE_REQUESTS_PER_MINUTE="60", LIGHTHOUSE_REQUEST_BURST="5"):
+    with probe.platform.cloud.reconfigured(LIGHTHOUSE_REQUESTS_PER_MINUTE="60", LIGHTHOUSE_REQUEST_BURST="5"):
         statuses = [probe.call("GET", "/agents?limit=1", token=token).status_code for _ in range(8)]
     assert statuses[:5] == [200] * 5
     assert 429 in statuses[5:]

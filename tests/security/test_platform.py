@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import yaml
 
-from lighthouse import wiring
 from lighthouse_tools.layer import LAYER_SOURCE, BuiltLayer, build_layer, check_functions, install_requirements
 from lighthouse_tools.template import PROJECT_ROOT, load_template
 from tests.security.conftest import Probe, refused
@@ -183,10 +182,11 @@ def test_a_manifest_cannot_point_a_key_at_a_server_of_its_choice(probe: Probe, i
 
 
 def test_a_connection_is_used_only_for_its_own_provider(probe: Probe) -> None:
-    wiring_connections = wiring.connections()
     from lighthouse.pipelines.connections import Connection
 
-    wiring_connections.put("local-anthropic", Connection(provider="anthropic", base_url="http://127.0.0.1:9/v1"))
+    probe.platform.parts.connections.put(
+        "local-anthropic", Connection(provider="anthropic", base_url="http://127.0.0.1:9/v1")
+    )
     agent = {"id": "mismatch", "provider": "openai", "model": "m", "connection": "local-anthropic"}
     assert probe.call("POST", "/pipelines", role="admin", body={"files": _manifests(agent)}).status_code == 201
     member = probe.platform.register("member-of-probed", "agent", ["probed"])

@@ -9,23 +9,21 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from lighthouse import wiring
+from lighthouse.composition import Components
 from lighthouse.pipelines.bundle import load
 from lighthouse.pipelines.manifests import MAX_MANIFEST_BYTES, ConfigInvalid
-from lighthouse_tools.openapi import load_api_module
 from tests.conftest import Provisioned
-from tests.helpers import signed_session_body
+from tests.helpers import api_app, signed_session_body
 
 
 @pytest.fixture
 def api(provisioned: Provisioned) -> Iterator[Client]:
-    wiring.reset()
-    with Client(load_api_module().app) as client:
+    with Client(api_app()) as client:
         yield client
 
 
-def login(api: Client, agent_id: str, role: str = "agent") -> str:
-    secret = wiring.agent_service().register(agent_id, role).secret  # type: ignore[arg-type]
+def login(parts: Components, api: Client, agent_id: str, role: str = "agent") -> str:
+    secret = parts.agents.register(agent_id, role).secret  # type: ignore[arg-type]
     return str(api.http.post("/sessions", body=json.dumps(signed_session_body(agent_id, secret))).json_body["token"])
 
 
@@ -43,16 +41,18 @@ def call(api: Client, method: str, path: str, token: str, body: Any = None) -> A
         ({"pipeline": "x", "extra": 1}, "extra"),
     ],
 )
-def test_bad_task_requests_are_422_and_create_nothing(api: Client, body: Any, text: str) -> None:
-    token = login(api, "dev")
+def test_bad_task_requests_are_422_and_create_nothing(parts: Components, api: Client, body: Any, text: str) -> None:
+    token = login(parts, api, "dev")
     response = call(api, "POST", "/tasks", token, body)
     assert response.status_code == 422
     assert text in json.dumps(response.json_body)
-    assert wiring.event_store().load("pipeline-index") == []
+    assert parts.events.load("pipeline-index") == []
 
 
-def test_unknown_tasks_and_pipelines_are_404_malformed_ids_400_and_bad_waits_422(api: Client) -> None:
-    token = login(api, "dev")
+def test_unknown_tasks_and_pipelines_are_404_malformed_ids_400_and_bad_waits_422(
+    parts: Components, api: Client
+) -> None:
+    token = login(parts, api, "dev")
     unknown = "0123abcd" * 4
     assert call(api, "GET", f"/tasks/{unknown}", token).status_code == 404
     assert call(api, "POST", f"/tasks/{unknown}/cancel", token).status_code == 404
@@ -63,18 +63,18 @@ def test_unknown_tasks_and_pipelines_are_404_malformed_ids_400_and_bad_waits_422
     assert call(api, "POST", "/tasks/..%2F..%2Fx/cancel", token).status_code == 400
 
 
-def test_registration_needs_an_admin_and_valid_files(api: Client) -> None:
-    agent, admin = login(api, "dev"), login(api, "root", "admin")
+def test_registration_needs_an_admin_and_valid_files(parts: Components, api: Client) -> None:
+    agent, admin = login(parts, api, "dev"), login(parts, api, "root", "admin")
     assert call(api, "POST", "/pipelines", agent, {"files": {}}).status_code == 403
     refused = call(api, "POST", "/pipelines", admin, {"files": {"agents.yaml": "agents: []"}})
     assert refused.status_code == 422
     rules = {p["rule"] for p in refused.json_body["error"]["details"]["problems"]}
     assert {"required_file", "minItems"} <= rules
-    assert wiring.event_store().load("pipeline-index") == []
+    assert parts.events.load("pipeline-index") == []
 
 
-def test_memory_writes_are_checked(api: Client) -> None:
-    token, admin = login(api, "dev"), login(api, "root", "admin")
+def test_memory_writes_are_checked(parts: Components, api: Client) -> None:
+    token, admin = login(parts, api, "dev"), login(parts, api, "root", "admin")
     assert call(api, "POST", "/memory", token, {"store": "docs", "scope": "project", "text": "x"}).status_code == 422
     assert (
         call(api, "POST", "/memory", token, {"store": "docs", "scope": "task", "project": "p", "text": "x"}).status_code

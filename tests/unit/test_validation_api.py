@@ -11,24 +11,19 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from lighthouse import wiring
-from lighthouse_tools.openapi import load_api_module
+from lighthouse.composition import Components
 from tests.conftest import Provisioned
-from tests.helpers import signed_session_body
+from tests.helpers import api_app, signed_session_body
 
 
 @pytest.fixture
-def api(provisioned: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    monkeypatch.setenv("LIGHTHOUSE_VALIDATIONS_PER_MINUTE", "60")
-    monkeypatch.setenv("LIGHTHOUSE_VALIDATION_BURST", "5")
-    monkeypatch.setenv("LIGHTHOUSE_MAX_BODY_BYTES", "4096")
-    wiring.reset()
-    with Client(load_api_module().app) as client:
+def api(provisioned: Provisioned) -> Iterator[Client]:
+    with Client(api_app(validations_per_minute=60, validation_burst=5, max_body_bytes=4096)) as client:
         yield client
 
 
-def login(api: Client, agent_id: str, role: str = "agent") -> str:
-    secret = wiring.agent_service().register(agent_id, role).secret  # type: ignore[arg-type]
+def login(parts: Components, api: Client, agent_id: str, role: str = "agent") -> str:
+    secret = parts.agents.register(agent_id, role).secret  # type: ignore[arg-type]
     response = api.http.post("/sessions", body=json.dumps(signed_session_body(agent_id, secret)))
     assert response.status_code == 201
     return str(response.json_body["token"])
@@ -40,8 +35,8 @@ def call(api: Client, method: str, path: str, token: str | None, body: Any = Non
     return getattr(api.http, method.lower())(path, headers=headers, body=data)
 
 
-def test_validate_decides_and_records_both_events(api: Client, tmp_path: Path) -> None:
-    token = login(api, "dev")
+def test_validate_decides_and_records_both_events(parts: Components, api: Client, tmp_path: Path) -> None:
+    token = login(parts, api, "dev")
     response = call(
         api,
         "POST",
@@ -54,7 +49,7 @@ def test_validate_decides_and_records_both_events(api: Client, tmp_path: Path) -
     assert body["decision"] == "approved"
     assert body["status"] == "decided"
     assert 0 <= body["confidence"] <= 1
-    events = wiring.event_store().load(f"validation#{body['request_id']}")
+    events = parts.events.load(f"validation#{body['request_id']}")
     assert [e.type for e in events] == ["VALIDATION_REQUESTED", "VALIDATION_COMPLETED"]
     assert events[0].event.gate.matched_rules == body["matched_rules"]  # type: ignore[attr-defined]
 
@@ -72,22 +67,24 @@ def test_validate_decides_and_records_both_events(api: Client, tmp_path: Path) -
         ({"tool_name": "Bash", "tool_input": {"command": "ls"}, "extra": 1}, 422, "extra"),
     ],
 )
-def test_bad_requests_are_refused_and_nothing_is_recorded(api: Client, body: Any, status: int, text: str) -> None:
-    token = login(api, "dev")
+def test_bad_requests_are_refused_and_nothing_is_recorded(
+    parts: Components, api: Client, body: Any, status: int, text: str
+) -> None:
+    token = login(parts, api, "dev")
     response = call(api, "POST", "/validate", token, body)
     assert response.status_code == status
     assert text in json.dumps(response.json_body)
-    assert wiring.read_models().list("validation-audit#dev", None)[0] == []
+    assert parts.read_models.list("validation-audit#dev", None)[0] == []
 
 
-def test_malformed_json_is_400_and_unauthenticated_is_401(api: Client) -> None:
-    token = login(api, "dev")
+def test_malformed_json_is_400_and_unauthenticated_is_401(parts: Components, api: Client) -> None:
+    token = login(parts, api, "dev")
     assert call(api, "POST", "/validate", token, raw="{nope").status_code == 400
     assert call(api, "POST", "/validate", None, {"tool_name": "Bash"}).status_code == 401
 
 
-def test_over_the_limit_is_429_and_the_hook_answers_deny(api: Client, tmp_path: Path) -> None:
-    token = login(api, "busy")
+def test_over_the_limit_is_429_and_the_hook_answers_deny(parts: Components, api: Client, tmp_path: Path) -> None:
+    token = login(parts, api, "busy")
     body = {"tool_name": "Bash", "tool_input": {"command": "ls"}, "context": {"cwd": str(tmp_path)}}
     statuses = [call(api, "POST", "/validate", token, body).status_code for _ in range(5)]
     limited = call(api, "POST", "/validate", token, body)
@@ -116,8 +113,14 @@ def test_the_hook_route_denies_an_oversized_body_instead_of_erroring(api: Client
     assert response.headers["X-Lighthouse-Error"] == "PAYLOAD_TOO_LARGE"
 
 
-def test_results_are_private_to_the_requester_experts_and_admins(api: Client, tmp_path: Path) -> None:
-    owner, other, expert = login(api, "owner"), login(api, "other"), login(api, "reviewer", "expert")
+def test_results_are_private_to_the_requester_experts_and_admins(
+    parts: Components, api: Client, tmp_path: Path
+) -> None:
+    owner, other, expert = (
+        login(parts, api, "owner"),
+        login(parts, api, "other"),
+        login(parts, api, "reviewer", "expert"),
+    )
     body = {"tool_name": "Bash", "tool_input": {"command": "ls"}, "context": {"cwd": str(tmp_path)}}
     request_id = call(api, "POST", "/validate", owner, body).json_body["request_id"]
     assert call(api, "GET", f"/validate/{request_id}", other).status_code == 403
@@ -127,13 +130,13 @@ def test_results_are_private_to_the_requester_experts_and_admins(api: Client, tm
     assert call(api, "GET", f"/validate/{request_id}?wait=99", owner).status_code == 422
 
 
-def test_the_audit_trail_lists_an_agents_requests_newest_first(api: Client, tmp_path: Path) -> None:
-    token, admin = login(api, "dev"), login(api, "root", "admin")
+def test_the_audit_trail_lists_an_agents_requests_newest_first(parts: Components, api: Client, tmp_path: Path) -> None:
+    token, admin = login(parts, api, "dev"), login(parts, api, "root", "admin")
     ids = []
     for command in ("ls", "rm -rf /", "npm test"):
         body = {"tool_name": "Bash", "tool_input": {"command": command}, "context": {"cwd": str(tmp_path)}}
         ids.append(call(api, "POST", "/validate", token, body).json_body["request_id"])
-    wiring.projector().project(e for request_id in ids for e in wiring.event_store().load(f"validation#{request_id}"))
+    parts.projector.project(e for request_id in ids for e in parts.events.load(f"validation#{request_id}"))
     entries = call(api, "GET", "/validation/audit", token).json_body["entries"]
     assert [e["request_id"] for e in entries] == ids[::-1]
     assert [e["decision"] for e in entries] == ["escalate", "blocked", "approved"]
@@ -141,8 +144,8 @@ def test_the_audit_trail_lists_an_agents_requests_newest_first(api: Client, tmp_
     assert len(call(api, "GET", "/validation/audit?agent=dev", admin).json_body["entries"]) == 3
 
 
-def test_only_admins_replace_policies_and_only_valid_ones(api: Client, tmp_path: Path) -> None:
-    agent, admin = login(api, "dev"), login(api, "root", "admin")
+def test_only_admins_replace_policies_and_only_valid_ones(parts: Components, api: Client, tmp_path: Path) -> None:
+    agent, admin = login(parts, api, "dev"), login(parts, api, "root", "admin")
     current = call(api, "GET", "/validation/policies", agent).json_body
     assert current["version"] == 0
     assert "namespace Lighthouse" in current["schema"]

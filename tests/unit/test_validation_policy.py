@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from lighthouse import wiring
 from lighthouse.clock import FixedClock
+from lighthouse.composition import Components
 from lighthouse.errors import ValidationFailed
 from lighthouse.validation.policy import PolicyEngine, check_policies, default_policies
 from lighthouse.validation.rules import analyze, resolve
@@ -55,8 +55,8 @@ def test_roles_are_cedar_groups() -> None:
     assert engine.evaluate("pat", "human", facts).outcome == "no_permit"
 
 
-def test_replacing_policies_records_a_version_that_takes_effect(provisioned: Provisioned) -> None:
-    store = PolicyStore(wiring.event_store(), FixedClock(1000.0), refresh_seconds=60)
+def test_replacing_policies_records_a_version_that_takes_effect(parts: Components, provisioned: Provisioned) -> None:
+    store = PolicyStore(parts.events, FixedClock(1000.0), refresh_seconds=60)
     assert store.engine().version == 0
     assert store.view().policies == default_policies()
 
@@ -65,16 +65,16 @@ def test_replacing_policies_records_a_version_that_takes_effect(provisioned: Pro
     assert view.version == 1
     assert view.updated_by == "root"
     assert store.engine().version == 1
-    events = wiring.event_store().load(POLICY_STREAM)
+    events = parts.events.load(POLICY_STREAM)
     assert [e.type for e in events] == ["VALIDATION_POLICY_UPDATED"]
     # Another container picks the new version up from the stream.
-    other = PolicyStore(wiring.event_store(), FixedClock(1000.0))
+    other = PolicyStore(parts.events, FixedClock(1000.0))
     assert other.engine().text.endswith(FORBID_GIT)
 
 
-def test_an_invalid_replacement_changes_nothing(provisioned: Provisioned) -> None:
-    store = PolicyStore(wiring.event_store(), FixedClock(1000.0))
+def test_an_invalid_replacement_changes_nothing(parts: Components, provisioned: Provisioned) -> None:
+    store = PolicyStore(parts.events, FixedClock(1000.0))
     with pytest.raises(ValidationFailed):
         store.replace("forbid (principal, action, resource) when { context.nope };", by="root")
-    assert wiring.event_store().current_version(POLICY_STREAM) == 0
+    assert parts.events.current_version(POLICY_STREAM) == 0
     assert store.engine().text == default_policies()

@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from lighthouse_tools.layer import verified_layer
+from lighthouse_tools.localcloud import calls
 from lighthouse_tools.localcloud.atomicity import (
     install_emulator_hooks,
     queue_writes,
@@ -26,6 +27,9 @@ from lighthouse_tools.localcloud.runtime import FunctionRuntime
 from lighthouse_tools.localcloud.servers import ApiGateway, ServerThread
 from lighthouse_tools.localcloud.sources import Poller, ScheduleRunner, SqsPoller, StreamPoller
 from lighthouse_tools.template import TEMPLATE_PATH, TemplateError, load_template
+
+if TYPE_CHECKING:
+    from lighthouse.composition import Components
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -122,6 +126,9 @@ class LocalCloud:
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
         self.started_in_seconds = 0.0
+        self._components: Components | None = None
+        # Every AWS call, Lambda invocation and state transition the emulator serves (see calls.py).
+        self.calls = calls.counter
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -135,6 +142,7 @@ class LocalCloud:
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         install_emulator_hooks()
+        calls.install()
         options = self.options
         self.aws_server = ServerThread(
             DomainDispatcherApplication(create_backend_app), options.host, options.aws_port, "aws-endpoint"
@@ -159,7 +167,6 @@ class LocalCloud:
                 }
             )
         self._set_env(self.function_environment())
-        self._reset_lighthouse_caches()
         self.runtime = FunctionRuntime(self.stack.functions, options.max_concurrency)
         _bridge.install(self.runtime)
         api = self.stack.api_function()
@@ -183,7 +190,6 @@ class LocalCloud:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
-        self._reset_lighthouse_caches()
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -230,6 +236,50 @@ class LocalCloud:
         merged["POWERTOOLS_METRICS_DISABLED"] = "true"
         merged["POWERTOOLS_LOG_LEVEL"] = os.environ.get("LIGHTHOUSE_LOG_LEVEL", "WARNING")
         return merged
+
+    def reconfigure(self, values: dict[str, str | None]) -> None:
+        """Change the functions' environment (None unsets) and retire their containers, as Lambda's
+        UpdateFunctionConfiguration does: the next invocations compose their roots from the new values."""
+        for key, value in values.items():
+            if key not in self._saved_env:
+                self._saved_env[key] = os.environ.get(key)
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._components = None
+        if self.runtime is not None:
+            self.runtime.recycle()
+
+    @contextmanager
+    def reconfigured(self, **values: str) -> Iterator[None]:
+        """`reconfigure` for the duration of a block, then back to what it was."""
+        before: dict[str, str | None] = {key: os.environ.get(key) for key in values}
+        self.reconfigure(dict(values))
+        try:
+            yield
+        finally:
+            self.reconfigure(before)
+
+    def components(self) -> Components:
+        """The parts the functions compose from, over this cloud and its environment as it is now
+        (tests and benchmarks use them to set up and to inspect)."""
+        from lighthouse.aws import AwsClients
+        from lighthouse.composition import Components
+        from lighthouse.config import Settings
+
+        if self._components is None:
+            self._components = Components(Settings(), AwsClients())
+        return self._components
+
+    def operator_credential(self) -> tuple[str, str]:
+        """(agent id, secret) of the built-in operator, derived from this stack's master secret."""
+        from lighthouse.agents.models import OPERATOR_ID
+        from lighthouse.auth.keys import operator_secret
+
+        arn = self.function_environment()["LIGHTHOUSE_MASTER_SECRET_ARN"]
+        master = self.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+        return OPERATOR_ID, operator_secret(master)
 
     def stream_poller(self, function: str = "ProjectorFunction") -> StreamPoller:
         return next(p for p in self.pollers if isinstance(p, StreamPoller) and p.source.function == function)
@@ -309,12 +359,6 @@ class LocalCloud:
             if key not in self._saved_env:
                 self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
-
-    @staticmethod
-    def _reset_lighthouse_caches() -> None:
-        from lighthouse import wiring
-
-        wiring.reset()
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from lighthouse_tools.localcloud.calls import counter
 from lighthouse_tools.localcloud.provision import FunctionSpec
 
 
@@ -59,7 +60,8 @@ class Invocation:
 class Container:
     _serial = itertools.count()
 
-    def __init__(self, spec: FunctionSpec) -> None:
+    def __init__(self, spec: FunctionSpec, generation: int = 0) -> None:
+        self.generation = generation
         module_name, _, attribute = spec.handler.rpartition(".")
         path = spec.code_dir / f"{module_name.replace('.', '/')}.py"
         unique = f"_lighthouse_fn_{spec.logical_id}_{next(self._serial)}"
@@ -79,22 +81,45 @@ class FunctionPool:
         self._lock = threading.Lock()
         self._started = 0
         self._max = max_concurrency
+        self._generation = 0
 
     def acquire(self) -> Container:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
+        while True:
+            try:
+                container = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if container.generation == self._generation:
+                return container
+            self._retire()
         with self._lock:
             can_start = self._started < self._max
             if can_start:
                 self._started += 1
         if can_start:
-            return Container(self.spec)
+            return Container(self.spec, self._generation)
         return self._idle.get()
 
     def release(self, container: Container) -> None:
+        if container.generation != self._generation:
+            self._retire()
+            return
         self._idle.put(container)
+
+    def recycle(self) -> None:
+        """Retire every container (as a configuration change does on Lambda): the next invocation
+        starts a new one, which composes its root from the environment as it is now."""
+        self._generation += 1
+        while True:
+            try:
+                self._idle.get_nowait()
+            except queue.Empty:
+                return
+            self._retire()
+
+    def _retire(self) -> None:
+        with self._lock:
+            self._started -= 1
 
     @property
     def containers(self) -> int:
@@ -120,6 +145,10 @@ class FunctionRuntime:
     def spec(self, logical_id: str) -> FunctionSpec:
         return self._pools[logical_id].spec
 
+    def recycle(self) -> None:
+        for pool in self._pools.values():
+            pool.recycle()
+
     def warm(self, logical_id: str) -> None:
         pool = self._pools[logical_id]
         pool.release(pool.acquire())
@@ -139,7 +168,8 @@ class FunctionRuntime:
         )
         self.invocations += 1
         try:
-            payload = container.handler(event, context)
+            with counter.invoking(logical_id):
+                payload = container.handler(event, context)
             result = Invocation(payload=payload)
         except Exception as error:
             result = Invocation(
@@ -151,6 +181,7 @@ class FunctionRuntime:
         finally:
             pool.release(container)
         result.duration_ms = (time.monotonic() - started) * 1000
+        counter.invocation(logical_id, result.duration_ms)
         if result.duration_ms > spec.timeout * 1000 and not result.failed:
             # A thread cannot be pre-empted; report what Lambda would have reported.
             result = Invocation(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lighthouse_tools.localcloud.atomicity import WriteSignal
+from lighthouse_tools.localcloud.calls import counter
 from lighthouse_tools.localcloud.provision import QueueSource, Schedule, StreamSource
 from lighthouse_tools.localcloud.runtime import FunctionRuntime
 
@@ -91,13 +92,14 @@ class SqsPoller(Poller):
     def _receive(self) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         while len(messages) < self.source.batch_size:
-            response = self._sqs.receive_message(
-                QueueUrl=self.source.queue_url,
-                MaxNumberOfMessages=min(MAX_RECEIVE, self.source.batch_size - len(messages)),
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-                WaitTimeSeconds=0,
-            )
+            with counter.uncounted():
+                response = self._sqs.receive_message(
+                    QueueUrl=self.source.queue_url,
+                    MaxNumberOfMessages=min(MAX_RECEIVE, self.source.batch_size - len(messages)),
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                    WaitTimeSeconds=0,
+                )
             page = response.get("Messages", [])
             messages.extend(page)
             if len(page) < MAX_RECEIVE:
@@ -196,7 +198,8 @@ class StreamPoller(Poller):
                 if iterator is None:
                     continue
                 try:
-                    response = self._streams.get_records(ShardIterator=iterator, Limit=self.source.batch_size)
+                    with counter.uncounted():
+                        response = self._streams.get_records(ShardIterator=iterator, Limit=self.source.batch_size)
                 except Exception:
                     self.errors += 1
                     continue
@@ -219,6 +222,10 @@ class StreamPoller(Poller):
         return not self.source.filters or any(matches(pattern, record) for pattern in self.source.filters)
 
     def _open_iterators(self) -> dict[str, str | None]:
+        with counter.uncounted():
+            return self._shard_iterators()
+
+    def _shard_iterators(self) -> dict[str, str | None]:
         description = self._streams.describe_stream(StreamArn=self.source.stream_arn)["StreamDescription"]
         return {
             shard["ShardId"]: self._streams.get_shard_iterator(

@@ -1,31 +1,47 @@
-"""boto3 clients built once per process from settings; logic receives them injected."""
+"""boto3 clients for one composition root: built on first use, then reused by everything it composes."""
 
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
-from lighthouse.config import get_settings
-
-_CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=64)
-# Building a client loads service models (slow); concurrent first requests must not all build one.
-_creating = threading.Lock()
+CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=64)
 
 
-@lru_cache(maxsize=16)
-def _build(service: str) -> Any:
-    endpoint = get_settings().aws_endpoint_url or None
-    return boto3.session.Session().client(service, endpoint_url=endpoint, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+class AwsClients:
+    """One client per service, on the given endpoint (the emulator's, or None for AWS)."""
+
+    def __init__(self, endpoint_url: str | None = None, config: Config = CLIENT_CONFIG) -> None:
+        self._endpoint_url = endpoint_url or None
+        self._config = config
+        self._session = boto3.session.Session()
+        self._clients: dict[str, Any] = {}
+        # Building a client loads service models (slow); concurrent first requests must not all build one.
+        self._creating = threading.Lock()
+
+    @classmethod
+    def shared(cls, endpoint_url: str | None = None) -> AwsClients:
+        """The process's clients for an endpoint. boto3 clients are thread-safe and slow to build, so a
+        process keeps one set, as a connection pool: on Lambda a process is one container; in the
+        local cloud the containers running as threads of one process share it."""
+        with _shared_lock:
+            clients = _shared.get(endpoint_url or None)
+            if clients is None:
+                clients = _shared[endpoint_url or None] = cls(endpoint_url)
+            return clients
+
+    def client(self, service: str) -> Any:
+        with self._creating:
+            built = self._clients.get(service)
+            if built is None:
+                built = self._clients[service] = self._session.client(  # type: ignore[call-overload]
+                    service, endpoint_url=self._endpoint_url, config=self._config
+                )
+            return built
 
 
-def client(service: str) -> Any:
-    with _creating:
-        return _build(service)
-
-
-def reset() -> None:
-    _build.cache_clear()
+_shared: dict[str | None, AwsClients] = {}
+_shared_lock = threading.Lock()

@@ -1,8 +1,7 @@
-"""Settings parsed once per function from the environment (the only place that reads it)."""
+"""Settings, parsed from the environment by each function's composition root (the only place that reads it)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field
@@ -83,8 +82,3 @@ class Settings(BaseSettings):
     @property
     def allowed_roots(self) -> list[str]:
         return [root for root in self.validation_allowed_roots.split(":") if root]
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()

@@ -15,6 +15,8 @@ PROJECT_PATTERN = r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$"
 MAX_PROJECTS = 50
 MAX_METADATA_BYTES = 4096
 DIRECTORY = "agents"  # the read model of every agent (GET /agents)
+# The built-in admin whose secret is derived from the master secret (never registered, no stream).
+OPERATOR_ID = "lighthouse-operator"
 
 
 class StrictModel(BaseModel):
@@ -66,6 +68,23 @@ class AgentView(BaseModel):
     registered_at: float
     metadata: dict[str, Any] = Field(default_factory=dict)
     projects: list[str] = Field(default_factory=list, description="projects whose memory and pipelines it may use")
+
+
+class RegisterAgent(StrictModel):
+    agent_id: str = Field(pattern=AGENT_ID_PATTERN, description="unique; letters, digits and . _ : -")
+    role: Role = "agent"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    projects: list[Annotated[str, Field(pattern=PROJECT_PATTERN)]] = Field(
+        default_factory=list, max_length=MAX_PROJECTS
+    )
+
+    _metadata_size = field_validator("metadata")(_check_metadata_size)
+
+
+class AgentRegistration(BaseModel):
+    agent_id: str
+    role: Role
+    secret: str = Field(description="shown once: the agent signs its session requests with it")
 
 
 class SetProjects(StrictModel):

@@ -13,7 +13,9 @@ from typing import Any
 from lighthouse.agents import logic
 from lighthouse.agents.models import (
     DIRECTORY,
+    OPERATOR_ID,
     AgentPage,
+    AgentRegistration,
     AgentState,
     AgentView,
     Beat,
@@ -27,11 +29,11 @@ from lighthouse.agents.models import (
     SessionResponse,
 )
 from lighthouse.agents.store import stream_id
-from lighthouse.auth.keys import agent_secret, sign_session_request
+from lighthouse.auth.keys import agent_secret, operator_secret, sign_session_request
 from lighthouse.auth.nonces import NonceStore
 from lighthouse.auth.tokens import Principal, TokenSigner
 from lighthouse.clock import Clock
-from lighthouse.errors import NotFound, Unauthenticated
+from lighthouse.errors import AlreadyExists, NotFound, Unauthenticated
 from lighthouse.events import EventStore, ReadModelStore
 from lighthouse.events.command import execute
 from lighthouse.lazy import Lazy
@@ -39,6 +41,8 @@ from lighthouse.paging import cursor_string, encode_cursor
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 
 OFFLINE_AFTER_MISSED_HEARTBEATS = 3
+# The operator signs in like an agent, with a secret derived from the master secret; it has no stream.
+OPERATOR = AgentState(agent_id=OPERATOR_ID, role="admin")
 
 
 @dataclass(frozen=True)
@@ -61,13 +65,6 @@ class SignInLimits:
     sessions: Limit = field(default_factory=lambda: Limit(per_minute=30, burst=10))
     failures_per_source: Limit = field(default_factory=lambda: Limit(per_minute=20, burst=10))
     failures_per_agent: Limit = field(default_factory=lambda: Limit(per_minute=60, burst=20))
-
-
-@dataclass(frozen=True)
-class Registration:
-    agent_id: str
-    role: Role
-    secret: str
 
 
 class AgentService:
@@ -111,10 +108,13 @@ class AgentService:
         role: Role,
         metadata: dict[str, Any] | None = None,
         projects: list[str] | None = None,
-    ) -> Registration:
+    ) -> AgentRegistration:
+        if agent_id == OPERATOR_ID:
+            raise AlreadyExists(f"{OPERATOR_ID!r} is the built-in operator's id and cannot be registered")
         command = Register(agent_id, role, secrets.token_hex(16), self._clock.now(), metadata or {}, projects or [])
         execute(self._events, stream_id(agent_id), logic.FOLD, logic.register, command)
-        return Registration(agent_id, role, agent_secret(self._master_secret.get(), agent_id, command.salt))
+        secret = agent_secret(self._master_secret.get(), agent_id, command.salt)
+        return AgentRegistration(agent_id=agent_id, role=role, secret=secret)
 
     # sessions -------------------------------------------------------------------------------
 
@@ -126,7 +126,7 @@ class AgentService:
                 f"timestamp is more than {self._skew} s away from server time; check the agent's clock",
                 {"server_time": int(now)},
             )
-        state, _ = self._state(request.agent_id)
+        state = OPERATOR if request.agent_id == OPERATOR_ID else self._state(request.agent_id)[0]
         if not self._signed_by(state, request):
             # Charged to failure budgets only; over them the answer is 429 instead of 401.
             self._limiter.consume(f"signin-failures#source#{source}", self._sign_in.failures_per_source)
@@ -147,7 +147,8 @@ class AgentService:
     def _signed_by(self, state: AgentState, request: SessionRequest) -> bool:
         if not state.exists:
             return False
-        secret = agent_secret(self._master_secret.get(), state.agent_id, state.salt)
+        master = self._master_secret.get()
+        secret = operator_secret(master) if state is OPERATOR else agent_secret(master, state.agent_id, state.salt)
         expected = sign_session_request(secret, request.agent_id, request.timestamp, request.nonce)
         return hmac.compare_digest(expected, request.signature)
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools import Logger
 from chalice.app import Chalice, Request, Response
@@ -28,6 +28,7 @@ from lighthouse.http import error_body, error_response, parse_body
 logger = Logger(service="lighthouse-api")
 
 View = Callable[..., Any]
+R = TypeVar("R")
 ROLES = ("agent", "expert", "human", "admin")
 ADMIN = ("admin",)
 DEFAULT_MAX_BODY = 16 * 1024
@@ -76,11 +77,24 @@ class RouteDoc:
         return sorted(codes | set(self.errors))
 
 
+@dataclass(frozen=True)
+class _Route:
+    doc: RouteDoc
+    view: View
+    error_view: Callable[[int, LighthouseError], Response] | None
+
+
 @dataclass
-class Endpoints:
-    app: Chalice
-    guards: Callable[[], Guards]
+class Endpoints(Generic[R]):
+    """The API's routes, declared at import; `bind` serves them from a Chalice app with a root.
+
+    A view is `view(root, request, principal, **path_params, **query, body=...)`: the root (what
+    the function composed) is its first parameter, so what it depends on is in its signature.
+    """
+
+    guards: Callable[[R], Guards]
     docs: list[RouteDoc] = field(default_factory=list)
+    _routes: list[_Route] = field(default_factory=list)
 
     def route(
         self,
@@ -100,7 +114,7 @@ class Endpoints:
         error_view: Callable[[int, LighthouseError], Response] | None = None,
         objects: str = "",
     ) -> Callable[[View], View]:
-        """Register `view(request, principal, **path_params, **query, body=...)`.
+        """Declare a route.
 
         `error_view` replaces the error mapping for callers that understand only their own answer
         format (a Claude Code hook treats any non-2xx as "no objection"); such a route accepts any
@@ -129,51 +143,71 @@ class Endpoints:
         self.docs.append(doc)
 
         def register(view: View) -> View:
-            @functools.wraps(view)
-            def handle(**params: Any) -> Response:
-                request: Request = self.app.current_request  # type: ignore[assignment]
-                started = time.perf_counter()
-                try:
-                    response = self._serve(doc, view, request, params)
-                except LighthouseError as error:
-                    code, payload, headers = error_response(error)
-                    response = error_view(code, error) if error_view else json_response(code, payload, headers)
-                except Exception:
-                    logger.exception("unhandled error", extra={"path": path, "method": method})
-                    internal = LighthouseError("internal error; see the logs")
-                    response = (
-                        error_view(500, internal)
-                        if error_view
-                        else json_response(500, error_body("INTERNAL_ERROR", internal.message))
-                    )
-                logger.info(
-                    "request",
-                    extra={
-                        "method": method,
-                        "route": path,
-                        "status": response.status_code,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
-                )
-                return response
-
-            # Chalice would answer an unlisted content type with its own 415 body; ours is checked here.
-            self.app.route(path, methods=[method], content_types=["*/*"])(handle)
+            self._routes.append(_Route(doc, view, error_view))
             return view
 
         return register
 
-    def _serve(self, doc: RouteDoc, view: View, request: Request, params: dict[str, Any]) -> Response:
-        guards = self.guards()
+    def bind(self, app: Chalice, root: Callable[[], R]) -> Chalice:
+        """Serve every declared route from `app`, each view called with `root()`."""
+        for route in self._routes:
+            # Chalice would answer an unlisted content type with its own 415 body; ours is checked here.
+            app.route(route.doc.path, methods=[route.doc.method], content_types=["*/*"])(
+                self._handler(app, route, root)
+            )
+        return app
+
+    def _handler(self, app: Chalice, route: _Route, root: Callable[[], R]) -> Callable[..., Response]:
+        doc, error_view = route.doc, route.error_view
+
+        @functools.wraps(route.view)
+        def handle(**params: Any) -> Response:
+            request: Request = app.current_request  # type: ignore[assignment]
+            started = time.perf_counter()
+            caller: list[str] = []  # who, once authenticated: every request's log line is its audit record
+            try:
+                response = self._serve(doc, route.view, root(), request, params, caller)
+            except LighthouseError as error:
+                code, payload, headers = error_response(error)
+                response = error_view(code, error) if error_view else json_response(code, payload, headers)
+            except Exception:
+                logger.exception("unhandled error", extra={"path": doc.path, "method": doc.method})
+                internal = LighthouseError("internal error; see the logs")
+                response = (
+                    error_view(500, internal)
+                    if error_view
+                    else json_response(500, error_body("INTERNAL_ERROR", internal.message))
+                )
+            logger.info(
+                "request",
+                extra={
+                    "method": doc.method,
+                    "route": doc.path,
+                    "status": response.status_code,
+                    "caller": caller[0] if caller else None,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            return response
+
+        return handle
+
+    def _serve(
+        self, doc: RouteDoc, view: View, root: R, request: Request, params: dict[str, Any], caller: list[str]
+    ) -> Response:
+        guards = self.guards(root)
         max_body = min(doc.max_body, guards.max_body_ceiling)
         raw = _checked_request(doc, request, params, max_body)
-        principal = None if doc.public else _caller(doc, guards, request)
+        principal = None if doc.public else guards.authenticate(request.headers.get("authorization"))
+        if principal is not None:
+            caller.append(principal.agent_id)
+            _check_role(doc, principal)
         query: dict[str, str] = dict(request.query_params or {})
         arguments = {q.name: q.parse(query.get(q.name)) for q in doc.query}
         if doc.body is not None:
             arguments["body"] = parse_body(doc.body, raw, max_body)
         with _budget(doc, guards, principal, arguments.get("wait") or 0):
-            result = view(request, principal, **params, **arguments)
+            result = view(root, request, principal, **params, **arguments)
         return result if isinstance(result, Response) else json_response(doc.status, result)
 
 
@@ -193,11 +227,9 @@ def _checked_request(doc: RouteDoc, request: Request, params: dict[str, Any], ma
     return raw
 
 
-def _caller(doc: RouteDoc, guards: Guards, request: Request) -> Principal:
-    principal = guards.authenticate(request.headers.get("authorization"))
+def _check_role(doc: RouteDoc, principal: Principal) -> None:
     if principal.role not in doc.roles:
         raise Forbidden(f"{doc.method} {doc.path} is for {' or '.join(doc.roles)} agents; you are {principal.role}")
-    return principal
 
 
 def _budget(doc: RouteDoc, guards: Guards, principal: Principal | None, waiting: int) -> AbstractContextManager[None]:

@@ -18,6 +18,12 @@ def agent_secret(master_secret: str, agent_id: str, salt: str) -> str:
     return derive(master_secret, "agent-secret/v1", agent_id, salt).hex()
 
 
+def operator_secret(master_secret: str) -> str:
+    """The built-in operator's secret: whoever can read the master secret can act as an admin through
+    the API (it is how the first admin exists before any agent is registered)."""
+    return derive(master_secret, "operator-secret/v1").hex()
+
+
 def session_token_key(master_secret: str) -> bytes:
     return derive(master_secret, "session-token/v1")
 

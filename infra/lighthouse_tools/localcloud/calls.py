@@ -1,0 +1,161 @@
+"""Counts every call the emulator serves: each AWS API call (in-process or over HTTP), each Lambda
+invocation with its duration, each Step Functions state transition.
+
+Tests and benchmarks read the difference around an operation (`with cloud.calls.measure() as
+measured: ...`), so a change that adds a DynamoDB read to a hot path shows up as a number, and the
+cost model (`lighthouse_tools.costs`) turns the same counts into money.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Calls:
+    """What was counted: AWS API calls by (service, operation), and Lambda time by function."""
+
+    api: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # The same calls by the function whose invocation made them ("-" outside any invocation).
+    by_function: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    invocations: Counter[str] = field(default_factory=Counter)
+    lambda_ms: dict[str, float] = field(default_factory=dict)
+    transitions: int = 0
+
+    def total(self, service: str | None = None) -> int:
+        return sum(n for (s, _), n in self.api.items() if service is None or s == service)
+
+    def of(self, service: str, operation: str) -> int:
+        return self.api[(service, operation)]
+
+    def minus(self, earlier: Calls) -> Calls:
+        return Calls(
+            api=self.api - earlier.api,
+            by_function=self.by_function - earlier.by_function,
+            invocations=self.invocations - earlier.invocations,
+            lambda_ms={
+                name: ms - earlier.lambda_ms.get(name, 0.0)
+                for name, ms in self.lambda_ms.items()
+                if ms - earlier.lambda_ms.get(name, 0.0) > 0
+            },
+            transitions=self.transitions - earlier.transitions,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "aws_calls": self.total(),
+            "by_operation": {f"{s}:{o}": n for (s, o), n in sorted(self.api.items())},
+            "by_function": {f"{f} {s}:{o}": n for (f, s, o), n in sorted(self.by_function.items())},
+            "invocations": dict(self.invocations),
+            "lambda_ms": {name: round(ms, 1) for name, ms in self.lambda_ms.items()},
+            "transitions": self.transitions,
+        }
+
+
+class CallCounter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls = Calls()
+        self._local = threading.local()
+
+    @contextmanager
+    def uncounted(self) -> Iterator[None]:
+        """The event source pollers' own reads (GetRecords, ReceiveMessage): Lambda's event source
+        mappings make them on AWS whether or not anything happens, so they belong to no operation."""
+        self._local.off = True
+        try:
+            yield
+        finally:
+            self._local.off = False
+
+    @contextmanager
+    def invoking(self, function: str) -> Iterator[None]:
+        """Attribute the calls made on this thread to `function` while it runs."""
+        outer = getattr(self._local, "function", "-")
+        self._local.function = function
+        try:
+            yield
+        finally:
+            self._local.function = outer
+
+    def api_call(self, service: str, operation: str) -> None:
+        if getattr(self._local, "off", False):
+            return
+        function = getattr(self._local, "function", "-")
+        with self._lock:
+            self._calls.api[(service, operation)] += 1
+            self._calls.by_function[(function, service, operation)] += 1
+
+    def invocation(self, function: str, duration_ms: float) -> None:
+        with self._lock:
+            self._calls.invocations[function] += 1
+            self._calls.lambda_ms[function] = self._calls.lambda_ms.get(function, 0.0) + duration_ms
+
+    def transition(self) -> None:
+        with self._lock:
+            self._calls.transitions += 1
+
+    def snapshot(self) -> Calls:
+        with self._lock:
+            calls = self._calls
+            return Calls(
+                Counter(calls.api),
+                Counter(calls.by_function),
+                Counter(calls.invocations),
+                dict(calls.lambda_ms),
+                calls.transitions,
+            )
+
+    @contextmanager
+    def measure(self) -> Iterator[Calls]:
+        """The calls made while the block runs (by any thread: measure one operation at a time)."""
+        before = self.snapshot()
+        measured = Calls()
+        try:
+            yield measured
+        finally:
+            delta = self.snapshot().minus(before)
+            measured.api, measured.by_function, measured.invocations = delta.api, delta.by_function, delta.invocations
+            measured.lambda_ms, measured.transitions = delta.lambda_ms, delta.transitions
+
+
+counter = CallCounter()
+_installed = False
+
+
+def install() -> None:
+    """Count at moto's one funnel for API calls, and at the Step Functions interpreter's state entry.
+    Idempotent; the hooks only count."""
+    global _installed
+    if _installed:
+        return
+    from moto.core.responses import BaseResponse
+
+    original = BaseResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        with contextlib.suppress(Exception):  # counting must never change what the emulator answers
+            counter.api_call(str(self.service_name), str(self._get_action()))
+        return original(self)
+
+    BaseResponse.call_action = call_action  # type: ignore[method-assign]
+    _count_transitions()
+    _installed = True
+
+
+def _count_transitions() -> None:
+    from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+
+    original = CommonStateField._eval_body
+
+    def eval_body(self: Any, env: Any) -> Any:
+        counter.transition()
+        return original(self, env)
+
+    CommonStateField._eval_body = eval_body  # type: ignore[method-assign]

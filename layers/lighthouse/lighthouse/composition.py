@@ -1,0 +1,415 @@
+"""The parts a function's composition root is built from.
+
+Each function's `app.py` has a small `compose(parts) -> Root` that takes from a `Components` only
+what its handlers use and hands the result to them; nothing here is process-wide. A `Components`
+builds each part once, on first use, from its settings and its AWS clients, so a function that
+never signs anything never reads the master secret. Tests build a `Components` over the emulator
+(or replace a part with a fake) and compose roots from it the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, TypeVar
+
+from lighthouse.agents.logic import AgentDirectoryProjection
+from lighthouse.agents.models import AgentView
+from lighthouse.agents.service import AgentService, PresencePolicy, SignInLimits
+from lighthouse.api.guards import Guards
+from lighthouse.auth.hook_tokens import HookTokens
+from lighthouse.auth.keys import hook_token_key, session_token_key
+from lighthouse.auth.nonces import NonceStore
+from lighthouse.auth.tokens import Principal, TokenSigner
+from lighthouse.aws import AwsClients
+from lighthouse.clock import Clock, SystemClock
+from lighthouse.config import Settings
+from lighthouse.consumers import PoisonSink, sqs_sender
+from lighthouse.elicitation.logic import (
+    ElicitationMetricsProjection,
+    ElicitationStatusProjection,
+    PendingProjection,
+)
+from lighthouse.elicitation.models import CreateElicitation
+from lighthouse.elicitation.service import ElicitationLimits, ElicitationService
+from lighthouse.events import EventStore, Projector, ReadModelStore
+from lighthouse.lazy import Lazy
+from lighthouse.leases import Lease, WaitCaps, WaitLeases
+from lighthouse.notify import Pacing, admission, notifier
+from lighthouse.pipelines.connections import ConnectionStore
+from lighthouse.pipelines.memory import MemoryStore
+from lighthouse.pipelines.registry import Engine, PipelineRegistry
+from lighthouse.pipelines.service import TaskService
+from lighthouse.pipelines.stages import StageRunner
+from lighthouse.ratelimit import Limit, TokenBucketLimiter
+from lighthouse.secrets import resolve_llm_api_key, resolve_master_secret
+from lighthouse.validation.gate import DecisionGate
+from lighthouse.validation.llm import LlmExpert, LlmSettings
+from lighthouse.validation.logic import ValidationAuditProjection
+from lighthouse.validation.service import ExpertPolicy, PolicyStore, ValidationService
+from lighthouse.waits import TaskTokens
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class IdempotentCreate:
+    """`create` behind Powertools idempotency: (agent, Idempotency-Key) -> the first result, for 24 h."""
+
+    config: Any  # IdempotencyConfig
+    create: Callable[..., dict[str, Any]]
+
+    def __call__(self, request: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
+        if lambda_context is not None:
+            # In-progress records then expire with this invocation, not after a fixed hour.
+            self.config.register_lambda_context(lambda_context)
+        return self.create(request=request)
+
+
+class Components:
+    """Every part, built once per instance on first use."""
+
+    def __init__(self, settings: Settings, aws: AwsClients, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.aws = aws
+        self.clock: Clock = clock or SystemClock()
+
+    @classmethod
+    def from_environment(cls) -> Components:
+        settings = Settings()
+        return cls(settings, AwsClients.shared(settings.aws_endpoint_url))
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service)
+
+    # ---- storage ------------------------------------------------------------------------------
+
+    @cached_property
+    def master_secret(self) -> Lazy[str]:
+        """Read from Secrets Manager on first use: functions that never sign or verify never read it."""
+        return Lazy(lambda: resolve_master_secret(self.settings, self.client("secretsmanager")))
+
+    @cached_property
+    def events(self) -> EventStore:
+        settings = self.settings
+        return EventStore.dynamodb(
+            self.client("dynamodb"),
+            settings.events_table,
+            settings.snapshots_table,
+            self.clock,
+            snapshot_every=settings.snapshot_every,
+        )
+
+    @cached_property
+    def read_models(self) -> ReadModelStore:
+        return ReadModelStore(self.client("dynamodb"), self.settings.read_models_table)
+
+    @cached_property
+    def limiter(self) -> TokenBucketLimiter:
+        return TokenBucketLimiter(self.client("dynamodb"), self.settings.rate_limits_table, self.clock)
+
+    @cached_property
+    def nonces(self) -> NonceStore:
+        return NonceStore(self.client("dynamodb"), self.settings.nonces_table)
+
+    @cached_property
+    def task_tokens(self) -> TaskTokens:
+        return TaskTokens(self.client("dynamodb"), self.settings.task_tokens_table, self.client("stepfunctions"))
+
+    @cached_property
+    def memory(self) -> MemoryStore:
+        return MemoryStore(self.client("dynamodb"), self.settings.memory_table)
+
+    @cached_property
+    def connections(self) -> ConnectionStore:
+        return ConnectionStore(self.client("secretsmanager"), self.settings.connection_secret_prefix)
+
+    def poison_sink(self, consumer: str, queue_url: str) -> PoisonSink:
+        """One consumer's poison records: its failure queue, or without one only a log line and a metric."""
+        from aws_lambda_powertools import Logger
+
+        send = sqs_sender(self.client("sqs"), queue_url) if queue_url else (lambda body: None)
+        return PoisonSink(consumer, send, Logger(service=f"lighthouse-{consumer}"))
+
+    # ---- agents and credentials ---------------------------------------------------------------
+
+    @cached_property
+    def agents(self) -> AgentService:
+        settings = self.settings
+        return AgentService(
+            events=self.events,
+            read_models=self.read_models,
+            nonces=self.nonces,
+            limiter=self.limiter,
+            signer=TokenSigner(self.master_secret.map(session_token_key)),
+            master_secret=self.master_secret,
+            clock=self.clock,
+            presence=PresencePolicy(settings.heartbeat_interval_seconds),
+            token_ttl_seconds=settings.token_ttl_seconds,
+            clock_skew_seconds=settings.clock_skew_seconds,
+            sign_in=SignInLimits(
+                sessions=Limit(settings.sessions_per_minute, settings.rate_limit_burst),
+                failures_per_source=Limit(settings.signin_failures_per_minute_per_source, settings.rate_limit_burst),
+                failures_per_agent=Limit(settings.signin_failures_per_minute_per_agent, settings.rate_limit_burst),
+            ),
+            heartbeat_limit=Limit(settings.heartbeats_per_minute, settings.rate_limit_burst),
+        )
+
+    @cached_property
+    def hook_tokens(self) -> HookTokens:
+        return HookTokens(
+            TokenSigner(self.master_secret.map(hook_token_key)),
+            self.events,
+            self.clock,
+            self.settings.hook_token_ttl_seconds,
+        )
+
+    @cached_property
+    def api_guards(self) -> Guards:
+        """What every API route checks before its view: the caller, its request budget, its open waits."""
+        settings = self.settings
+        maximum = settings.long_poll_recheck_seconds
+        # The notifier is the process's own wake-up signal between a write and the waiters on it.
+        notifier.pacing = Pacing(first=min(settings.long_poll_first_recheck_seconds, maximum), maximum=maximum)
+        agents, limiter = self.agents, self.limiter
+        general = Limit(settings.requests_per_minute, settings.request_burst)
+        leases = WaitLeases(
+            self.client("dynamodb"),
+            settings.rate_limits_table,
+            self.clock,
+            WaitCaps(per_agent=settings.max_waits_per_agent, total=settings.max_open_waits),
+        )
+
+        def charge(principal: Principal) -> None:
+            limiter.consume(f"requests#{principal.agent_id}", general)
+
+        return Guards(
+            authenticate=agents.authenticate,
+            charge=charge,
+            waiting=lambda principal, seconds: _lazy_lease(leases, principal.agent_id, seconds),
+            max_body_ceiling=settings.max_body_bytes,
+        )
+
+    def health_checks(self) -> dict[str, Callable[[], None]]:
+        settings = self.settings
+        dynamodb = self.client("dynamodb")
+        checks: dict[str, Callable[[], None]] = {
+            f"dynamodb:{name}": functools.partial(dynamodb.describe_table, TableName=name)
+            for name in (
+                settings.events_table,
+                settings.snapshots_table,
+                settings.read_models_table,
+                settings.nonces_table,
+                settings.rate_limits_table,
+            )
+        }
+        if settings.presence_queue_url:
+            checks["sqs:presence-queue"] = functools.partial(
+                self.client("sqs").get_queue_attributes,
+                QueueUrl=settings.presence_queue_url,
+                AttributeNames=["QueueArn"],
+            )
+        master_secret = self.master_secret
+
+        def read_master_secret() -> None:
+            master_secret.get()
+
+        checks["secrets:master"] = read_master_secret
+        return checks
+
+    # ---- elicitation --------------------------------------------------------------------------
+
+    @cached_property
+    def elicitations(self) -> ElicitationService:
+        settings = self.settings
+        agents = self.agents
+        return ElicitationService(
+            events=self.events,
+            read_models=self.read_models,
+            nonces=self.nonces,
+            limiter=self.limiter,
+            task_tokens=self.task_tokens,
+            state_machine_arn=settings.elicitation_state_machine_arn,
+            master_secret=self.master_secret,
+            clock=self.clock,
+            agent_exists=agents.exists,
+            limits=ElicitationLimits(
+                creates=Limit(settings.elicitation_creates_per_minute, settings.elicitation_burst),
+                responses=Limit(settings.elicitation_responses_per_minute, settings.elicitation_burst),
+            ),
+        )
+
+    @cached_property
+    def idempotent_create(self) -> IdempotentCreate:
+        """A reused key with a different body is refused (the body is part of the validation hash)."""
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        config = IdempotencyConfig(
+            event_key_jmespath="[agent, key]",
+            payload_validation_jmespath="body",
+            expires_after_seconds=86_400,
+            raise_on_no_idempotency_key=True,
+        )
+        persistence = DynamoDBPersistenceLayer(
+            table_name=self.settings.idempotency_table, boto3_client=self.client("dynamodb")
+        )
+        elicitations = self.elicitations
+
+        def create(request: dict[str, Any]) -> dict[str, Any]:
+            principal = Principal(**request["principal"])
+            body = CreateElicitation.model_validate(request["body"])
+            return elicitations.create(principal, body).model_dump(mode="json")
+
+        wrapped = idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config)
+        return IdempotentCreate(config, wrapped(create))
+
+    # ---- validation ---------------------------------------------------------------------------
+
+    @cached_property
+    def policies(self) -> PolicyStore:
+        return PolicyStore(self.events, self.clock, self.settings.validation_policy_refresh_seconds)
+
+    @cached_property
+    def gate(self) -> DecisionGate:
+        return DecisionGate(self.policies.engine, allowed_roots=self.settings.allowed_roots)
+
+    def experts_available(self) -> list[str]:
+        """Experts that are online (heartbeating), in a stable order: asking a silent one only burns the timeout."""
+        experts: list[AgentView] = []
+        token: str | None = None
+        while True:
+            page = self.agents.list(200, token)
+            experts.extend(a for a in page.agents if a.role == "expert" and a.presence == "online")
+            token = page.next_token
+            if not token:
+                break
+        experts.sort(key=lambda agent: agent.agent_id)
+        return [agent.agent_id for agent in experts]
+
+    def llm_expert(self) -> LlmExpert | None:
+        settings = self.settings
+        if not settings.validation_llm_provider:
+            return None
+        return LlmExpert(
+            LlmSettings(
+                provider=settings.validation_llm_provider,
+                model=settings.validation_llm_model,
+                api_key=resolve_llm_api_key(settings, self.client("secretsmanager")),
+                base_url=settings.validation_llm_base_url,
+                timeout_seconds=settings.validation_llm_timeout_seconds,
+            ),
+            bedrock_client=self.client("bedrock-runtime") if settings.validation_llm_provider == "bedrock" else None,
+        )
+
+    @cached_property
+    def validations(self) -> ValidationService:
+        settings = self.settings
+        tokens = self.task_tokens
+        return ValidationService(
+            events=self.events,
+            read_models=self.read_models,
+            limiter=self.limiter,
+            gate=self.gate,
+            policies=self.policies,
+            elicitations=self.elicitations,
+            experts_available=self.experts_available,
+            start_round=lambda name, payload: tokens.start(settings.validation_state_machine_arn, name, payload),
+            task_tokens=tokens,
+            master_secret=self.master_secret,
+            clock=self.clock,
+            limit=Limit(settings.validations_per_minute, settings.validation_burst),
+            experts=ExpertPolicy(
+                panel_size=settings.validation_expert_count,
+                timeout_seconds=settings.validation_expert_timeout_seconds,
+                hook_wait_seconds=settings.validation_hook_wait_seconds,
+            ),
+            llm=self.llm_expert(),
+        )
+
+    # ---- pipelines ----------------------------------------------------------------------------
+
+    @cached_property
+    def pipelines(self) -> PipelineRegistry:
+        settings = self.settings
+        return PipelineRegistry(
+            events=self.events,
+            stepfunctions=self.client("stepfunctions"),
+            engine=Engine(
+                stage_runner_arn=settings.pipeline_stage_function_arn,
+                role_arn=settings.pipeline_role_arn,
+                machine_prefix=settings.pipeline_machine_prefix,
+                workspace_bucket=settings.workspace_bucket,
+            ),
+            clock=self.clock,
+        )
+
+    @cached_property
+    def tasks(self) -> TaskService:
+        return TaskService(
+            events=self.events,
+            registry=self.pipelines,
+            stepfunctions=self.client("stepfunctions"),
+            memory=self.memory,
+            clock=self.clock,
+            projects_of=self.agents.projects_of,
+        )
+
+    @cached_property
+    def stage_runner(self) -> StageRunner:
+        return StageRunner(
+            events=self.events,
+            registry=self.pipelines,
+            s3=self.client("s3"),
+            memory=self.memory,
+            workspace_bucket=self.settings.workspace_bucket,
+            clock=self.clock,
+            connections=self.connections,
+            bedrock_client=lambda: self.client("bedrock-runtime"),
+        )
+
+    # ---- read models --------------------------------------------------------------------------
+
+    @cached_property
+    def projector(self) -> Projector:
+        return Projector(
+            self.events,
+            self.read_models,
+            [
+                AgentDirectoryProjection(),
+                ElicitationStatusProjection(),
+                PendingProjection(),
+                ValidationAuditProjection(),
+            ],
+            counters=[ElicitationMetricsProjection()],
+        )
+
+
+@contextmanager
+def _lazy_lease(leases: WaitLeases, agent_id: str, seconds: float) -> Iterator[None]:
+    """Admit a long-poll: its lease is taken on its first blocking wait, and released at the end."""
+    held: list[Lease] = []
+
+    def acquire() -> None:
+        if not held:
+            held.append(leases.acquire(agent_id, seconds))
+
+    try:
+        with admission(acquire):
+            yield
+    finally:
+        for lease in held:
+            lease.release()
+
+
+def lazy_root(compose: Callable[[Components], R]) -> Callable[[], R]:
+    """A function's root, composed from the environment on its first invocation (not at import, so a
+    module can be loaded to read its routes without any setting present)."""
+    root: Lazy[R] = Lazy(lambda: compose(Components.from_environment()))
+    return root.get
