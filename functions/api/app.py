@@ -28,6 +28,7 @@ from lighthouse.api.params import CURSOR, WAIT, Query, limit
 from lighthouse.auth.hook_tokens import HookToken, HookTokens, RevokedHookToken
 from lighthouse.auth.tokens import Principal
 from lighthouse.composition import Components, IdempotentCreate, lazy_root
+from lighthouse.elicitation.logic import MAX_INBOX_CURSOR_CHARS
 from lighthouse.elicitation.models import (
     CreatedElicitation,
     CreateElicitation,
@@ -229,18 +230,32 @@ def create_elicitation(api: ApiRoot, request: Request, principal: Principal, bod
         raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly") from error
 
 
+AFTER = Query(
+    "after",
+    "cursor",
+    "the `cursor` of an earlier page: list (and wait for) only questions it had not shown",
+    max_length=MAX_INBOX_CURSOR_CHARS,
+)
+
+
 @endpoints.route(
     "/elicitation/pending",
     "GET",
     objects="the caller's own inbox",
-    summary="Open elicitations addressed to the caller, urgent first then oldest",
+    summary="Open elicitations for the caller, urgent first then oldest; ?after=<cursor>&wait=N waits for new ones",
     response_model=PendingPage,
-    query=(*PAGE, WAIT),
+    query=(*PAGE, WAIT, AFTER),
 )
 def pending_elicitations(
-    api: ApiRoot, request: Request, principal: Principal, limit: int, next_token: str | None, wait: int
+    api: ApiRoot,
+    request: Request,
+    principal: Principal,
+    limit: int,
+    next_token: str | None,
+    wait: int,
+    after: str | None,
 ) -> PendingPage:
-    return api.elicitations.pending(principal, limit, next_token, wait)
+    return api.elicitations.pending(principal, limit, next_token, wait, after)
 
 
 @endpoints.route(

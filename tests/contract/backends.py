@@ -28,10 +28,25 @@ SNAPSHOT_KEYS = {
 }
 
 
+READ_MODEL_KEYS = {
+    "KeySchema": [{"AttributeName": "model", "KeyType": "HASH"}, {"AttributeName": "key", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "model", "AttributeType": "S"},
+        {"AttributeName": "key", "AttributeType": "S"},
+    ],
+}
+
+
 @dataclass
 class Backend:
     name: str
     recorder: Callable[[], Recorder]
+    client: Any = None  # the DynamoDB client, for the tables written alongside appends
+
+    def read_models_table(self) -> str:
+        name = f"read-models-{uuid.uuid4().hex[:12]}"
+        self.client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **READ_MODEL_KEYS)
+        return name
 
 
 def memory() -> Backend:
@@ -48,4 +63,4 @@ def dynamodb(name: str, client: Any) -> Backend:
         client.create_table(TableName=snapshots, BillingMode="PAY_PER_REQUEST", **SNAPSHOT_KEYS)
         return DynamoDBRecorder(client, events, snapshots)
 
-    return Backend(name, recorder)
+    return Backend(name, recorder, client)

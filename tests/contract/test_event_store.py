@@ -147,7 +147,7 @@ def test_an_old_version_is_upcast_on_every_read_path(store: EventStore, backend:
         "event_id": {"S": "e1"},
         "recorded_at": {"N": "1.0"},
     }
-    store.recorder.insert("old", [item], expected_version=0)
+    store.recorder.insert("old", [item], expected_version=0, alongside=[])
     # WHEN it is read by load, by a fold, and from a stream record
     expected = Renamed(title="Report", subtitle="Q3")
     assert store.load("old")[0].event == expected
@@ -162,7 +162,7 @@ def test_a_version_newer_than_this_lighthouse_is_a_clear_error(store: EventStore
     item = Counted(n=1)
     stored = store.append("new", [item], expected_version=0)[0].to_item()
     stored = {**stored, "version": {"N": "2"}, "schema_version": {"N": "9"}}
-    store.recorder.insert("new", [stored], expected_version=1)
+    store.recorder.insert("new", [stored], expected_version=1, alongside=[])
 
     with pytest.raises(EventDecodeError, match="newer Lighthouse"):
         store.load("new")
@@ -193,7 +193,7 @@ def test_the_command_path_gives_up_after_its_attempts_with_the_stream_named(stor
         def __init__(self) -> None:
             self.recorder, self.calls = store.recorder, 0
 
-        def append(self, *args: Any, **kwargs: Any) -> Any:
+        def commit(self, *args: Any, **kwargs: Any) -> Any:
             self.calls += 1
             raise ConcurrencyError("lost")
 

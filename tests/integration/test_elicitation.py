@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from lighthouse.composition import Components
-from lighthouse.elicitation.logic import ElicitationStatusProjection
+from lighthouse.elicitation.logic import ElicitationMetricsProjection
 from lighthouse.elicitation.signing import verify_response
 from lighthouse_tools.localcloud.cloud import LocalCloud
 from tests.integration.conftest import AgentClient, eventually
@@ -273,26 +274,24 @@ def test_a_projector_crash_mid_batch_then_retry_leaves_the_read_models_right(
 ) -> None:
     requester, target = new_agent(), new_agent()
     cloud.wait_for_projection()
-    original = ElicitationStatusProjection.apply
+    original = ElicitationMetricsProjection.increments
     crashes = {"left": 1}
+    before = parts.read_models.counters("metrics", "elicitation").get("status_accepted", 0)
 
-    def flaky(self: ElicitationStatusProjection, document: Any, event: Any) -> Any:
+    def flaky(self: ElicitationMetricsProjection, event: Any) -> Any:
         if event.type == "ELICITATION_ACCEPTED" and crashes["left"]:
             crashes["left"] -= 1
-            raise RuntimeError("crash after the pending projection, before the status one")
-        return original(self, document, event)
+            raise RuntimeError("crash in the middle of the batch")
+        return original(self, event)
 
-    monkeypatch.setattr(ElicitationStatusProjection, "apply", flaky)
+    monkeypatch.setattr(ElicitationMetricsProjection, "increments", flaky)
     created = ask(requester, target)
     eventually(lambda: created["elicitation_id"] in pending_ids(target))
     answer(target, created["elicitation_id"])
 
-    eventually(
-        lambda: (
-            (parts.read_models.get("elicitations", created["elicitation_id"]).body or {}).get("status") == "accepted"
-        )
-    )
+    eventually(lambda: parts.read_models.counters("metrics", "elicitation").get("status_accepted", 0) == before + 1)
     assert crashes["left"] == 0
+    assert (parts.read_models.get("elicitations", created["elicitation_id"]).body or {})["status"] == "accepted"
     cloud.wait_for_projection()
     counters = parts.read_models.counters("metrics", "elicitation")
     assert counters["status_pending"] == counters["requested"] - sum(
@@ -351,3 +350,24 @@ def test_a_malformed_idempotency_key_is_400_and_creates_nothing(
     assert (response.status_code, response.json()["error"]["code"]) == (400, "BAD_REQUEST")
     cloud.wait_for_projection()
     assert pending_ids(target) == []
+
+
+def test_over_http_an_answered_question_is_gone_at_once_and_after_waits_for_new_ones(
+    new_agent: Callable[..., AgentClient],
+) -> None:
+    requester, target = new_agent(), new_agent()
+    first = ask(requester, target)["elicitation_id"]
+    page = target.get("/elicitation/pending").json()
+    assert [e["elicitation_id"] for e in page["elicitations"]] == [first]
+
+    assert answer(target, first).status_code == 200
+    assert target.get("/elicitation/pending").json()["elicitations"] == []  # no lag: gone with the answer
+
+    began = time.monotonic()
+    held = target.get(f"/elicitation/pending?wait=1&after={page['cursor']}").json()
+    assert held["elicitations"] == []
+    assert time.monotonic() - began >= 0.9
+    second = ask(requester, target)["elicitation_id"]
+    newer = target.get(f"/elicitation/pending?wait=5&after={held['cursor']}").json()
+    assert [e["elicitation_id"] for e in newer["elicitations"]] == [second]
+    assert target.get("/elicitation/pending?after=not*a*cursor").status_code == 400

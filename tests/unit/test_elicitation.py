@@ -7,21 +7,25 @@ from typing import Any
 
 import pytest
 
+from lighthouse.agents.models import AgentRegistered
 from lighthouse.auth.nonces import NonceStore
 from lighthouse.auth.tokens import Principal
 from lighthouse.clock import FixedClock
 from lighthouse.elicitation import schemas
-from lighthouse.elicitation.logic import (
-    ElicitationMetricsProjection,
-    ElicitationStatusProjection,
-    PendingProjection,
-    latency_bucket,
-    latency_percentiles,
-)
+from lighthouse.elicitation.logic import ElicitationMetricsProjection, latency_bucket, latency_percentiles
 from lighthouse.elicitation.models import CreateElicitation, RespondToElicitation
 from lighthouse.elicitation.service import ElicitationLimits, ElicitationService
 from lighthouse.elicitation.signing import response_key, sign_response, verify_response
-from lighthouse.errors import Conflict, Forbidden, PayloadTooLarge, RateLimited, ValidationFailed
+from lighthouse.elicitation.store import ElicitationRecords
+from lighthouse.errors import (
+    Conflict,
+    Forbidden,
+    MalformedRequest,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ValidationFailed,
+)
 from lighthouse.events import EventStore, Projector, ReadModelStore
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 from tests.conftest import TEST_MASTER_SECRET, Provisioned
@@ -154,9 +158,13 @@ class World:
         self.read_models = ReadModelStore(dynamodb, provisioned.name("LIGHTHOUSE_READ_MODELS_TABLE"))
         self.tokens = RecordingTaskTokens()
         self.limiter = TokenBucketLimiter(dynamodb, provisioned.name("LIGHTHOUSE_RATE_LIMITS_TABLE"), self.clock)
+        self.records = ElicitationRecords(
+            dynamodb, provisioned.name("LIGHTHOUSE_READ_MODELS_TABLE"), provisioned.name("LIGHTHOUSE_EVENTS_TABLE")
+        )
         self.service = ElicitationService(
             events=self.events,
             read_models=self.read_models,
+            records=self.records,
             nonces=NonceStore(dynamodb, provisioned.name("LIGHTHOUSE_NONCES_TABLE")),
             limiter=self.limiter,
             task_tokens=self.tokens,  # type: ignore[arg-type]
@@ -166,12 +174,10 @@ class World:
             limits=ElicitationLimits(creates=Limit(10, 3), responses=Limit(20, 3)),
             wait_for_change=self.advance_instead_of_waiting,
         )
-        self.projector = Projector(
-            self.events,
-            self.read_models,
-            [ElicitationStatusProjection(), PendingProjection()],
-            counters=[ElicitationMetricsProjection()],
-        )
+        self.projector = Projector(self.events, self.read_models, [], counters=[ElicitationMetricsProjection()])
+        for agent_id in ("alice", "bob", "carol"):
+            registered = AgentRegistered(agent_id=agent_id, role="agent", salt="s", registered_at=0.0)
+            self.events.append(f"agent#{agent_id}", [registered], expected_version=0)
         self.alice = Principal("alice", "agent", 0, 2**40, "t1")
         self.bob = Principal("bob", "agent", 0, 2**40, "t2")
         self.carol = Principal("carol", "agent", 0, 2**40, "t3")
@@ -295,7 +301,7 @@ def test_the_status_wait_returns_as_soon_as_the_elicitation_ends(world: World) -
         world.service.status(world.carol, elicitation_id)
 
 
-def test_dispatch_starts_the_timer_with_what_is_left_and_resumes_on_answers(world: World) -> None:
+def test_dispatch_starts_the_timer_with_what_is_left_and_the_answer_resumes_it(world: World) -> None:
     elicitation_id = world.ask(timeout=30)
     requested = world.events.load(f"elicitation#{elicitation_id}")[0]
     world.clock.advance(10)
@@ -305,10 +311,10 @@ def test_dispatch_starts_the_timer_with_what_is_left_and_resumes_on_answers(worl
     world.service.await_outcome(elicitation_id, "token-1")
     assert world.tokens.resumed == []
 
-    world.respond(elicitation_id)
-    accepted = world.events.load(f"elicitation#{elicitation_id}")[-1]
-    assert world.service.dispatch(accepted) == "resumed"
+    world.respond(elicitation_id)  # the request that records the answer resumes the wait
     assert world.tokens.resumed == [("token-1", {"status": "accepted"})]
+    accepted = world.events.load(f"elicitation#{elicitation_id}")[-1]
+    assert world.service.dispatch(accepted) == "ignored"
 
 
 def test_an_answer_before_the_token_is_recorded_resumes_at_once(world: World) -> None:
@@ -358,3 +364,67 @@ def test_pending_can_wait_for_something_to_arrive(world: World) -> None:
     assert world.clock.now() - started >= 3  # it waited (on the test clock) before answering empty
     with pytest.raises(ValidationFailed):
         world.service.pending(world.bob, 10, None, wait_seconds=25)
+
+
+def test_an_answered_question_leaves_the_inbox_in_the_request_that_answers_it(world: World) -> None:
+    first, second = world.ask(), world.ask()
+
+    world.respond(first)
+
+    assert [p.elicitation_id for p in world.service.pending(world.bob, 10, None).elicitations] == [second]
+
+
+def test_after_a_cursor_only_new_questions_are_listed_and_waited_for(world: World) -> None:
+    seen = world.ask()
+    page = world.service.pending(world.bob, 10, None)
+    assert [p.elicitation_id for p in page.elicitations] == [seen]
+
+    started = world.clock.now()
+    waited = world.service.pending(world.bob, 10, None, wait_seconds=3, after=page.cursor)
+    assert waited.elicitations == []
+    assert world.clock.now() - started >= 3  # it held the request although `seen` is still open
+
+    world.clock.advance(0.001)
+    new = world.ask()
+    later = world.service.pending(world.bob, 10, None, wait_seconds=3, after=waited.cursor)
+    assert [p.elicitation_id for p in later.elicitations] == [new]
+    with pytest.raises(MalformedRequest):
+        world.service.pending(world.bob, 10, None, after="bm90LWEtY3Vyc29y")
+
+
+def test_a_question_committed_after_a_younger_one_is_not_skipped(world: World) -> None:
+    older_id = world.ask()
+    world.clock.advance(1)
+    younger_id = world.ask()
+    cursor = world.service.pending(world.bob, 10, None).cursor
+    # As if a third question, stamped before `younger`, committed only now.
+    world.clock.advance(-0.5)
+    late = world.ask()
+
+    listed = world.service.pending(world.bob, 10, None, after=cursor).elicitations
+
+    assert [p.elicitation_id for p in listed] == [late]
+    assert older_id != younger_id
+
+
+def test_a_question_to_an_unregistered_agent_is_404_and_stores_nothing(world: World) -> None:
+    request = CreateElicitation(to_agent="nobody", message="?", schema=SCHEMA)
+    with pytest.raises(NotFound, match="not registered"):
+        world.service.create(world.alice, request)
+
+    recorder = world.events.recorder
+    items = recorder._client.scan(TableName=recorder._events)["Items"]  # type: ignore[attr-defined]
+    assert not [i for i in items if i["stream_id"]["S"].startswith("elicitation#")]
+
+
+def test_a_replayed_nonce_is_refused_and_records_nothing(world: World) -> None:
+    first, second = world.ask(), world.ask()
+    nonce = secrets.token_hex(16)
+    world.respond(first, nonce=nonce)
+
+    with pytest.raises(Conflict) as replayed:
+        world.respond(second, nonce=nonce)
+
+    assert replayed.value.code == "REPLAY_DETECTED"
+    assert world.types(second) == ["ELICITATION_REQUESTED"]
+    assert world.service.status(world.bob, second).status == "pending"

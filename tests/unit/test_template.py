@@ -136,3 +136,15 @@ def test_the_openapi_document_is_valid_openapi_3_1() -> None:
     from openapi_spec_validator import validate
 
     validate(json.loads(OPENAPI_PATH.read_text()))
+
+
+def test_the_projectors_stream_filter_lists_exactly_what_its_projections_read(template: dict[str, Any]) -> None:
+    from lighthouse.composition import COUNTERS, PROJECTIONS
+
+    projector = resources_of(template, "AWS::Serverless::Function")["ProjectorFunction"]
+    (source,) = projector["Properties"]["Events"].values()
+    (pattern,) = [json.loads(f["Pattern"]) for f in source["Properties"]["FilterCriteria"]["Filters"]]
+    read = {event.TYPE for projection in [*PROJECTIONS, *COUNTERS] for event in projection.events}
+
+    assert pattern["eventName"] == ["INSERT"]
+    assert sorted(pattern["dynamodb"]["NewImage"]["type"]["S"]) == sorted(read)

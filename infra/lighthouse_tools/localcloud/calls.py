@@ -19,7 +19,9 @@ from typing import Any
 
 @dataclass
 class Calls:
-    """What was counted: AWS API calls by (service, operation), and Lambda time by function."""
+    """What was counted: the AWS API calls the functions made, by (service, operation), and Lambda
+    time by function. Calls made outside any invocation (a test checking the tables) are listed
+    under "-" in `by_function` only."""
 
     api: Counter[tuple[str, str]] = field(default_factory=Counter)
     # The same calls by the function whose invocation made them ("-" outside any invocation).
@@ -66,30 +68,37 @@ class CallCounter:
 
     @contextmanager
     def uncounted(self) -> Iterator[None]:
-        """The event source pollers' own reads (GetRecords, ReceiveMessage): Lambda's event source
-        mappings make them on AWS whether or not anything happens, so they belong to no operation."""
+        """Calls the platform's code does not make: the event source pollers' reads (Lambda's event
+        source mappings make them whether or not anything happens) and the Step Functions engine's
+        own calls to run a Task (a state transition and a Lambda invocation, counted as those)."""
+        outer = getattr(self._local, "off", False)
         self._local.off = True
         try:
             yield
         finally:
-            self._local.off = False
+            self._local.off = outer
 
     @contextmanager
     def invoking(self, function: str) -> Iterator[None]:
         """Attribute the calls made on this thread to `function` while it runs."""
-        outer = getattr(self._local, "function", "-")
-        self._local.function = function
+        outer, outer_off = getattr(self._local, "function", "-"), getattr(self._local, "off", False)
+        self._local.function, self._local.off = function, False
         try:
             yield
         finally:
-            self._local.function = outer
+            self._local.function, self._local.off = outer, outer_off
 
     def api_call(self, service: str, operation: str) -> None:
         if getattr(self._local, "off", False):
             return
         function = getattr(self._local, "function", "-")
+        if operation == "Invoke" and function == "-":
+            # The Step Functions engine running a Task (in a thread of its own); no platform code
+            # invokes a function outside one. It is counted as the invocation and the transition.
+            return
         with self._lock:
-            self._calls.api[(service, operation)] += 1
+            if function != "-":  # outside any invocation: a test's or a benchmark's own call
+                self._calls.api[(service, operation)] += 1
             self._calls.by_function[(function, service, operation)] += 1
 
     def invocation(self, function: str, duration_ms: float) -> None:
@@ -156,6 +165,7 @@ def _count_transitions() -> None:
 
     def eval_body(self: Any, env: Any) -> Any:
         counter.transition()
-        return original(self, env)
+        with counter.uncounted():
+            return original(self, env)
 
     CommonStateField._eval_body = eval_body  # type: ignore[method-assign]

@@ -28,31 +28,36 @@ from lighthouse.aws import AwsClients
 from lighthouse.clock import Clock, SystemClock
 from lighthouse.config import Settings
 from lighthouse.consumers import PoisonSink, sqs_sender
-from lighthouse.elicitation.logic import (
-    ElicitationMetricsProjection,
-    ElicitationStatusProjection,
-    PendingProjection,
-)
+from lighthouse.elicitation.logic import ElicitationMetricsProjection
 from lighthouse.elicitation.models import CreateElicitation
 from lighthouse.elicitation.service import ElicitationLimits, ElicitationService
-from lighthouse.events import EventStore, Projector, ReadModelStore
+from lighthouse.elicitation.store import ElicitationRecords
+from lighthouse.events import CounterProjection, EventStore, Projection, Projector, ReadModelStore
+from lighthouse.events.inline import InlineState
 from lighthouse.lazy import Lazy
 from lighthouse.leases import Lease, WaitCaps, WaitLeases
 from lighthouse.notify import Pacing, admission, notifier
 from lighthouse.pipelines.connections import ConnectionStore
 from lighthouse.pipelines.memory import MemoryStore
+from lighthouse.pipelines.models import TaskState
 from lighthouse.pipelines.registry import Engine, PipelineRegistry
 from lighthouse.pipelines.service import TaskService
 from lighthouse.pipelines.stages import StageRunner
+from lighthouse.pipelines.store import task_states
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 from lighthouse.secrets import resolve_llm_api_key, resolve_master_secret
 from lighthouse.validation.gate import DecisionGate
 from lighthouse.validation.llm import LlmExpert, LlmSettings
-from lighthouse.validation.logic import ValidationAuditProjection
 from lighthouse.validation.service import ExpertPolicy, PolicyStore, ValidationService
+from lighthouse.validation.store import ValidationAudit
 from lighthouse.waits import TaskTokens
 
 R = TypeVar("R")
+# The asynchronous read models (the projector, fed by the events table's stream). The others are
+# written inline, with the appends (see events.inline); the template's stream filter for the
+# projector lists exactly the event types these read.
+PROJECTIONS: list[Projection] = [AgentDirectoryProjection()]
+COUNTERS: list[CounterProjection] = [ElicitationMetricsProjection()]
 
 
 @dataclass(frozen=True)
@@ -225,17 +230,16 @@ class Components:
     @cached_property
     def elicitations(self) -> ElicitationService:
         settings = self.settings
-        agents = self.agents
         return ElicitationService(
             events=self.events,
             read_models=self.read_models,
+            records=ElicitationRecords(self.client("dynamodb"), settings.read_models_table, settings.events_table),
             nonces=self.nonces,
             limiter=self.limiter,
             task_tokens=self.task_tokens,
             state_machine_arn=settings.elicitation_state_machine_arn,
             master_secret=self.master_secret,
             clock=self.clock,
-            agent_exists=agents.exists,
             limits=ElicitationLimits(
                 creates=Limit(settings.elicitation_creates_per_minute, settings.elicitation_burst),
                 responses=Limit(settings.elicitation_responses_per_minute, settings.elicitation_burst),
@@ -315,6 +319,7 @@ class Components:
         return ValidationService(
             events=self.events,
             read_models=self.read_models,
+            audit=ValidationAudit(self.client("dynamodb"), settings.read_models_table, self.events),
             limiter=self.limiter,
             gate=self.gate,
             policies=self.policies,
@@ -351,9 +356,14 @@ class Components:
         )
 
     @cached_property
+    def task_states(self) -> InlineState[TaskState]:
+        return task_states(self.client("dynamodb"), self.settings.read_models_table, self.events)
+
+    @cached_property
     def tasks(self) -> TaskService:
         return TaskService(
             events=self.events,
+            tasks=self.task_states,
             registry=self.pipelines,
             stepfunctions=self.client("stepfunctions"),
             memory=self.memory,
@@ -365,6 +375,7 @@ class Components:
     def stage_runner(self) -> StageRunner:
         return StageRunner(
             events=self.events,
+            tasks=self.task_states,
             registry=self.pipelines,
             s3=self.client("s3"),
             memory=self.memory,
@@ -378,17 +389,7 @@ class Components:
 
     @cached_property
     def projector(self) -> Projector:
-        return Projector(
-            self.events,
-            self.read_models,
-            [
-                AgentDirectoryProjection(),
-                ElicitationStatusProjection(),
-                PendingProjection(),
-                ValidationAuditProjection(),
-            ],
-            counters=[ElicitationMetricsProjection()],
-        )
+        return Projector(self.events, self.read_models, PROJECTIONS, counters=COUNTERS)
 
 
 @contextmanager

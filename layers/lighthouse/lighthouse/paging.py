@@ -24,14 +24,14 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(strictjson.dumps_canonical(value).encode()).decode()
 
 
-def decode_cursor(token: str) -> Any:
+def decode_cursor(token: str, max_chars: int = MAX_CURSOR_CHARS) -> Any:
     """The value behind a page token, or a 400 that says the token is not one this API issued."""
     refused = MalformedRequest("next_token is not a token this API issued", code="INVALID_CURSOR")
-    if len(token) > MAX_CURSOR_CHARS or not re.fullmatch(r"[A-Za-z0-9_\-]+=*", token):
+    if len(token) > max_chars or not re.fullmatch(r"[A-Za-z0-9_\-]+=*", token):
         raise refused
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        return strictjson.loads(raw, max_bytes=MAX_CURSOR_CHARS, max_depth=4, where="next_token")
+        return strictjson.loads(raw, max_bytes=max_chars, max_depth=4, where="next_token")
     except (binascii.Error, ValueError, MalformedRequest) as error:
         raise refused from error
 

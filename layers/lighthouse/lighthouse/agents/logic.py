@@ -107,9 +107,10 @@ class AgentDirectoryProjection:
     """Read model `agents`: one document per agent, what GET /agents serves."""
 
     name = DIRECTORY
+    events: tuple[type[Event], ...] = (AgentRegistered, AgentHeartbeat, AgentWentOffline, AgentProjectsSet)
 
     def handles(self, stored: StoredEvent) -> bool:
-        return isinstance(stored.event, AgentRegistered | AgentHeartbeat | AgentWentOffline | AgentProjectsSet)
+        return isinstance(stored.event, self.events)
 
     def locate(self, stored: StoredEvent) -> tuple[str, str]:
         return self.name, stored.stream_id.removeprefix("agent#")

@@ -60,7 +60,7 @@ class Query:
         if self.kind == "int":
             return self._int(raw)
         if self.kind == "cursor":
-            decode_cursor(raw)  # refused here (400) before any service sees it
+            decode_cursor(raw, self.max_length)  # refused here (400) before any service sees it
             return raw
         return self._text(raw)
 
@@ -91,7 +91,7 @@ class Query:
         elif self.kind == "choice":
             schema = {"type": "string", "enum": list(self.choices)}
         elif self.kind == "cursor":
-            schema = {"type": "string", "maxLength": MAX_CURSOR_CHARS, "pattern": CURSOR_PATTERN}
+            schema = {"type": "string", "maxLength": self.max_length, "pattern": CURSOR_PATTERN}
         else:
             schema = {"type": "string", "maxLength": self.max_length}
             if self.pattern:
@@ -112,7 +112,7 @@ def _field(name: str, message: str) -> dict[str, Any]:
 
 
 WAIT = Query("wait", "int", "seconds to hold the request open for a change (long-poll)", 0, 0, 20)
-CURSOR = Query("next_token", "cursor", "the next_token of the previous page")
+CURSOR = Query("next_token", "cursor", "the next_token of the previous page", max_length=MAX_CURSOR_CHARS)
 
 
 def limit(default: int = 50, maximum: int = 200) -> Query:

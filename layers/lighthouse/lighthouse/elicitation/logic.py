@@ -20,9 +20,10 @@ from lighthouse.elicitation.models import (
     End,
     Ending,
 )
-from lighthouse.errors import AlreadyExists, Conflict, Forbidden, NotFound, ValidationFailed
+from lighthouse.errors import AlreadyExists, Conflict, Forbidden, MalformedRequest, NotFound, ValidationFailed
 from lighthouse.events.model import StoredEvent
 from lighthouse.events.types import Event
+from lighthouse.paging import decode_cursor, encode_cursor
 
 PRIORITY_RANK = {"urgent": 0, "normal": 1}
 # Answer-latency histogram bucket upper bounds, in milliseconds (the last one is open).
@@ -115,72 +116,56 @@ def end(state: ElicitationState, command: End) -> list[Event]:
     return [ElicitationExpired(at=command.at, to_agent=state.to_agent)]
 
 
-# ---- read models ---------------------------------------------------------------------------------
+# ---- the inbox cursor ----------------------------------------------------------------------------
 
-STATUS_MODEL = "elicitations"
-PENDING_MODEL = "pending"
-
-
-def pending_model(agent_id: str) -> str:
-    return f"{PENDING_MODEL}#{agent_id}"
-
-
-def _summary(event: ElicitationRequested) -> dict[str, Any]:
-    return {
-        "elicitation_id": event.elicitation_id,
-        "from_agent": event.from_agent,
-        "to_agent": event.to_agent,
-        "message": event.message,
-        "schema": event.schema_,
-        "priority": event.priority,
-        "created_at": event.created_at,
-        "expires_at": event.expires_at,
-    }
+# Questions created this long before the newest one seen are tracked by id, newer ones by time: a
+# question may commit a little after a younger one (clocks, retries) and must not be skipped.
+INBOX_WINDOW_SECONDS = 5.0
+MAX_INBOX_IDS = 100  # beyond it, some are listed again: never lost
+INBOX_ID_CHARS = 12  # a prefix of the (random, hex) id tells questions of one 5 s window apart
+MAX_INBOX_CURSOR_CHARS = 4096
 
 
-def _lifecycle(stored: StoredEvent) -> bool:
-    return isinstance(stored.event, ElicitationRequested | Ending)
+class Inbox:
+    """What a client has seen of its inbox: the newest creation time, and the ids of the questions
+    created within INBOX_WINDOW_SECONDS of it. Immutable; `token()` is the opaque `cursor`."""
 
+    def __init__(self, newest: float = 0.0, ids: frozenset[str] = frozenset()) -> None:
+        self.newest = newest
+        self.ids = ids
 
-class ElicitationStatusProjection:
-    """Read model `elicitations`: one document per elicitation (status, timestamps, response)."""
+    def covers(self, entry: dict[str, Any]) -> bool:
+        created = float(entry["created_at"])
+        if created < self.newest - INBOX_WINDOW_SECONDS:
+            return True
+        return created <= self.newest and entry["elicitation_id"][:INBOX_ID_CHARS] in self.ids
 
-    name = STATUS_MODEL
+    def extended(self, entries: list[dict[str, Any]]) -> Inbox:
+        newest = max([self.newest, *(float(e["created_at"]) for e in entries)])
+        known = {e["elicitation_id"][:INBOX_ID_CHARS]: float(e["created_at"]) for e in entries}
+        ids = {i for i in self.ids if i not in known} | set(known)
+        recent = {i for i in ids if known.get(i, newest) >= newest - INBOX_WINDOW_SECONDS}
+        return Inbox(newest, frozenset(sorted(recent)[:MAX_INBOX_IDS]))
 
-    def handles(self, stored: StoredEvent) -> bool:
-        return _lifecycle(stored)
+    def token(self) -> str:
+        return encode_cursor({"t": self.newest, "ids": sorted(self.ids)})
 
-    def locate(self, stored: StoredEvent) -> tuple[str, str]:
-        return self.name, stored.stream_id.removeprefix("elicitation#")
-
-    def apply(self, document: dict[str, Any] | None, stored: StoredEvent) -> dict[str, Any] | None:
-        event = stored.event
-        if isinstance(event, ElicitationRequested):
-            return {**_summary(event), "status": "pending", "finished_at": None, "response": None}
-        if document is None or not isinstance(event, Ending):
-            return document
-        document["status"] = FINAL_STATUS[type(event)]
-        document["finished_at"] = event.at
-        if isinstance(event, ElicitationAccepted | ElicitationDeclined):
-            document["response"] = event.response.model_dump(mode="json")
-        return document
-
-
-class PendingProjection:
-    """Read model `pending#<agent>`: the open elicitations addressed to each agent."""
-
-    name = PENDING_MODEL
-
-    def handles(self, stored: StoredEvent) -> bool:
-        return _lifecycle(stored)
-
-    def locate(self, stored: StoredEvent) -> tuple[str, str]:
-        event = stored.event
-        assert isinstance(event, ElicitationRequested | Ending)
-        return pending_model(event.to_agent), stored.stream_id.removeprefix("elicitation#")
-
-    def apply(self, document: dict[str, Any] | None, stored: StoredEvent) -> dict[str, Any] | None:
-        return _summary(stored.event) if isinstance(stored.event, ElicitationRequested) else None
+    @classmethod
+    def parse(cls, token: str) -> Inbox:
+        refused = MalformedRequest("after is not a cursor this API issued", code="INVALID_CURSOR")
+        try:
+            value = decode_cursor(token, MAX_INBOX_CURSOR_CHARS)
+        except MalformedRequest as error:
+            raise refused from error
+        if (
+            not isinstance(value, dict)
+            or not isinstance(value.get("t"), int | float)
+            or not isinstance(value.get("ids"), list)
+            or not all(isinstance(i, str) for i in value["ids"])
+            or len(value["ids"]) > MAX_INBOX_IDS
+        ):
+            raise refused
+        return cls(float(value["t"]), frozenset(value["ids"]))
 
 
 def latency_bucket(milliseconds: float) -> str:
@@ -193,9 +178,17 @@ class ElicitationMetricsProjection:
 
     name = "metrics"
     key = "elicitation"
+    events: tuple[type[Event], ...] = (
+        ElicitationRequested,
+        ElicitationAccepted,
+        ElicitationDeclined,
+        ElicitationCancelled,
+        ElicitationExpired,
+        ElicitationSecurityViolation,
+    )
 
     def handles(self, stored: StoredEvent) -> bool:
-        return _lifecycle(stored) or isinstance(stored.event, ElicitationSecurityViolation)
+        return isinstance(stored.event, self.events)
 
     def increments(self, stored: StoredEvent) -> dict[str, dict[str, int]]:
         event = stored.event

@@ -101,6 +101,7 @@ class PendingElicitation(BaseModel):
 class PendingPage(BaseModel):
     elicitations: list[PendingElicitation]
     next_token: str | None = None
+    cursor: str = Field(description="pass as `after` to list (and wait for) only questions this page had not seen")
 
 
 class ElicitationMetrics(BaseModel):
@@ -199,6 +200,9 @@ class ElicitationState(BaseModel):
     status: Status = "pending"
     finished_at: float | None = None
     response: SignedResponse | None = None
+    # Not from the stream: the task token of the execution waiting for the end, kept beside the
+    # state in its read model (see elicitation.store) so that whoever ends it resumes the wait.
+    task_token: str | None = None
 
     @property
     def exists(self) -> bool:

@@ -16,14 +16,13 @@ from lighthouse.auth.nonces import NonceStore
 from lighthouse.auth.tokens import Principal
 from lighthouse.clock import Clock
 from lighthouse.elicitation import logic, schemas
+from lighthouse.elicitation.logic import Inbox
 from lighthouse.elicitation.models import (
-    FINAL_STATUS,
     MAX_WAIT_SECONDS,
     Answer,
     Ask,
     CreatedElicitation,
     CreateElicitation,
-    ElicitationExpired,
     ElicitationMetrics,
     ElicitationRequested,
     ElicitationSecurityViolation,
@@ -38,12 +37,13 @@ from lighthouse.elicitation.models import (
     SignedResponse,
 )
 from lighthouse.elicitation.signing import data_hash, response_key, sign_response
-from lighthouse.elicitation.store import stream_id, violation_stream, wait_id
-from lighthouse.errors import Conflict, Forbidden, MalformedRequest, NotFound, ReplayDetected, ValidationFailed
+from lighthouse.elicitation.store import ElicitationRecords, pending_model, stream_id, violation_stream
+from lighthouse.errors import Conflict, Forbidden, MalformedRequest, NotFound, ValidationFailed
 from lighthouse.events import EventStore, ReadModelStore, StoredEvent
-from lighthouse.events.command import execute
+from lighthouse.events.command import Outcome, execute
+from lighthouse.events.recorders import Action, AlongsideRefused
 from lighthouse.lazy import Lazy
-from lighthouse.notify import Notifier, admit, await_stream, model_topic
+from lighthouse.notify import Notifier, admit, model_topic, stream_topic
 from lighthouse.notify import notifier as process_notifier
 from lighthouse.paging import decode_cursor, encode_cursor
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
@@ -70,6 +70,7 @@ class ElicitationService:
         *,
         events: EventStore,
         read_models: ReadModelStore,
+        records: ElicitationRecords,
         nonces: NonceStore,
         limiter: TokenBucketLimiter,
         task_tokens: TaskTokens,
@@ -79,12 +80,10 @@ class ElicitationService:
         limits: ElicitationLimits | None = None,
         notifier: Notifier = process_notifier,
         wait_for_change: Callable[[str, int, float], int] | None = None,
-        agent_exists: Callable[[str], bool] = lambda agent_id: True,
     ) -> None:
         """`wait_for_change(topic, seen, timeout)` blocks a long-poll until a same-process write or the
-        timeout; by default the notifier's wait (tests pass one that moves their clock instead).
-        `agent_exists` tells whether a target is registered (a question to nobody is a 404)."""
-        self._agent_exists = agent_exists
+        timeout; by default the notifier's wait (tests pass one that moves their clock instead)."""
+        self._records = records
         self._notifier = notifier
         self._wait = wait_for_change or notifier.wait
         self._events = events
@@ -98,7 +97,24 @@ class ElicitationService:
         self._limits = limits or ElicitationLimits()
 
     def _state(self, elicitation_id: str) -> tuple[ElicitationState, int]:
-        return self._events.load_state(stream_id(elicitation_id), logic.FOLD)
+        return self._records.load(stream_id(elicitation_id))
+
+    def _execute(
+        self,
+        elicitation_id: str,
+        decide: Callable[[ElicitationState, Any], list[Any]],
+        command: Any,
+        loaded: tuple[ElicitationState, int] | None = None,
+        alongside: tuple[Action, ...] = (),
+    ) -> Outcome[ElicitationState]:
+        """The command path with the inline read models; wakes this process's waiters on a change."""
+        outcome = execute(
+            self._events, stream_id(elicitation_id), logic.FOLD, decide, command,
+            loaded=loaded, inline=self._records, alongside=alongside,
+        )  # fmt: skip
+        if outcome.appended:
+            self._notifier.notify(model_topic(pending_model(outcome.state.to_agent)))
+        return outcome
 
     def _existing(self, elicitation_id: str) -> tuple[ElicitationState, int]:
         state, version = self._state(elicitation_id)
@@ -113,12 +129,18 @@ class ElicitationService:
         schemas.check_schema(request.schema_)
         if request.to_agent == principal.agent_id:
             raise ValidationFailed("an agent cannot elicit from itself", {"fields": [{"path": "to_agent"}]})
-        if not self._agent_exists(request.to_agent):
-            raise NotFound(f"agent {request.to_agent!r} is not registered", {"fields": [{"path": "to_agent"}]})
         self._limiter.consume(f"{CREATE_SCOPE}#{principal.agent_id}", self._limits.creates)
         # The execution that waits for the outcome is started from the event stream (`dispatch`).
         command = self._ask(uuid.uuid4().hex, principal.agent_id, request, None)
-        execute(self._events, stream_id(command.elicitation_id), logic.FOLD, logic.ask, command)
+        registered = self._records.agent_registered(request.to_agent)
+        try:
+            self._execute(
+                command.elicitation_id, logic.ask, command, loaded=(ElicitationState(), 0), alongside=(registered,)
+            )
+        except AlongsideRefused as refused:
+            raise NotFound(
+                f"agent {request.to_agent!r} is not registered", {"fields": [{"path": "to_agent"}]}
+            ) from refused
         return CreatedElicitation(
             elicitation_id=command.elicitation_id,
             expires_at=command.at + command.timeout_seconds,
@@ -156,7 +178,7 @@ class ElicitationService:
             to_agent=to_agent, message=message, schema=schema, timeout_seconds=timeout_seconds, priority="urgent"
         )
         command = self._ask(elicitation_id, from_agent, request, managed_by)
-        execute(self._events, stream_id(elicitation_id), logic.FOLD, logic.ask, command)
+        self._execute(elicitation_id, logic.ask, command)
 
     def outcome(self, elicitation_id: str) -> ElicitationState:
         state, _ = self._state(elicitation_id)
@@ -165,38 +187,59 @@ class ElicitationService:
     def withdraw(self, elicitation_id: str, by: str) -> bool:
         """Cancel on the platform's behalf (the question no longer matters); False if it already ended."""
         command = End("withdraw", by, self._clock.now())
-        return bool(execute(self._events, stream_id(elicitation_id), logic.FOLD, logic.end, command).appended)
+        return self._ended(self._execute(elicitation_id, logic.end, command))
 
-    def pending(self, principal: Principal, limit: int, next_token: str | None, wait_seconds: float = 0) -> PendingPage:
+    def _ended(self, outcome: Outcome[ElicitationState]) -> bool:
+        """After an ending was recorded: resume the execution waiting for it, if one has said so
+        (one that has not yet will find the elicitation over when it does, and not wait)."""
+        if not outcome.appended:
+            return False
+        state = outcome.state
+        if state.task_token:
+            self._tokens.resume(state.task_token, {"status": state.status})
+        return True
+
+    def pending(
+        self,
+        principal: Principal,
+        limit: int,
+        next_token: str | None,
+        wait_seconds: float = 0,
+        after: str | None = None,
+    ) -> PendingPage:
         """Open elicitations for the caller: urgent first, then oldest first.
 
-        With `wait_seconds`, an empty answer is held until something arrives or the wait runs out.
+        `after` (the `cursor` of an earlier page) lists only questions that page had not shown; with
+        `wait_seconds`, an answer with nothing to list is held until something arrives or the wait
+        runs out. Each page's `cursor` covers every question open when it was read.
         """
         if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
             raise ValidationFailed(f"wait must be between 0 and {MAX_WAIT_SECONDS} seconds")
-        topic = model_topic(logic.pending_model(principal.agent_id))
-        seen = self._notifier.generation(topic)
-        page = self._pending_page(principal, limit, next_token)
+        seen = Inbox.parse(after) if after else Inbox()
+        topic = model_topic(pending_model(principal.agent_id))
+        generation = self._notifier.generation(topic)
+        page = self._pending_page(principal, limit, next_token, seen)
         deadline, pauses = self._clock.now() + wait_seconds, self._notifier.pacing.pauses()
         while not page.elicitations and self._clock.now() < deadline:
             admit()
-            seen = self._wait(topic, seen, min(next(pauses), max(0.0, deadline - self._clock.now())))
-            page = self._pending_page(principal, limit, next_token)
+            generation = self._wait(topic, generation, min(next(pauses), max(0.0, deadline - self._clock.now())))
+            page = self._pending_page(principal, limit, next_token, seen)
         return page
 
-    def _pending_page(self, principal: Principal, limit: int, next_token: str | None) -> PendingPage:
-        documents, _ = self._read_models.list(logic.pending_model(principal.agent_id), limit=None)
+    def _pending_page(self, principal: Principal, limit: int, next_token: str | None, seen: Inbox) -> PendingPage:
         now = self._clock.now()
-        items = sorted(
-            (d.body for d in documents if d.body and d.body["expires_at"] > now),
-            key=_rank,
-        )
+        open_now = [entry for entry in self._records.inbox(principal.agent_id) if entry["expires_at"] > now]
+        items = sorted((entry for entry in open_now if not seen.covers(entry)), key=_rank)
         if next_token:
             cursor = _decode_cursor(next_token)
             items = [body for body in items if _rank(body) > cursor]
         page = items[:limit]
         token = _encode_cursor(_rank(page[-1])) if len(items) > limit else None
-        return PendingPage(elicitations=[PendingElicitation.model_validate(b) for b in page], next_token=token)
+        return PendingPage(
+            elicitations=[PendingElicitation.model_validate(b) for b in page],
+            next_token=token,
+            cursor=seen.extended(open_now).token(),
+        )
 
     # ---- answering ------------------------------------------------------------------------------
 
@@ -209,19 +252,20 @@ class ElicitationService:
             self._record_violation(principal, request.elicitation_id, "unauthorized_response")
             raise Forbidden("only the agent this elicitation was addressed to may answer it")
         now = self._clock.now()
-        response = self._signed(state, principal.agent_id, request, now)
-        # Checked (and the schema too) before the nonce is spent, so a refused answer can be resent.
-        logic.answer(state, Answer(principal.agent_id, response, now))
-        try:
-            self._nonces.remember(
+        command = Answer(principal.agent_id, self._signed(state, principal.agent_id, request, now), now)
+        # The nonce is spent in the transaction that records the answer: a refused answer can be resent.
+        nonce = {
+            "Put": self._nonces.put(
                 f"{RESPOND_SCOPE}#{principal.agent_id}", request.nonce.lower(), now, NONCE_KEEP_SECONDS
             )
-        except ReplayDetected as error:
-            raise ResponseReplayed("this response's nonce was used before: a replay") from error
-        command = Answer(principal.agent_id, response, now)
-        execute(
-            self._events, stream_id(state.elicitation_id), logic.FOLD, logic.answer, command, loaded=(state, version)
-        )
+        }
+        try:
+            outcome = self._execute(
+                state.elicitation_id, logic.answer, command, loaded=(state, version), alongside=(nonce,)
+            )
+        except AlongsideRefused as refused:
+            raise ResponseReplayed("this response's nonce was used before: a replay") from refused
+        self._ended(outcome)
         status: Literal["accepted", "declined"] = "accepted" if request.action == "accept" else "declined"
         return RespondResult(elicitation_id=state.elicitation_id, status=status, responded_at=now)
 
@@ -250,9 +294,8 @@ class ElicitationService:
             self._record_violation(principal, elicitation_id, "unauthorized_cancel")
             raise Forbidden("only the requester may cancel an elicitation")
         command = End("cancel", principal.agent_id, self._clock.now())
-        outcome = execute(
-            self._events, stream_id(elicitation_id), logic.FOLD, logic.end, command, loaded=(state, version)
-        )
+        outcome = self._execute(elicitation_id, logic.end, command, loaded=(state, version))
+        self._ended(outcome)
         return _view(outcome.state, principal)
 
     def _record_violation(self, principal: Principal, elicitation_id: str, kind: str) -> None:
@@ -269,17 +312,13 @@ class ElicitationService:
         state, _ = self._existing(elicitation_id)
         if principal.agent_id not in (state.from_agent, state.to_agent) and principal.role != "admin":
             raise Forbidden("only the requester and the target may see an elicitation")
-        state = await_stream(
-            stream_id(elicitation_id),
-            state,
-            finished=lambda current: current.final,
-            reload=lambda: self._state(elicitation_id)[0],
-            current_version=self._events.current_version,
-            now=self._clock.now,
-            wait_seconds=wait_seconds,
-            wait=self._wait,
-            on=self._notifier,
-        )
+        topic = stream_topic(stream_id(elicitation_id))
+        generation = self._notifier.generation(topic)
+        deadline, pauses = self._clock.now() + wait_seconds, self._notifier.pacing.pauses()
+        while not state.final and self._clock.now() < deadline:
+            admit()
+            generation = self._wait(topic, generation, min(next(pauses), max(0.0, deadline - self._clock.now())))
+            state, _ = self._state(elicitation_id)
         return _view(state, principal)
 
     def metrics(self) -> ElicitationMetrics:
@@ -300,40 +339,35 @@ class ElicitationService:
     # ---- the Step Functions lifecycle -------------------------------------------------------
 
     def dispatch(self, stored: StoredEvent) -> str:
-        """React to the stream: a new elicitation starts its execution; an ending resumes it."""
+        """React to the stream: a new elicitation starts the execution that enforces its deadline.
+        (An ending resumes that execution from the request that recorded it: see `_ended`.)"""
         event = stored.event
-        elicitation_id = stored.stream_id.removeprefix("elicitation#")
-        if isinstance(event, ElicitationRequested):
-            if event.managed_by:
-                return "managed"  # its wait belongs to the execution that opened it
-            # Started after the append, so the timer counts down what is left of the deadline.
-            remaining = max(1, math.ceil(event.expires_at - self._clock.now()))
-            self._tokens.start(
-                self._state_machine_arn,
-                elicitation_id,
-                {"elicitation_id": elicitation_id, "timeout_seconds": remaining},
-            )
-            return "started"
-        if isinstance(event, Ending) and not isinstance(event, ElicitationExpired):
-            status = FINAL_STATUS[type(event)]
-            resumed = self._tokens.resume_wait(wait_id(elicitation_id), {"status": status})
-            return "resumed" if resumed else "not-waiting"
-        return "ignored"
+        if not isinstance(event, ElicitationRequested):
+            return "ignored"
+        if event.managed_by:
+            return "managed"  # its wait belongs to the execution that opened it
+        # Started after the append, so the timer counts down what is left of the deadline.
+        remaining = max(1, math.ceil(event.expires_at - self._clock.now()))
+        self._tokens.start(
+            self._state_machine_arn,
+            event.elicitation_id,
+            {"elicitation_id": event.elicitation_id, "timeout_seconds": remaining},
+        )
+        return "started"
 
     def await_outcome(self, elicitation_id: str, task_token: str) -> dict[str, Any]:
-        """Record the execution's task token; if the elicitation is already over, resume at once."""
+        """Keep the execution's task token with the elicitation; if it is already over, resume at once."""
+        if self._records.record_wait(elicitation_id, task_token):
+            return {"elicitation_id": elicitation_id, "recorded": True, "status": "pending"}
         state, _ = self._state(elicitation_id)
-        expires_at = state.expires_at if state.exists else self._clock.now() + 86_400
-        self._tokens.record(wait_id(elicitation_id), task_token, expires_at)
-        state, _ = self._state(elicitation_id)  # an answer may have landed before the token was recorded
-        if state.final:
-            self._tokens.resume(task_token, {"status": state.status})
-        return {"elicitation_id": elicitation_id, "recorded": True, "status": state.status if state.exists else None}
+        status = state.status if state.exists else "missing"
+        self._tokens.resume(task_token, {"status": status})
+        return {"elicitation_id": elicitation_id, "recorded": False, "status": status}
 
     def expire(self, elicitation_id: str) -> dict[str, Any]:
         """The deadline passed: mark the elicitation expired unless it already ended."""
         command = End("expire", "deadline", self._clock.now())
-        outcome = execute(self._events, stream_id(elicitation_id), logic.FOLD, logic.end, command)
+        outcome = self._execute(elicitation_id, logic.end, command)
         if outcome.appended:
             return {"elicitation_id": elicitation_id, "expired": True, "status": "expired"}
         status = outcome.state.status if outcome.state.exists else None

@@ -13,10 +13,11 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from lighthouse.errors import ConcurrencyError
 from lighthouse.events.model import StoredEvent
+from lighthouse.events.recorders import Action, AlongsideRefused
 from lighthouse.events.store import EventStore, Fold
 from lighthouse.events.types import Event
 
@@ -35,6 +36,20 @@ class Outcome(Generic[S]):
     appended: list[StoredEvent]
 
 
+class Inline(Protocol[S]):
+    """A read model written in the same transaction as every append to its streams (an inline
+    projection). It holds the stream's state and version, so a command loads it with one read
+    instead of the stream, and a caller reads its own write at once.
+
+    `writes` must make the state document's write conditional on the version it was loaded at:
+    a refused write is then a lost race, retried like one.
+    """
+
+    def load(self, stream_id: str) -> tuple[S, int]: ...
+
+    def writes(self, stream_id: str, before: tuple[S, int], after: tuple[S, int]) -> list[Action]: ...
+
+
 def backoff(attempt: int) -> float:
     """Seconds to pause before attempt `attempt + 1`: a few tens of milliseconds, jittered."""
     return random.uniform(0.005, 0.02 * (2**attempt))
@@ -51,30 +66,47 @@ def execute(
     metadata: dict[str, Any] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     loaded: tuple[S, int] | None = None,
+    inline: Inline[S] | None = None,
+    alongside: Sequence[Action] = (),
 ) -> Outcome[S]:
     """Run `command` against the stream; `loaded` skips the first load when the caller has the state.
+
+    With `inline`, the state is loaded from that read model and the model is written in the append's
+    transaction. `alongside` are the caller's own writes in that transaction (a nonce, a check that
+    another stream exists); if one of them is refused, its AlongsideRefused is raised to the caller.
 
     Raises
     ------
     ConcurrencyError
         The stream kept changing for `attempts` tries; `details` names the stream and the attempts.
     """
-    state, version = loaded if loaded is not None else store.load_state(stream_id, fold)
+
+    def load() -> tuple[S, int]:
+        return inline.load(stream_id) if inline is not None else store.load_state(stream_id, fold)
+
+    state, version = loaded if loaded is not None else load()
     for attempt in range(attempts):
         events = list(decide(state, command))
         if not events:
             return Outcome(state, version, [])
+        prepared = store.prepare(stream_id, events, expected_version=version, metadata=metadata)
+        after = state
+        for stored in prepared:
+            after = fold.evolve(after, stored)
+        own = inline.writes(stream_id, (state, version), (after, prepared[-1].version)) if inline else []
         try:
-            appended = store.append(stream_id, events, expected_version=version, metadata=metadata)
+            store.commit(prepared, [*own, *alongside])
+        except AlongsideRefused as refused:
+            if not any(refused.action is write for write in own):
+                raise
         except ConcurrencyError:
-            if attempt == attempts - 1:
-                break
-            sleep(backoff(attempt))
-            state, version = store.catch_up(stream_id, fold, state, version)
-            continue
-        for stored in appended:
-            state = fold.evolve(state, stored)
-        return Outcome(state, appended[-1].version, appended)
+            pass
+        else:
+            return Outcome(after, prepared[-1].version, prepared)
+        if attempt == attempts - 1:
+            break
+        sleep(backoff(attempt))
+        state, version = load() if inline is not None else store.catch_up(stream_id, fold, state, version)
     raise ConcurrencyError(
         f"stream {stream_id!r} kept changing; gave up after {attempts} attempts",
         {"stream_id": stream_id, "attempts": attempts},

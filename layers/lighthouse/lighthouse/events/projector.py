@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from lighthouse.errors import ConcurrencyError
 from lighthouse.events.model import StoredEvent
 from lighthouse.events.store import EventStore
+from lighthouse.events.types import Event
 from lighthouse.notify import model_topic, notifier
 
 MAX_WRITE_ATTEMPTS = 8
@@ -29,6 +30,7 @@ class Projection(Protocol):
     """A read model made of documents; `locate` names the (partition, key) an event changes."""
 
     name: str
+    events: tuple[type[Event], ...]  # the event types it reads
 
     def handles(self, event: StoredEvent) -> bool: ...
 
@@ -45,6 +47,7 @@ class CounterProjection(Protocol):
     """
 
     name: str
+    events: tuple[type[Event], ...]  # the event types it reads
 
     def handles(self, event: StoredEvent) -> bool: ...
 

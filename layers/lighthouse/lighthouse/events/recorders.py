@@ -16,10 +16,26 @@ from botocore.exceptions import ClientError
 
 from lighthouse.errors import ConcurrencyError
 
+# A write made in the same transaction as an append: one TransactWriteItems action (Put, Update,
+# Delete or ConditionCheck), e.g. an inline read-model document or a nonce.
+Action = dict[str, Any]
+
+
+class AlongsideRefused(ConcurrencyError):
+    """A write made alongside an append failed its condition; nothing was stored. `action` is the
+    one that failed (the caller knows what it meant: a moved document, a used nonce, ...)."""
+
+    def __init__(self, stream_id: str, action: Action, reason: str) -> None:
+        super().__init__(f"a write alongside the append to {stream_id!r} was refused: {reason}")
+        self.action = action
+
 
 class Recorder(Protocol):
-    def insert(self, stream_id: str, items: list[dict[str, Any]], expected_version: int) -> None:
-        """Store the items (DynamoDB item form) if none of their versions exists; else nothing."""
+    def insert(
+        self, stream_id: str, items: list[dict[str, Any]], expected_version: int, alongside: list[Action]
+    ) -> None:
+        """Store the items (DynamoDB item form) if none of their versions exists, and make the
+        `alongside` writes, all in one transaction; else nothing."""
         ...
 
     def select(self, stream_id: str, from_version: int, to_version: int | None) -> list[dict[str, Any]]:
@@ -51,20 +67,24 @@ class DynamoDBRecorder:
         self._events = events_table
         self._snapshots = snapshots_table
 
-    def insert(self, stream_id: str, items: list[dict[str, Any]], expected_version: int) -> None:
+    def insert(
+        self, stream_id: str, items: list[dict[str, Any]], expected_version: int, alongside: list[Action]
+    ) -> None:
         condition = "attribute_not_exists(version)"
         try:
-            if len(items) == 1:
+            if len(items) == 1 and not alongside:
                 self._client.put_item(TableName=self._events, Item=items[0], ConditionExpression=condition)
             else:
-                self._client.transact_write_items(
-                    TransactItems=[
-                        {"Put": {"TableName": self._events, "Item": item, "ConditionExpression": condition}}
-                        for item in items
-                    ]
-                )
+                puts = [
+                    {"Put": {"TableName": self._events, "Item": item, "ConditionExpression": condition}}
+                    for item in items
+                ]
+                self._client.transact_write_items(TransactItems=puts + alongside)
         except ClientError as error:
-            if error.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+            code = error.response["Error"]["Code"]
+            if code == "TransactionCanceledException":
+                raise _refusal(stream_id, expected_version, len(items), alongside, error) from error
+            if code == "ConditionalCheckFailedException":
                 raise conflict(stream_id, expected_version) from error
             raise
 
@@ -127,15 +147,36 @@ class DynamoDBRecorder:
         )
 
 
+def _refusal(
+    stream_id: str, expected_version: int, events: int, alongside: list[Action], error: ClientError
+) -> ConcurrencyError:
+    """Which write cancelled the transaction: an event (the stream moved) or one alongside it."""
+    response: dict[str, Any] = dict(error.response)
+    reasons: list[dict[str, Any]] = list(response.get("CancellationReasons", []))
+    for index, reason in enumerate(reasons):
+        if reason.get("Code") != "ConditionalCheckFailed":
+            continue
+        if index < events:
+            break  # the stream moved: that explains the rest
+        if index - events < len(alongside):
+            return AlongsideRefused(stream_id, alongside[index - events], "ConditionalCheckFailed")
+    return conflict(stream_id, expected_version)
+
+
 class InMemoryRecorder:
-    """The same contract in a dict, for unit tests of services (the contract suite covers both)."""
+    """The same contract in a dict, for unit tests of services (the contract suite covers both).
+    It keeps events and snapshots only: writes alongside an append belong to DynamoDB tables."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._streams: dict[str, dict[int, dict[str, Any]]] = {}
         self._snapshots: dict[str, tuple[int, dict[str, Any]]] = {}
 
-    def insert(self, stream_id: str, items: list[dict[str, Any]], expected_version: int) -> None:
+    def insert(
+        self, stream_id: str, items: list[dict[str, Any]], expected_version: int, alongside: list[Action]
+    ) -> None:
+        if alongside:
+            raise ValueError("the in-memory recorder keeps no tables to write alongside an append")
         with self._lock:
             stream = self._streams.setdefault(stream_id, {})
             versions = [int(item["version"]["N"]) for item in items]

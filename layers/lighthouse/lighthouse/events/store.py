@@ -14,7 +14,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from lighthouse.clock import Clock, SystemClock
 from lighthouse.errors import PayloadTooLarge, ValidationFailed
 from lighthouse.events.model import MAX_EVENT_BYTES, StoredEvent
-from lighthouse.events.recorders import DynamoDBRecorder, Recorder
+from lighthouse.events.recorders import Action, DynamoDBRecorder, Recorder
 from lighthouse.events.types import Event
 from lighthouse.notify import notifier, stream_topic
 
@@ -77,14 +77,29 @@ class EventStore:
         events: Sequence[Event],
         expected_version: int,
         metadata: dict[str, Any] | None = None,
+        alongside: Sequence[Action] = (),
     ) -> list[StoredEvent]:
-        """Append events after `expected_version` (0 for a new stream), all or nothing.
+        """Append events after `expected_version` (0 for a new stream), all or nothing, together with
+        the `alongside` writes (inline read models, nonces) in the same transaction.
 
         Raises
         ------
         ConcurrencyError
             Another writer already holds one of the versions; nothing was stored.
+        AlongsideRefused
+            A write alongside failed its condition (a ConcurrencyError too); nothing was stored.
         """
+        return self.commit(self.prepare(stream_id, events, expected_version, metadata), alongside)
+
+    def prepare(
+        self,
+        stream_id: str,
+        events: Sequence[Event],
+        expected_version: int,
+        metadata: dict[str, Any] | None = None,
+    ) -> list[StoredEvent]:
+        """The events as they will be stored (ids, versions, time), checked, not yet written: a
+        caller that writes read models alongside folds them first."""
         if not events:
             raise ValidationFailed("append needs at least one event")
         if len(events) > MAX_BATCH:
@@ -92,7 +107,7 @@ class EventStore:
         if expected_version < 0:
             raise ValidationFailed("expected_version must be >= 0")
         now = self._clock.now()
-        stored = [
+        return [
             StoredEvent(
                 stream_id=stream_id,
                 version=expected_version + offset,
@@ -103,14 +118,20 @@ class EventStore:
             )
             for offset, event in enumerate(events, start=1)
         ]
-        items = [event.to_item() for event in stored]
+
+    def commit(self, prepared: list[StoredEvent], alongside: Sequence[Action] = ()) -> list[StoredEvent]:
+        """Write prepared events (and the writes alongside them) in one transaction."""
+        if len(prepared) + len(alongside) > MAX_BATCH:
+            raise ValidationFailed(f"at most {MAX_BATCH} writes per append, got {len(prepared) + len(alongside)}")
+        items = [event.to_item() for event in prepared]
         for item in items:
             size = len(item["data"]["S"]) + len(item["metadata"]["S"])
             if size > MAX_EVENT_BYTES:
                 raise PayloadTooLarge(f"event larger than {MAX_EVENT_BYTES} bytes", {"bytes": size})
-        self.recorder.insert(stream_id, items, expected_version)
+        stream_id = prepared[0].stream_id
+        self.recorder.insert(stream_id, items, prepared[0].version - 1, list(alongside))
         notifier.notify(stream_topic(stream_id))
-        return stored
+        return prepared
 
     def load(self, stream_id: str, from_version: int = 1, to_version: int | None = None) -> list[StoredEvent]:
         """Events of a stream with from_version <= version (<= to_version), in order, decoded."""

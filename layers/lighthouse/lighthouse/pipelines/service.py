@@ -17,8 +17,9 @@ from lighthouse.auth.tokens import Principal
 from lighthouse.clock import Clock
 from lighthouse.errors import Forbidden, NotFound, ValidationFailed
 from lighthouse.events import EventStore
-from lighthouse.events.command import append_at_end, execute
-from lighthouse.notify import Notifier, await_stream
+from lighthouse.events.command import execute
+from lighthouse.events.inline import InlineState
+from lighthouse.notify import Notifier, admit, stream_topic
 from lighthouse.notify import notifier as process_notifier
 from lighthouse.pipelines import logic
 from lighthouse.pipelines.memory import MemoryStore, scope_key
@@ -38,7 +39,7 @@ from lighthouse.pipelines.models import (
 )
 from lighthouse.pipelines.plugins import Plugins
 from lighthouse.pipelines.registry import PipelineRegistry
-from lighthouse.pipelines.store import task_stream
+from lighthouse.pipelines.store import record, task_stream
 
 
 def _create(state: TaskState, created: TaskCreated) -> list[TaskCreated]:
@@ -50,6 +51,7 @@ class TaskService:
         self,
         *,
         events: EventStore,
+        tasks: InlineState[TaskState],
         registry: PipelineRegistry,
         stepfunctions: Any,
         memory: MemoryStore,
@@ -60,6 +62,7 @@ class TaskService:
         """`projects_of(agent_id)` names the projects an agent belongs to (whose memory it may read
         and write, and whose pipelines it may run)."""
         self._events = events
+        self._tasks = tasks
         self._registry = registry
         self._sfn = stepfunctions
         self._memory = memory
@@ -89,7 +92,10 @@ class TaskService:
             at=self._clock.now(),
         )
         stream = task_stream(created.task_id)
-        execute(self._events, stream, logic.TASK_FOLD, _create, created, loaded=(logic.TASK_FOLD.initial(), 0))
+        execute(
+            self._events, stream, logic.TASK_FOLD, _create, created,
+            loaded=(logic.TASK_FOLD.initial(), 0), inline=self._tasks,
+        )  # fmt: skip
         Plugins(bundle.plugins).call(
             "before_task", {"task_id": created.task_id, "pipeline": name, "input": request.input}
         )
@@ -102,27 +108,26 @@ class TaskService:
             name=name,
             input=json.dumps({"task_id": task_id, "last": {"node": None, "route": ""}}),
         )["executionArn"]
-        append_at_end(self._events, task_stream(task_id), [TaskStarted(execution=execution, at=self._clock.now())])
+        record(self._events, self._tasks, task_id, [TaskStarted(execution=execution, at=self._clock.now())])
 
     def task(self, principal: Principal, task_id: str, wait_seconds: float = 0) -> TaskView:
         """The task; with `wait_seconds` (<= 20), held until it ends or the wait runs out."""
         if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
             raise ValidationFailed(f"wait must be between 0 and {MAX_WAIT_SECONDS} seconds")
         state = self._owned(principal, task_id, "see")
-        state = await_stream(
-            task_stream(task_id),
-            state,
-            finished=lambda current: current.status in FINAL,
-            reload=lambda: self._task(task_id)[0],
-            current_version=self._events.current_version,
-            now=self._clock.now,
-            wait_seconds=wait_seconds,
-            on=self._notifier,
-        )
+        topic = stream_topic(task_stream(task_id))
+        generation = self._notifier.generation(topic)
+        deadline, pauses = self._clock.now() + wait_seconds, self._notifier.pacing.pauses()
+        while state.status not in FINAL and self._clock.now() < deadline:
+            admit()
+            generation = self._notifier.wait(
+                topic, generation, min(next(pauses), max(0.0, deadline - self._clock.now()))
+            )
+            state, _ = self._task(task_id)
         return logic.task_view(state)
 
     def _task(self, task_id: str) -> tuple[TaskState, int]:
-        state, version = self._events.load_state(task_stream(task_id), logic.TASK_FOLD)
+        state, version = self._tasks.load(task_stream(task_id))
         if not state.exists:
             raise NotFound(f"no task {task_id!r}")
         return state, version
@@ -136,7 +141,7 @@ class TaskService:
     def cancel(self, principal: Principal, task_id: str) -> TaskView:
         state = self._owned(principal, task_id, "cancel")
         command = TaskCommand("cancel", principal.agent_id, self._clock.now())
-        execute(self._events, task_stream(task_id), logic.TASK_FOLD, logic.decide_task, command)
+        execute(self._events, task_stream(task_id), logic.TASK_FOLD, logic.decide_task, command, inline=self._tasks)
         for execution in state.executions:
             # An execution that already ended cannot be stopped, which is fine.
             with contextlib.suppress(Exception):
@@ -149,7 +154,7 @@ class TaskService:
         """A FAILED task starts again at the stage that failed; finished stages are not run again."""
         state = self._owned(principal, task_id, "resume")
         command = TaskCommand("resume", principal.agent_id, self._clock.now())
-        execute(self._events, task_stream(task_id), logic.TASK_FOLD, logic.decide_task, command)
+        execute(self._events, task_stream(task_id), logic.TASK_FOLD, logic.decide_task, command, inline=self._tasks)
         _, registration = self._registry.bundle(state.pipeline, state.version)
         attempt = len(state.executions) + 1
         self._start(task_id, registration.state_machine_arn, f"{task_id}-r{attempt}")

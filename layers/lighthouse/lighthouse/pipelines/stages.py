@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lighthouse.clock import Clock
-from lighthouse.errors import ConcurrencyError
 from lighthouse.events import EventStore
-from lighthouse.events.command import append_at_end, execute
+from lighthouse.events.command import execute
+from lighthouse.events.inline import InlineState
 from lighthouse.events.types import Event
 from lighthouse.pipelines import logic
 from lighthouse.pipelines.connections import ConnectionStore
@@ -51,7 +51,7 @@ from lighthouse.pipelines.models import (
 from lighthouse.pipelines.plugins import Plugins, Telemetry
 from lighthouse.pipelines.prompt import prompt
 from lighthouse.pipelines.registry import PipelineRegistry
-from lighthouse.pipelines.store import task_stream
+from lighthouse.pipelines.store import record, task_stream
 from lighthouse.pipelines.tools import PLAN_KEYS, PLAN_SCHEMA, ToolRunner, Workspace
 from lighthouse.providers import Message, Provider, ProviderError, estimate_tokens
 
@@ -85,6 +85,7 @@ class StageRunner:
         self,
         *,
         events: EventStore,
+        tasks: InlineState[TaskState],
         registry: PipelineRegistry,
         s3: Any,
         memory: MemoryStore,
@@ -94,6 +95,7 @@ class StageRunner:
         bedrock_client: Callable[[], Any] = lambda: None,
     ) -> None:
         self._events = events
+        self._tasks = tasks
         self._registry = registry
         self._s3 = s3
         self._memory = memory
@@ -103,56 +105,57 @@ class StageRunner:
         self._bedrock = bedrock_client
 
     def _task(self, task_id: str) -> tuple[TaskState, int]:
-        return self._events.load_state(task_stream(task_id), logic.TASK_FOLD)
+        return self._tasks.load(task_stream(task_id))
 
     def run_stage(self, task_id: str, stage_id: str, previous: dict[str, Any]) -> dict[str, Any]:
-        state, version = self._task(task_id)
+        position = self._task(task_id)
+        state = position[0]
         if state.status == "CANCELLED":
             raise TaskCancelled(f"task {task_id} was cancelled")
-        record = state.stages.get(stage_id)
-        if record is not None and record.status == "finished":
-            return {"route": record.route, "reused": True}  # a resumed task: not run again
+        done = state.stages.get(stage_id)
+        if done is not None and done.status == "finished":
+            return {"route": done.route, "reused": True}  # a resumed task: not run again
         bundle, _ = self._registry.bundle(state.pipeline, state.version)
         node = next(n for n in bundle.workflow(bundle.pipeline(state.pipeline).workflow).nodes if n.id == stage_id)
         call = StageCall(
             state, bundle, node, logic.stage_input(state, previous), previous,
-            Telemetry(bundle.plugins), Plugins(bundle.plugins), record,
+            Telemetry(bundle.plugins), Plugins(bundle.plugins), done,
         )  # fmt: skip
-        version = self._start(call, version)
+        position = self._start(call, position)
         call.plugins.call("before_stage", {"task_id": task_id, "stage": stage_id, "node_type": node.type})
         try:
             output, tokens, cost, repairs = self._run(call)
         except StageError as error:
-            self._failed(call, error, version)
+            self._failed(call, error, position)
             raise
         route = ""
         if node.type == "decision":
             route = str(output.get(node.route_field, "")) if isinstance(output, dict) else ""
             call.note(RoutingDecided(stage=stage_id, route=route))
         finished = StageFinished(stage=stage_id, output=output, route=route, tokens=tokens, cost=cost, repairs=repairs)
-        self._flush(task_id, [*call.log, finished], version)
+        record(self._events, self._tasks, task_id, [*call.log, finished], position)
         shown = {**finished.model_dump(mode="json"), "output": logic.summary(output)}
         call.telemetry.emit(task_id, finished.TYPE, call.telemetry.prepare(shown))
         self._remember_output(call, output)
         call.plugins.call("after_stage", {"task_id": task_id, "stage": stage_id, "output": output})
         return {"route": route, "reused": False}
 
-    def _start(self, call: StageCall, version: int) -> int:
+    def _start(self, call: StageCall, position: tuple[TaskState, int]) -> tuple[TaskState, int]:
         """Record the attempt at once (an attempt counts even if this invocation dies)."""
         started: list[Event] = [TaskRunning(at=self._clock.now())] if call.state.status == "PENDING" else []
         attempt = (call.record.attempts if call.record else 0) + 1
         stage = StageStarted(stage=call.node.id, node_type=call.node.type, attempt=attempt)
         started.append(type(stage).model_validate(call.telemetry.prepare(stage.model_dump(mode="json"))))
-        version = self._flush(call.state.task_id, started, version)
+        outcome = record(self._events, self._tasks, call.state.task_id, started, position)
         call.telemetry.emit(call.state.task_id, stage.TYPE, stage.model_dump(mode="json"))
-        return version
+        return outcome.state, outcome.version
 
     def _run(self, call: StageCall) -> tuple[Any, int, float, list[str]]:
         if call.node.type == "tool":
             return self._tool_stage(call), 0, 0.0, []
         return self._agent_stage(call)
 
-    def _failed(self, call: StageCall, error: StageError, version: int) -> None:
+    def _failed(self, call: StageCall, error: StageError, position: tuple[TaskState, int]) -> None:
         attempt = (call.record.attempts if call.record else 0) + 1
         signature = {
             "stage": call.node.id,
@@ -164,7 +167,7 @@ class StageRunner:
             **({"details": error.details} if error.details else {}),
         }
         call.note(StageFailed(stage=call.node.id, signature=signature))
-        self._flush(call.state.task_id, call.log, version)
+        record(self._events, self._tasks, call.state.task_id, call.log, position)
         call.plugins.call("on_error", {"task_id": call.state.task_id, "signature": signature})
 
     def _remember_output(self, call: StageCall, output: Any) -> None:
@@ -176,11 +179,12 @@ class StageRunner:
                 self._memory.add(key, f"{call.node.id}: {logic.summary(output)}", 0.5, call.node.id)
 
     def merge(self, task_id: str, stage_id: str, branches: list[dict[str, Any]]) -> dict[str, Any]:
-        state, _ = self._task(task_id)
+        position = self._task(task_id)
+        state = position[0]
         if state.status == "CANCELLED":
             raise TaskCancelled(f"task {task_id} was cancelled")
-        record = state.stages.get(stage_id)
-        if record is not None and record.status == "finished":
+        done = state.stages.get(stage_id)
+        if done is not None and done.status == "finished":
             return {"route": "", "reused": True}
         merged: dict[str, Any] = {}
         for index, branch in enumerate(branches):
@@ -194,19 +198,20 @@ class StageRunner:
                     "category": "routing",
                     "message": f"branch {index} produced no output",
                 }
-                append_at_end(self._events, task_stream(task_id), [StageFailed(stage=stage_id, signature=signature)])
+                record(self._events, self._tasks, task_id, [StageFailed(stage=stage_id, signature=signature)], position)
                 raise RoutingStageError(signature["message"])
             merged[source] = finished.output
-        append_at_end(
-            self._events,
-            task_stream(task_id),
-            [StageStarted(stage=stage_id, node_type="merge", attempt=1), StageFinished(stage=stage_id, output=merged)],
-        )
+        merge_events: list[Event] = [
+            StageStarted(stage=stage_id, node_type="merge", attempt=1),
+            StageFinished(stage=stage_id, output=merged),
+        ]
+        record(self._events, self._tasks, task_id, merge_events, position)
         return {"route": "", "reused": False}
 
     def complete(self, task_id: str, last: dict[str, Any]) -> dict[str, Any]:
         command = TaskCommand("complete", "stage-runner", self._clock.now(), last_stage=last.get("node"))
-        outcome = execute(self._events, task_stream(task_id), logic.TASK_FOLD, logic.decide_task, command)
+        stream = task_stream(task_id)
+        outcome = execute(self._events, stream, logic.TASK_FOLD, logic.decide_task, command, inline=self._tasks)
         if outcome.appended:
             bundle, _ = self._registry.bundle(outcome.state.pipeline, outcome.state.version)
             plugins = Plugins(bundle.plugins)
@@ -216,7 +221,8 @@ class StageRunner:
 
     def fail(self, task_id: str, failure: dict[str, Any]) -> dict[str, Any]:
         command = TaskCommand("fail", "stage-runner", self._clock.now(), failure=failure)
-        outcome = execute(self._events, task_stream(task_id), logic.TASK_FOLD, logic.decide_task, command)
+        stream = task_stream(task_id)
+        outcome = execute(self._events, stream, logic.TASK_FOLD, logic.decide_task, command, inline=self._tasks)
         if outcome.appended:
             bundle, _ = self._registry.bundle(outcome.state.pipeline, outcome.state.version)
             Plugins(bundle.plugins).call("on_complete", {"task_id": task_id, "status": "FAILED"})
@@ -386,17 +392,6 @@ class StageRunner:
             call.log.append(WorkspaceChanged(stage=call.node.id, changes=outcome.mutations, dry_run=outcome.dry_run))
         call.plugins.call("after_tool_call", {"task_id": call.state.task_id, "stage": call.node.id, "tool": tool.id})
         return {plan["result_field"]: outcome.result} if plan.get("result_field") else outcome.result
-
-    # ---- appends -------------------------------------------------------------------------------
-
-    def _flush(self, task_id: str, events: list[Event], expected: int) -> int:
-        """Append a stage's batch at the version this runner last saw, or, when a parallel branch
-        wrote meanwhile, at the stream's end (a stage's events do not depend on another's)."""
-        stream = task_stream(task_id)
-        try:
-            return self._events.append(stream, events, expected_version=expected)[-1].version
-        except ConcurrencyError:
-            return append_at_end(self._events, stream, events)[-1].version
 
 
 def _re_ask(text: str, problem: JsonProblem) -> list[Message]:

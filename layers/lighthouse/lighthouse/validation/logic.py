@@ -277,43 +277,32 @@ def audit_model(agent: str) -> str:
     return f"{AUDIT_MODEL}#{agent}"
 
 
-class ValidationAuditProjection:
-    """Read model `validation-audit#<agent>`: every request of an agent, newest first, with its decision."""
-
-    name = AUDIT_MODEL
-
-    def handles(self, stored: StoredEvent) -> bool:
-        return isinstance(stored.event, ValidationRequested | ValidationCompleted)
-
-    def locate(self, stored: StoredEvent) -> tuple[str, str]:
-        event = stored.event
-        if isinstance(event, ValidationRequested):
-            return audit_model(event.agent), audit_key(event.at, event.request_id)
-        assert isinstance(event, ValidationCompleted)
-        return audit_model(event.agent), audit_key(event.requested_at, event.request_id)
-
-    def apply(self, document: dict[str, Any] | None, stored: StoredEvent) -> dict[str, Any] | None:
-        event = stored.event
-        if isinstance(event, ValidationRequested):
-            awaiting = bool(event.experts)
-            return AuditEntry(
-                request_id=event.request_id,
-                agent=event.agent,
-                tool_name=event.tool_name,
-                decision=None if awaiting else event.gate.decision,
-                status="awaiting_experts" if awaiting else "decided",
-                reason=event.gate.reason,
-                matched_rules=event.gate.matched_rules,
-                requested_at=event.at,
-                decided_at=None if awaiting else event.at,
-            ).model_dump(mode="json")
-        if document is None or not isinstance(event, ValidationCompleted):
-            return document
-        document.update(
-            decision=event.decision,
+def audit_entry(state: ValidationState) -> AuditEntry | None:
+    """The requester's audit entry for a request (read model `validation-audit#<agent>`, newest first)."""
+    requested, completed = state.request, state.completed
+    if requested is None:
+        return None
+    if completed is not None:
+        return AuditEntry(
+            request_id=requested.request_id,
+            agent=requested.agent,
+            tool_name=requested.tool_name,
+            decision=completed.decision,
             status="decided",
-            reason=event.reason,
-            matched_rules=event.matched_rules,
-            decided_at=event.at,
+            reason=completed.reason,
+            matched_rules=completed.matched_rules,
+            requested_at=requested.at,
+            decided_at=completed.at,
         )
-        return document
+    awaiting = bool(requested.experts)
+    return AuditEntry(
+        request_id=requested.request_id,
+        agent=requested.agent,
+        tool_name=requested.tool_name,
+        decision=None if awaiting else requested.gate.decision,
+        status="awaiting_experts" if awaiting else "decided",
+        reason=requested.gate.reason,
+        matched_rules=requested.gate.matched_rules,
+        requested_at=requested.at,
+        decided_at=None if awaiting else requested.at,
+    )

@@ -50,7 +50,7 @@ from lighthouse.validation.models import (
     hook_output,
 )
 from lighthouse.validation.policy import PolicyEngine, check_policies, default_policies, policy_schema
-from lighthouse.validation.store import POLICY_STREAM, stream_id
+from lighthouse.validation.store import POLICY_STREAM, ValidationAudit, stream_id
 from lighthouse.waits import TaskTokens
 
 VALIDATE_SCOPE = "validate"
@@ -124,6 +124,7 @@ class ValidationService:
         *,
         events: EventStore,
         read_models: ReadModelStore,
+        audit: ValidationAudit,
         limiter: TokenBucketLimiter,
         gate: DecisionGate,
         policies: PolicyStore,
@@ -141,6 +142,7 @@ class ValidationService:
     ) -> None:
         self._events = events
         self._read_models = read_models
+        self._audit = audit
         self._limiter = limiter
         self._gate = gate
         self._policies = policies
@@ -192,7 +194,7 @@ class ValidationService:
         # A new stream: nothing to load.
         outcome = execute(
             self._events, stream_id(requested.request_id), logic.FOLD, logic.request, Request(requested),
-            loaded=(logic.FOLD.initial(), 0),
+            loaded=(logic.FOLD.initial(), 0), inline=self._audit,
         )  # fmt: skip
         return logic.result_view(outcome.state)
 
@@ -372,14 +374,15 @@ class ValidationService:
         return self._decide(request_id, final=True)
 
     def _add_vote(self, request_id: str, vote: CountVote) -> dict[str, Any]:
-        execute(self._events, stream_id(request_id), logic.FOLD, logic.count_vote, vote)
+        execute(self._events, stream_id(request_id), logic.FOLD, logic.count_vote, vote, inline=self._audit)
         decided = self._decide(request_id, final=False)
         return {"request_id": request_id, "expert": vote.expert, "outcome": vote.outcome, **decided}
 
     def _decide(self, request_id: str, final: bool) -> dict[str, Any]:
         outcome = execute(
-            self._events, stream_id(request_id), logic.FOLD, logic.conclude, Conclude(final, self._clock.now())
-        )
+            self._events, stream_id(request_id), logic.FOLD, logic.conclude, Conclude(final, self._clock.now()),
+            inline=self._audit,
+        )  # fmt: skip
         completed = outcome.state.completed
         if completed is None:
             return {"decided": False}
