@@ -56,6 +56,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         api_port=args.api_port,
         parameter_overrides=_parse_params(args.param),
         start_schedules=not args.no_schedules,
+        worker_processes=args.workers,
     )
     cloud = LocalCloud(options)
     # The handler only flips a flag: setting a threading.Event from a signal handler takes the
@@ -267,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--aws-port", type=int, default=4577, help="0 picks a free port")
     up.add_argument("--param", action="append", default=[], help="template parameter override KEY=VALUE")
     up.add_argument("--no-schedules", action="store_true", help="do not run scheduled events")
+    up.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="worker processes for the function code (0: run it in this process)",
+    )
     up.set_defaults(func=cmd_up)
 
     agents = commands.add_parser("agents", help="manage agents").add_subparsers(dest="agents_command", required=True)

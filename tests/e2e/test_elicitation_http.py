@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
+from pathlib import Path
 
 import pytest
 import requests
@@ -51,3 +53,56 @@ def test_two_agents_ask_and_answer_while_a_third_is_refused(platform: Platform) 
     assert verify_response(key, status["response"], elicitation_id)
     metrics = asker.get(f"{api}/elicitation/metrics", timeout=10).json()
     assert metrics["security_violations"] >= 1
+
+
+def _children_of(pid: int) -> list[str]:
+    names = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            names.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return names
+
+
+def test_functions_run_in_worker_processes_and_their_calls_are_counted(platform: Platform) -> None:
+    # `lighthouse up` runs the function code in worker processes (2 by default on this machine);
+    # a long-poll in one worker is woken by an answer written from another process.
+    assert sum("multiprocessing" in command for command in _children_of(platform.process.pid)) >= 1
+    api = platform.api_url
+    asker, answerer = agent(platform, "e2e-w-asker"), agent(platform, "e2e-w-answerer")
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    counts_url = f"{platform.aws_endpoint_url}/_lighthouse/calls"
+    before = requests.get(counts_url, timeout=10).json()
+
+    created = asker.post(
+        f"{api}/elicitation/create",
+        json={"to_agent": "e2e-w-answerer", "message": "ok?", "schema": schema, "timeout_seconds": 60},
+        timeout=10,
+    ).json()
+    waiting: dict[str, requests.Response] = {}
+    poll = threading.Thread(
+        target=lambda: waiting.setdefault(
+            "status", asker.get(f"{api}/elicitation/status/{created['elicitation_id']}?wait=20", timeout=40)
+        )
+    )
+    poll.start()
+    body = {"elicitation_id": created["elicitation_id"], "action": "accept", "data": {"ok": True}}
+    assert answerer.post(f"{api}/elicitation/respond", json={**body, "nonce": secrets.token_hex(16)}, timeout=10).ok
+    poll.join(40)
+    assert waiting["status"].json()["status"] == "accepted"
+
+    after = requests.get(counts_url, timeout=10).json()
+    assert before["api_function"] == "ApiFunction"
+    assert after["memory_mb"]["ApiFunction"] > 0
+    made_by_api = {
+        name: count - before["calls"]["by_function"].get(name, 0)
+        for name, count in after["calls"]["by_function"].items()
+        if name.startswith("ApiFunction ")
+    }
+    # Calls made in a worker process are attributed to the function that made them.
+    assert made_by_api.get("ApiFunction dynamodb:TransactWriteItems", 0) >= 2, made_by_api
+    assert after["calls"]["dynamodb_units"]["write"] > before["calls"]["dynamodb_units"]["write"]
+    assert after["calls"]["invocations"]["ApiFunction"] >= before["calls"]["invocations"].get("ApiFunction", 0) + 3

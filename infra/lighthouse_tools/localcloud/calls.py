@@ -9,12 +9,15 @@ cost model (`lighthouse_tools.costs`) turns the same counts into money.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from lighthouse_tools import costs
 
 
 @dataclass
@@ -29,6 +32,9 @@ class Calls:
     invocations: Counter[str] = field(default_factory=Counter)
     lambda_ms: dict[str, float] = field(default_factory=dict)
     transitions: int = 0
+    # DynamoDB request units the functions' calls consumed (lighthouse_tools.costs.dynamodb_units).
+    read_units: float = 0.0
+    write_units: float = 0.0
 
     def total(self, service: str | None = None) -> int:
         return sum(n for (s, _), n in self.api.items() if service is None or s == service)
@@ -47,6 +53,8 @@ class Calls:
                 if ms - earlier.lambda_ms.get(name, 0.0) > 0
             },
             transitions=self.transitions - earlier.transitions,
+            read_units=self.read_units - earlier.read_units,
+            write_units=self.write_units - earlier.write_units,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -57,6 +65,7 @@ class Calls:
             "invocations": dict(self.invocations),
             "lambda_ms": {name: round(ms, 1) for name, ms in self.lambda_ms.items()},
             "transitions": self.transitions,
+            "dynamodb_units": {"read": round(self.read_units, 2), "write": round(self.write_units, 2)},
         }
 
 
@@ -88,10 +97,22 @@ class CallCounter:
         finally:
             self._local.function, self._local.off = outer, outer_off
 
-    def api_call(self, service: str, operation: str) -> None:
+    def current_function(self) -> str:
+        """The function whose invocation runs on this thread ("-" outside any)."""
+        return str(getattr(self._local, "function", "-"))
+
+    def _attributed(self, caller: str | None) -> str:
+        """The function a call on this thread belongs to: the invocation running here, else
+        `caller`, the function named by a worker process's FUNCTION_HEADER."""
+        function = str(getattr(self._local, "function", "-"))
+        return caller if function == "-" and caller else function
+
+    def api_call(self, service: str, operation: str, caller: str | None = None) -> None:
+        """Count a call; `caller` names the function when the call came over HTTP from a worker
+        process, where this thread's own attribution does not reach."""
         if getattr(self._local, "off", False):
             return
-        function = getattr(self._local, "function", "-")
+        function = self._attributed(caller)
         if operation == "Invoke" and function == "-":
             # The Step Functions engine running a Task (in a thread of its own); no platform code
             # invokes a function outside one. It is counted as the invocation and the transition.
@@ -100,6 +121,14 @@ class CallCounter:
             if function != "-":  # outside any invocation: a test's or a benchmark's own call
                 self._calls.api[(service, operation)] += 1
             self._calls.by_function[(function, service, operation)] += 1
+
+    def units(self, read: float, write: float, caller: str | None = None) -> None:
+        """DynamoDB request units of a call counted by `api_call` (the same attribution)."""
+        if getattr(self._local, "off", False) or self._attributed(caller) == "-":
+            return
+        with self._lock:
+            self._calls.read_units += read
+            self._calls.write_units += write
 
     def invocation(self, function: str, duration_ms: float) -> None:
         with self._lock:
@@ -119,6 +148,8 @@ class CallCounter:
                 Counter(calls.invocations),
                 dict(calls.lambda_ms),
                 calls.transitions,
+                calls.read_units,
+                calls.write_units,
             )
 
     @contextmanager
@@ -132,10 +163,17 @@ class CallCounter:
             delta = self.snapshot().minus(before)
             measured.api, measured.by_function, measured.invocations = delta.api, delta.by_function, delta.invocations
             measured.lambda_ms, measured.transitions = delta.lambda_ms, delta.transitions
+            measured.read_units, measured.write_units = delta.read_units, delta.write_units
 
 
 counter = CallCounter()
 _installed = False
+# Sent by worker processes with every AWS call a function makes (see workers.py).
+FUNCTION_HEADER = "x-lighthouse-function"
+# Told about every DynamoDB write the emulator accepted: (operation, request body).
+write_observers: list[Callable[[str, dict[str, Any]], None]] = []
+_WRITE_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+_READ_OPERATIONS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
 
 
 def install() -> None:
@@ -149,13 +187,35 @@ def install() -> None:
     original = BaseResponse.call_action
 
     def call_action(self: Any) -> Any:
+        service, operation, caller = str(self.service_name), "", None
         with contextlib.suppress(Exception):  # counting must never change what the emulator answers
-            counter.api_call(str(self.service_name), str(self._get_action()))
-        return original(self)
+            operation = str(self._get_action())
+            caller = (self.headers or {}).get(FUNCTION_HEADER)
+            counter.api_call(service, operation, caller)
+        response = original(self)
+        if service == "dynamodb":
+            _after_dynamodb_call(operation, self.body, response, caller)
+        return response
 
     BaseResponse.call_action = call_action  # type: ignore[method-assign]
     _count_transitions()
     _installed = True
+
+
+def _after_dynamodb_call(operation: str, body: Any, response: Any, caller: str | None) -> None:
+    """Count the request units the call consumed; tell the write observers about an accepted write.
+    Neither may change what the emulator answers, so both swallow their own errors."""
+    with contextlib.suppress(Exception):
+        request = json.loads(body) if isinstance(body, str | bytes) and body else {}
+        answer = response[2] if isinstance(response, tuple) and len(response) == 3 else ""
+        accepted = isinstance(response, tuple) and int(response[0]) < 300
+        reads = operation in _READ_OPERATIONS and accepted
+        counted = costs.dynamodb_units(operation, request, json.loads(answer) if reads and answer else {})
+        counter.units(*counted, caller)
+        if operation in _WRITE_OPERATIONS and accepted:
+            for observe in list(write_observers):
+                with contextlib.suppress(Exception):
+                    observe(operation, request)
 
 
 def _count_transitions() -> None:
@@ -169,3 +229,22 @@ def _count_transitions() -> None:
             return original(self, env)
 
     CommonStateField._eval_body = eval_body  # type: ignore[method-assign]
+
+
+# The path on the AWS endpoint where a benchmark in another process reads the counter.
+COUNTS_PATH = "/_lighthouse/calls"
+
+
+def serving_counts(app: Any, functions: dict[str, Any]) -> Any:
+    """`app` (the AWS endpoint) that also answers GET COUNTS_PATH with the counter's figures and
+    what the cost model needs about the functions (`functions`: logical id -> memory in MB, and
+    "api" -> the API function's logical id)."""
+
+    def counts_or_app(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != COUNTS_PATH or environ.get("REQUEST_METHOD") != "GET":
+            return app(environ, start_response)
+        body = json.dumps({"calls": counter.snapshot().as_dict(), **functions}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return counts_or_app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from lighthouse_tools.layer import verified_layer
-from lighthouse_tools.localcloud import calls
+from lighthouse_tools.localcloud import calls, speedups
 from lighthouse_tools.localcloud.atomicity import (
     install_emulator_hooks,
     queue_writes,
@@ -56,6 +57,9 @@ class LocalCloudOptions:
     start_schedules: bool = True
     # Per function, like Lambda's default account concurrency; long-polling requests each hold one.
     max_concurrency: int = 1000
+    # Function code in this many worker processes (workers.py); 0 runs it in this process, where
+    # tests can patch it and see its state.
+    worker_processes: int = 0
     # Build the Lambda layer from its requirements and import every handler from it alone before
     # serving (cached by hash), so a dependency missing from the layer fails here, not on Lambda.
     verify_layer: bool = True
@@ -142,10 +146,16 @@ class LocalCloud:
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         install_emulator_hooks()
+        speedups.install()
         calls.install()
         options = self.options
+        # Filled once the stack is provisioned: what the cost model needs to know of the functions.
+        described: dict[str, Any] = {}
         self.aws_server = ServerThread(
-            DomainDispatcherApplication(create_backend_app), options.host, options.aws_port, "aws-endpoint"
+            calls.serving_counts(DomainDispatcherApplication(create_backend_app), described),
+            options.host,
+            options.aws_port,
+            "aws-endpoint",
         )
         self.aws_server.start()
         self._set_env({"MOTO_PORT": str(self.aws_server.port)})
@@ -166,8 +176,10 @@ class LocalCloud:
                     for spec in self.stack.functions.values()
                 }
             )
+        described["memory_mb"] = {spec.logical_id: spec.memory_mb for spec in self.stack.functions.values()}
+        described["api_function"] = self.stack.api_function().logical_id
         self._set_env(self.function_environment())
-        self.runtime = FunctionRuntime(self.stack.functions, options.max_concurrency)
+        self.runtime = self._runtime()
         _bridge.install(self.runtime)
         api = self.stack.api_function()
         self.runtime.warm(api.logical_id)
@@ -179,10 +191,33 @@ class LocalCloud:
         self.started_in_seconds = time.perf_counter() - began
         return self
 
+    def _runtime(self) -> FunctionRuntime:
+        assert self.stack is not None
+        options = self.options
+        if options.worker_processes <= 0:
+            return FunctionRuntime(self.stack.functions, options.max_concurrency)
+        from lighthouse_tools.localcloud.workers import WorkerRuntime, worker_environment
+
+        environment = self.function_environment()
+        base = {
+            **FAKE_CREDENTIALS,
+            "LIGHTHOUSE_AWS_ENDPOINT_URL": self.aws_endpoint_url,
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        }
+        topics = {
+            environment["LIGHTHOUSE_EVENTS_TABLE"]: "stream",
+            environment["LIGHTHOUSE_READ_MODELS_TABLE"]: "model",
+        }
+        return WorkerRuntime(
+            self.stack.functions, options.max_concurrency, options.worker_processes, worker_environment(base), topics
+        )
+
     def stop(self) -> None:
         self._stop.set()
         for poller in self.pollers:
             poller.join(timeout=5)
+        if self.runtime is not None and hasattr(self.runtime, "stop"):
+            self.runtime.stop()
         for server in (self.api_server, self.aws_server):
             if server is not None:
                 server.stop()

@@ -1,0 +1,93 @@
+"""Work the emulator's Step Functions engine repeats for nothing, done once.
+
+Profiled on an elicitation round trip (py-spy, `lighthouse up` at one pair), the engine spent 12%
+of the process: 9% re-lexing and re-parsing the state machine's definition with ANTLR for every
+execution, 3% building a new boto3 client for every Task state's Lambda invoke, 3% re-building
+JSONPath parsers (PLY tables) for every path it evaluates. Each is a pure function of its input:
+
+- the ANTLR parse tree of a definition is kept (the preprocessor still builds fresh evaluation
+  components from it for every execution, so no state is shared between executions);
+- JSONPath expressions are immutable once parsed;
+- boto3 clients are thread-safe, and the engine's are all alike (fake keys, no retries).
+
+Idempotent; installed with the other emulator hooks for the life of the process.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+_installed = False
+_lock = threading.Lock()
+
+
+def install() -> None:
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        _parse_each_definition_once()
+        _parse_each_json_path_once()
+        _one_client_per_service()
+        _installed = True
+
+
+def _parse_each_definition_once() -> None:
+    from antlr4 import CommonTokenStream, InputStream  # type: ignore[import-untyped]
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer import ASLLexer
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    @functools.lru_cache(maxsize=256)
+    def tree_of(definition: str) -> Any:
+        listener = asl_parser.SyntaxErrorListener()  # type: ignore[no-untyped-call]
+        parser = ASLParser(CommonTokenStream(ASLLexer(InputStream(definition))))
+        parser.removeErrorListeners()
+        parser.addErrorListener(listener)
+        tree = parser.state_machine()  # type: ignore[no-untyped-call]
+        if listener.errors:
+            raise asl_parser.ASLParserException(errors=listener.errors)
+        return tree
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        tree = tree_of(definition)
+        return Preprocessor().visit(tree), tree
+
+    asl_parser.AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+def _parse_each_json_path_once() -> None:
+    import jsonpath_ng
+    import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    ext_parse, plain_parse = getattr(jsonpath_ng.ext, "parse"), getattr(jsonpath_ng, "parse")  # noqa: B009
+    setattr(json_path, "parse", functools.lru_cache(maxsize=4096)(ext_parse))  # noqa: B010
+    setattr(result_path, "parse", functools.lru_cache(maxsize=4096)(plain_parse))  # noqa: B010
+
+
+def _one_client_per_service() -> None:
+    import importlib
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    clients: dict[tuple[str, str, bool], Any] = {}
+    creating = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # The engine's own clients use fixed fake keys whatever the state's credentials say.
+        key = (region, service, bool(getattr(boto_client, "botocore_stubber").enabled))  # noqa: B009
+        with creating:
+            if key not in clients:
+                clients[key] = original(region, service)
+            return clients[key]
+
+    boto_client.boto_client_for = boto_client_for
+    for name in ("moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",):
+        module = importlib.import_module(name)
+        module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
