@@ -9,149 +9,29 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from lighthouse.errors import ValidationFailed
 from lighthouse.validation import shell
-
-CommandClass = Literal["read_only", "mutating", "network", "privileged", "dangerous", "unknown"]
-Severity = Literal["block", "risk"]
-
-READ_TOOLS = {"Read": "file_path", "NotebookRead": "notebook_path"}
-SEARCH_TOOLS = {"Glob": "path", "Grep": "path", "LS": "path"}
-WRITE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
-NETWORK_TOOLS = frozenset({"WebFetch", "WebSearch"})
-
-READ_ONLY_COMMANDS = frozenset(
-    [
-        "ls",
-        "cat",
-        "head",
-        "tail",
-        "less",
-        "more",
-        "grep",
-        "egrep",
-        "fgrep",
-        "rg",
-        "ag",
-        "pwd",
-        "echo",
-        "printf",
-        "wc",
-        "sort",
-        "uniq",
-        "diff",
-        "cmp",
-        "file",
-        "stat",
-        "du",
-        "df",
-        "which",
-        "whereis",
-        "type",
-        "whoami",
-        "id",
-        "date",
-        "uname",
-        "tree",
-        "cut",
-        "tr",
-        "basename",
-        "dirname",
-        "realpath",
-        "readlink",
-        "ps",
-        "hostname",
-        "true",
-        "false",
-        "test",
-        "[",
-        "nl",
-        "column",
-        "jq",
-        "md5sum",
-        "sha1sum",
-        "sha256sum",
-        "cksum",
-        "comm",
-        "seq",
-        ":",
-        "find",
-        "sed",
-        "git",
-        "awk",
-    ]
+from lighthouse.validation.detectors import PIPE_TO_SHELL_FINDING, Scan, inspect
+from lighthouse.validation.vocabulary import (
+    CREDENTIAL_PATH,
+    FORK_BOMB,
+    MAX_COMMAND_CHARS,
+    NETWORK_COMMANDS,
+    NETWORK_TOOLS,
+    PIPE_TO_SHELL,
+    READ_TOOLS,
+    SEARCH_TOOLS,
+    WRITE_TOOLS,
+    CommandClass,
+    Finding,
+    expand,
 )
-READ_ONLY_GIT = frozenset({"status", "log", "diff", "show", "rev-parse", "ls-files", "blame", "describe", "shortlog"})
-NETWORK_GIT = frozenset({"push", "pull", "fetch", "clone", "ls-remote"})
-NETWORK_COMMANDS = frozenset(
-    {"curl", "wget", "nc", "ncat", "netcat", "ssh", "scp", "sftp", "ftp", "telnet", "socat", "rsync", "http"}
-)
-DOWNLOADERS = frozenset({"curl", "wget", "fetch", "http"})
-MUTATING_COMMANDS = frozenset(
-    [
-        "rm",
-        "rmdir",
-        "mv",
-        "cp",
-        "mkdir",
-        "touch",
-        "ln",
-        "chmod",
-        "chown",
-        "chgrp",
-        "truncate",
-        "install",
-        "tee",
-        "patch",
-        "kill",
-        "killall",
-        "pkill",
-        "pip",
-        "pip3",
-        "npm",
-        "yarn",
-        "pnpm",
-        "apt",
-        "apt-get",
-        "yum",
-        "dnf",
-        "brew",
-        "docker",
-        "kubectl",
-        "make",
-        "shred",
-        "unlink",
-    ]
-)
-PATTERN_FIRST = frozenset({"grep", "egrep", "fgrep", "rg", "ag", "sed", "awk", "jq", "tr", "cut"})
-FORMATTERS = frozenset({"mkfs", "mke2fs", "mkswap", "fdisk", "sfdisk", "cfdisk", "parted", "wipefs", "format"})
-POWER = frozenset({"shutdown", "reboot", "halt", "poweroff"})
-HARMLESS_DEVICES = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero", "/dev/fd/")
-WRITE_REDIRECTS = frozenset({">", ">>", ">|", "<>", "&>", ">&"})
-HISTORY_FILES = re.compile(r"(^|/)\.(bash|zsh|sh|python|node_repl|mysql|psql|lesshst)_?history$|^/var/log(/|$)")
-CREDENTIAL_PATH = re.compile(
-    r"(^|/)(\.ssh(/|$)|\.aws/(credentials|config)$|\.netrc$|\.git-credentials$|\.docker/config\.json$|"
-    r"\.kube/config$|\.gnupg(/|$)|\.npmrc$|\.pypirc$|\.env(\.[\w.-]+)?$|id_(rsa|dsa|ecdsa|ed25519)(\.pub)?$|"
-    r"[^/]*\.(pem|key|p12|pfx)$)|^/etc/(shadow|gshadow|sudoers)"
-)
-FORK_BOMB = re.compile(r"(?P<f>[^\s(){}|;&]+)\s*\(\s*\)\s*\{[^}]*(?P=f)\s*\|\s*&?\s*(?P=f)")
-PIPE_TO_SHELL = re.compile(
-    r"\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(\S*/)?(sh|bash|zsh|dash|ksh|python3?|perl|ruby)\b"
-    r"|\b(sh|bash|zsh|source|\.)\s+<\(\s*(curl|wget)\b|-c\s+[\"']?\$\(\s*(curl|wget)\b"
-)
-MAX_COMMAND_CHARS = 16_384
 
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    reason: str
-    severity: Severity
+__all__ = ["READ_TOOLS", "SEARCH_TOOLS", "WRITE_TOOLS", "Analysis", "Facts", "Finding", "analyze", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -232,18 +112,17 @@ def analyze_command(command: str, cwd: str, home: str) -> Analysis:
     writes: list[str] = []
     classes: set[str] = set()
     for simple in parsed.commands:
-        command_class = _inspect(simple, cwd, home, findings, reads, writes)
-        classes.add(command_class)
+        classes.add(inspect(Scan(simple, cwd, home, findings, reads, writes)))
     text = parsed.normalized
     if FORK_BOMB.search(text):
         findings.append(
             Finding("fork_bomb", "a function that pipes into itself in the background: a fork bomb", "block")
         )
     if PIPE_TO_SHELL.search(text) and not any(f.rule == "download_piped_to_shell" for f in findings):
-        findings.append(_PIPE_TO_SHELL)
+        findings.append(PIPE_TO_SHELL_FINDING)
     names = {c.name for c in parsed.commands}
     credential_paths = [
-        p for p in [*reads, *writes, *_words(parsed.commands)] if CREDENTIAL_PATH.search(_expand(p, home))
+        p for p in [*reads, *writes, *_words(parsed.commands)] if CREDENTIAL_PATH.search(expand(p, home))
     ]
     if credential_paths:
         if names & NETWORK_COMMANDS:
@@ -269,156 +148,6 @@ def analyze_command(command: str, cwd: str, home: str) -> Analysis:
     )
 
 
-_PIPE_TO_SHELL = Finding("download_piped_to_shell", "a download piped into a shell or interpreter", "block")
-
-
-def _inspect(
-    command: shell.SimpleCommand, cwd: str, home: str, findings: list[Finding], reads: list[str], writes: list[str]
-) -> str:
-    """Record one simple command's findings and paths; return its class."""
-    name, args = command.name, command.args
-    options = [a for a in args if a.startswith("-")]
-    operands = [a for a in args if not a.startswith("-")]
-    lowered = [a.lower() for a in args]
-    command_class = "unknown"
-
-    for operator, target in command.redirects:
-        if operator in WRITE_REDIRECTS or operator.startswith(">"):
-            if target.startswith("&") or target.isdigit():
-                continue
-            if _is_device(target):
-                findings.append(Finding("write_to_device", f"writes to the device {target}", "block"))
-            elif target not in HARMLESS_DEVICES:
-                writes.append(target)
-                _history_check(target, home, findings)
-        elif operator == "<":
-            reads.append(target)
-
-    if command.privileged:
-        findings.append(Finding("privilege_escalation", f"runs {name} with elevated privileges", "risk"))
-    if name in ("rm", "shred", "unlink", "rmdir") or (name == "find" and "-delete" in lowered):
-        recursive = name == "find" or any(_is_recursive_flag(o) for o in options)
-        targets = operands[:1] if name == "find" else operands
-        for target in targets or ([cwd] if name == "find" else []):
-            if recursive and _is_root_or_home(target, cwd, home):
-                findings.append(
-                    Finding("recursive_delete_root_or_home", f"recursively deletes {target} (root or home)", "block")
-                )
-            _history_check(target, home, findings)
-        if "--no-preserve-root" in lowered:
-            findings.append(Finding("recursive_delete_root_or_home", "rm --no-preserve-root", "block"))
-        writes.extend(targets if name != "find" else [])
-        if recursive:
-            findings.append(Finding("recursive_delete", f"{name} deletes recursively", "risk"))
-        command_class = "mutating"
-    elif name == "chmod":
-        if any(_is_world_writable_mode(a) for a in operands):
-            findings.append(Finding("chmod_777", "makes files world-writable (chmod 777)", "block"))
-        writes.extend(operands[1:])
-        command_class = "mutating"
-    elif name == "dd":
-        for arg in args:
-            if arg.lower().startswith("of="):
-                target = arg[3:]
-                if _is_device(target):
-                    findings.append(Finding("dd_to_device", f"dd writes to the device {target}", "block"))
-                else:
-                    writes.append(target)
-            elif arg.lower().startswith("if="):
-                reads.append(arg[3:])
-        command_class = "mutating"
-    elif name in FORMATTERS or name.startswith("mkfs"):
-        findings.append(Finding("filesystem_format", f"{name} formats or repartitions a disk", "block"))
-        command_class = "dangerous"
-    elif name in POWER or (name == "init" and operands[:1] in (["0"], ["6"])):
-        findings.append(Finding("system_shutdown", f"{name} stops the machine", "block"))
-        command_class = "dangerous"
-    elif name == "history" and any(o in ("-c", "-w", "-d") for o in options):
-        findings.append(Finding("history_or_log_wiping", "clears the shell history", "block"))
-        command_class = "mutating"
-    elif name in ("unset", "export", "set") and any(
-        re.match(r"^(histfile|histsize|histfilesize|savehist)\b", a.lower()) or a == "history" for a in args
-    ):
-        findings.append(Finding("history_or_log_wiping", "disables the shell history", "block"))
-        command_class = "mutating"
-    elif name == "journalctl" and any(o.startswith("--vacuum") or o == "--rotate" for o in lowered):
-        findings.append(Finding("history_or_log_wiping", "deletes the system journal", "block"))
-        command_class = "mutating"
-    elif name == "truncate":
-        for target in operands:
-            if not target.isdigit():
-                writes.append(target)
-                _history_check(target, home, findings)
-        command_class = "mutating"
-    elif name in ("tee", "cp", "mv", "install", "ln", "touch", "mkdir", "chown", "chgrp"):
-        targets = operands if name in ("tee", "touch", "mkdir") else operands[-1:]
-        sources = [] if name in ("tee", "touch", "mkdir") else operands[:-1]
-        if name in ("chown", "chgrp"):
-            targets, sources = operands[1:], []
-        for target in targets:
-            if _is_device(target):
-                findings.append(Finding("write_to_device", f"{name} writes to the device {target}", "block"))
-            else:
-                writes.append(target)
-                _history_check(target, home, findings)
-        reads.extend(sources)
-        command_class = "mutating"
-    elif name in NETWORK_COMMANDS:
-        if command.upstream and name in ("nc", "ncat", "netcat", "curl", "socat"):
-            findings.append(Finding("network_upload", f"pipes local data into {name}", "risk"))
-        for arg in args:
-            if "@" in arg and name == "curl" and arg.split("@", 1)[1] not in ("", "-"):
-                reads.append(arg.split("@", 1)[1])
-        command_class = "network"
-    elif name == "git":
-        sub = operands[0].lower() if operands else ""
-        if sub in NETWORK_GIT:
-            command_class = "network"
-            if sub == "push" and any(o in ("-f", "--force", "--force-with-lease") for o in options):
-                findings.append(Finding("force_push", "rewrites a remote branch (git push --force)", "risk"))
-        elif sub in READ_ONLY_GIT or not sub:
-            command_class = "read_only"
-        else:
-            command_class = "mutating"
-    elif name in shell.INTERPRETERS:
-        if command.upstream and set(command.upstream) & DOWNLOADERS:
-            findings.append(_PIPE_TO_SHELL)
-        command_class = "unknown"
-    elif name in READ_ONLY_COMMANDS:
-        command_class = _read_only_class(name, args, lowered)
-        # Every operand may name a file, except the words that are data: echo's text, a pattern, a script.
-        skip = len(operands) if name in ("echo", "printf", "git", "test", "[", "seq", "date") else 0
-        skip = 1 if name in PATTERN_FIRST and not skip else skip
-        paths = [a for a in operands[skip:] if a not in (":", "{}", ";", "+")]
-        (reads if command_class == "read_only" else writes).extend(paths)
-    elif name in MUTATING_COMMANDS:
-        command_class = "network" if name in ("pip", "pip3", "npm", "yarn", "pnpm", "apt", "apt-get") else "mutating"
-    redirects_to_files = any(
-        op in WRITE_REDIRECTS or op.startswith(">")
-        for op, target in command.redirects
-        if target not in HARMLESS_DEVICES
-    )
-    if redirects_to_files and command_class == "read_only":
-        command_class = "mutating"
-    if command.privileged:
-        command_class = "privileged"
-    return command_class
-
-
-def _read_only_class(name: str, args: list[str], lowered: list[str]) -> str:
-    if name == "find" and any(
-        a in ("-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fls") for a in lowered
-    ):
-        return "mutating"
-    if name == "sed" and any(a.startswith(("-i", "--in-place")) for a in args):
-        return "mutating"
-    if name == "sort" and any(a.startswith(("-o", "--output")) for a in args):
-        return "mutating"
-    if name == "awk" and any("system" in a or "print >" in a or '">' in a for a in lowered):
-        return "unknown"
-    return "read_only"
-
-
 def _overall_class(classes: Iterable[str], findings: Sequence[Finding]) -> CommandClass:
     if any(f.severity == "block" for f in findings):
         return "dangerous"
@@ -440,60 +169,12 @@ def _words(commands: Sequence[shell.SimpleCommand]) -> list[str]:
     return [arg for c in commands for arg in c.args if not arg.startswith("-")]
 
 
-def _is_recursive_flag(option: str) -> bool:
-    if option in ("--recursive", "-r", "-R"):
-        return True
-    return not option.startswith("--") and bool(set(option[1:]) & {"r", "R"})
-
-
-def _is_world_writable_mode(mode: str) -> bool:
-    """777 and its relatives: any mode that lets every user write (numeric or symbolic)."""
-    mode = mode.lower()
-    if re.fullmatch(r"0*[0-7]?[0-7]{3}", mode):
-        return int(mode[-1]) & 2 == 2
-    for clause in mode.split(","):
-        match = re.fullmatch(r"([ugoa]*)([+=])([rwxXst]*)", clause)
-        if match and ("a" in match[1] or "o" in match[1]) and "w" in match[3]:
-            return True
-    return False
-
-
-def _is_device(target: str) -> bool:
-    path = posixpath.normpath(target) if target else target
-    return path.startswith("/dev/") and not any(path == d.rstrip("/") or path.startswith(d) for d in HARMLESS_DEVICES)
-
-
-def _expand(path: str, home: str) -> str:
-    if path == "~" or path.startswith("~/"):
-        path = home + path[1:]
-    return path.replace("${HOME}", home).replace("$HOME", home)
-
-
-def _lexical(path: str, cwd: str, home: str) -> str:
-    expanded = _expand(path, home)
-    return posixpath.normpath(posixpath.join(cwd, expanded))
-
-
-def _is_root_or_home(target: str, cwd: str, home: str) -> bool:
-    bare = re.sub(r"(/\*|/\.|/\.\*|\*)+$", "", target) or "/"
-    path = _lexical(bare, cwd, home)
-    home = posixpath.normpath(home)
-    return (
-        path == "/" or path == home or home.startswith(path.rstrip("/") + "/") or path in ("/home", "/root", "/Users")
-    )
-
-
-def _history_check(target: str, home: str, findings: list[Finding]) -> None:
-    if HISTORY_FILES.search(_expand(target, home)):
-        findings.append(Finding("history_or_log_wiping", f"overwrites or deletes {target}", "block"))
-
-
 def resolve(analysis: Analysis, cwd: str, roots: Sequence[str], home: str) -> Facts:
     """Resolve every path with the operating system and check it against the allowed roots."""
     real_roots = [os.path.realpath(root) for root in roots]
     # No lexical normalisation first: `link/..` is the parent of the link's target, not `.`.
-    reads = tuple(os.path.realpath(posixpath.join(cwd, _expand(p, home))) for p in analysis.read_paths)
-    writes = tuple(os.path.realpath(posixpath.join(cwd, _expand(p, home))) for p in analysis.write_paths)
+    reads = tuple(os.path.realpath(posixpath.join(cwd, expand(p, home))) for p in analysis.read_paths)
+    writes = tuple(os.path.realpath(posixpath.join(cwd, expand(p, home))) for p in analysis.write_paths)
     real_cwd = os.path.realpath(cwd)
     outside = tuple(p for p in (*reads, *writes) if not _within(p, real_roots))
     cwd_inside = _within(real_cwd, real_roots)
