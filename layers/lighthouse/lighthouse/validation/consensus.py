@@ -43,62 +43,50 @@ class ConsensusResult:
     reason: str = ""
 
 
+_OUTCOMES: dict[str, Literal["approved", "blocked", "escalate"]] = {
+    "approve": "approved",
+    "block": "blocked",
+    "modify": "blocked",  # the call as written must not run; the suggestions say what would
+    "escalate": "escalate",
+}
+
+
 def consensus(votes: Sequence[Vote], threshold: Fraction = THRESHOLD) -> ConsensusResult:
+    distribution = dict(Counter(str(v.decision) for v in votes))
     if len(votes) < MIN_VOTES:
-        return ConsensusResult(
-            "escalate",
-            None,
-            False,
-            0.0,
-            0.0,
-            tuple(v.expert for v in votes),
-            distribution=dict(Counter(str(v.decision) for v in votes)),
-            reason=f"only {len(votes)} expert vote(s); at least {MIN_VOTES} are needed",
-        )
-    outliers = _outliers(votes) if len(votes) >= MIN_VOTES_FOR_FILTERING else []
-    counted = [v for v in votes if v.expert not in outliers] or list(votes)
-    if len(counted) == len(votes):
-        outliers = []
+        reason = f"only {len(votes)} expert vote(s); at least {MIN_VOTES} are needed"
+        experts = tuple(v.expert for v in votes)
+        return ConsensusResult("escalate", None, False, 0.0, 0.0, experts, distribution=distribution, reason=reason)
+    counted, outliers = _counted(votes)
     tally = Counter(v.decision for v in counted)
     top, top_count = max(tally.items(), key=lambda item: (item[1], _severity(item[0])))
     agreement = Fraction(top_count, len(counted))
     supporters = [v for v in counted if v.decision == top]
     confidence = round(sum(v.confidence for v in supporters) / len(supporters), 4)
-    distribution = dict(Counter(str(v.decision) for v in votes))
+    experts = tuple(v.expert for v in counted)
     flagged = f"; outliers not counted: {', '.join(outliers)}" if outliers else ""
     if agreement < threshold:
+        reason = f"no 2/3 agreement ({top_count}/{len(counted)} for {top}){flagged}"
         return ConsensusResult(
-            "escalate",
-            None,
-            False,
-            float(agreement),
-            confidence,
-            tuple(v.expert for v in counted),
-            tuple(outliers),
-            distribution,
-            f"no 2/3 agreement ({top_count}/{len(counted)} for {top}){flagged}",
+            "escalate", None, False, float(agreement), confidence, experts, outliers, distribution, reason
         )
-    decision: Literal["approved", "blocked", "escalate"] = {
-        "approve": "approved",
-        "block": "blocked",
-        "modify": "blocked",  # the call as written must not run; the suggestions say what would
-        "escalate": "escalate",
-    }[top]  # type: ignore[assignment]
     reason = f"{top_count}/{len(counted)} experts voted {top}{flagged}"
     if top == "modify":
         suggestions = sorted({s for v in supporters for s in v.suggestions})
         reason += f"; suggested instead: {'; '.join(suggestions) or 'none given'}"
     return ConsensusResult(
-        decision,
-        top,
-        True,
-        float(agreement),
-        confidence,
-        tuple(v.expert for v in counted),
-        tuple(outliers),
-        distribution,
-        reason,
+        _OUTCOMES[top], top, True, float(agreement), confidence, experts, outliers, distribution, reason
     )
+
+
+def _counted(votes: Sequence[Vote]) -> tuple[list[Vote], tuple[str, ...]]:
+    """The votes that count, and the outliers left out (none if leaving them out would leave
+    nobody)."""
+    outliers = _outliers(votes) if len(votes) >= MIN_VOTES_FOR_FILTERING else []
+    counted = [v for v in votes if v.expert not in outliers]
+    if not counted or len(counted) == len(votes):
+        return list(votes), ()
+    return counted, tuple(outliers)
 
 
 def _outliers(votes: Sequence[Vote]) -> list[str]:

@@ -84,6 +84,27 @@ class LlmExpert:
 
 def check_reply(text: str) -> dict[str, Any]:
     """The model's text -> a vote, or LlmReplyError saying what is wrong with it."""
+    reply = _reply_object(text)
+    decision = str(reply["decision"]).lower()
+    if decision not in DECISIONS:
+        raise LlmReplyError(f"decision {reply['decision']!r} is not one of {', '.join(DECISIONS)}")
+    confidence = reply["confidence"]
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 <= confidence <= 1:
+        raise LlmReplyError(f"confidence {confidence!r} is not a number between 0 and 1")
+    concerns, suggestions = _strings(reply, "concerns"), _strings(reply, "suggestions")
+    reasoning = str(reply["reasoning"])
+    _refuse_dangerous_advice(decision, reasoning, suggestions)
+    return {
+        "decision": decision,
+        "confidence": float(confidence),
+        "reasoning": reasoning[:4000] or "(no reasoning given)",
+        "concerns": [c[:1000] for c in concerns][:20],
+        "suggestions": [s[:1000] for s in suggestions][:20],
+    }
+
+
+def _reply_object(text: str) -> dict[str, Any]:
+    """The reply as a JSON object with every required field (a code fence around it is allowed)."""
     stripped = re.sub(r"^```(?:json)?\s*|\s*```$", "", text.strip())
     try:
         reply = json.loads(stripped)
@@ -94,17 +115,19 @@ def check_reply(text: str) -> dict[str, Any]:
     missing = [name for name in REQUIRED_FIELDS if name not in reply]
     if missing:
         raise LlmReplyError(f"the reply lacks {', '.join(missing)}")
-    decision = str(reply["decision"]).lower()
-    if decision not in DECISIONS:
-        raise LlmReplyError(f"decision {reply['decision']!r} is not one of {', '.join(DECISIONS)}")
-    confidence = reply["confidence"]
-    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 <= confidence <= 1:
-        raise LlmReplyError(f"confidence {confidence!r} is not a number between 0 and 1")
-    concerns, suggestions = reply["concerns"], reply.get("suggestions", [])
-    for name, items in (("concerns", concerns), ("suggestions", suggestions)):
-        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-            raise LlmReplyError(f"{name} must be a list of strings")
-    reasoning = str(reply["reasoning"])
+    return reply
+
+
+def _strings(reply: dict[str, Any], name: str) -> list[str]:
+    items = reply.get(name, [])
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise LlmReplyError(f"{name} must be a list of strings")
+    return items
+
+
+def _refuse_dangerous_advice(decision: str, reasoning: str, suggestions: list[str]) -> None:
+    """An expert that approves while recommending something dangerous, or suggests a command the
+    rule layer blocks, is not to be trusted with this vote."""
     if decision == "approve":
         for phrase in DANGEROUS_PHRASES:
             if phrase in reasoning.lower():
@@ -113,13 +136,6 @@ def check_reply(text: str) -> dict[str, Any]:
         findings = analyze_command(suggestion, "/", "/root").blocking
         if findings:
             raise LlmReplyError(f"suggests a dangerous command ({findings[0].rule}): {suggestion[:120]!r}")
-    return {
-        "decision": decision,
-        "confidence": float(confidence),
-        "reasoning": reasoning[:4000] or "(no reasoning given)",
-        "concerns": [c[:1000] for c in concerns][:20],
-        "suggestions": [s[:1000] for s in suggestions][:20],
-    }
 
 
 def _blocked(reason: str) -> dict[str, Any]:
