@@ -79,20 +79,11 @@ class Facts:
 def analyze(tool_name: str, tool_input: dict[str, Any], cwd: str, home: str) -> Analysis:
     """Classify one tool call. Raises ValidationFailed when a known tool lacks its required input."""
     if tool_name == "Bash":
-        command = tool_input.get("command")
-        if not isinstance(command, str) or not command.strip():
-            raise ValidationFailed("Bash needs tool_input.command, a non-empty string", {"path": "tool_input.command"})
-        if len(command) > MAX_COMMAND_CHARS:
-            raise ValidationFailed(f"tool_input.command is longer than {MAX_COMMAND_CHARS} characters")
-        return analyze_command(command, cwd, home)
-    for tools, command_class in ((READ_TOOLS, "read_only"), (WRITE_TOOLS, "mutating")):
-        if tool_name in tools:
-            key = tools[tool_name]
-            path = tool_input.get(key)
-            if not isinstance(path, str) or not path:
-                raise ValidationFailed(f"{tool_name} needs tool_input.{key}, a path", {"path": f"tool_input.{key}"})
-            reads, writes = ((path,), ()) if command_class == "read_only" else ((), (path,))
-            return Analysis(tool_name, command_class, read_paths=reads, write_paths=writes)  # type: ignore[arg-type]
+        return analyze_command(_bash_command(tool_input), cwd, home)
+    if tool_name in READ_TOOLS:
+        return Analysis(tool_name, "read_only", read_paths=(_path_of(tool_name, tool_input, READ_TOOLS),))
+    if tool_name in WRITE_TOOLS:
+        return Analysis(tool_name, "mutating", write_paths=(_path_of(tool_name, tool_input, WRITE_TOOLS),))
     if tool_name in SEARCH_TOOLS:
         path = tool_input.get(SEARCH_TOOLS[tool_name]) or cwd
         if not isinstance(path, str):
@@ -105,36 +96,31 @@ def analyze(tool_name: str, tool_input: dict[str, Any], cwd: str, home: str) -> 
     return Analysis(tool_name, "unknown", known_tool=False)
 
 
+def _bash_command(tool_input: dict[str, Any]) -> str:
+    command = tool_input.get("command")
+    if not isinstance(command, str) or not command.strip():
+        raise ValidationFailed("Bash needs tool_input.command, a non-empty string", {"path": "tool_input.command"})
+    if len(command) > MAX_COMMAND_CHARS:
+        raise ValidationFailed(f"tool_input.command is longer than {MAX_COMMAND_CHARS} characters")
+    return command
+
+
+def _path_of(tool_name: str, tool_input: dict[str, Any], tools: dict[str, str]) -> str:
+    key = tools[tool_name]
+    path = tool_input.get(key)
+    if not isinstance(path, str) or not path:
+        raise ValidationFailed(f"{tool_name} needs tool_input.{key}, a path", {"path": f"tool_input.{key}"})
+    return path
+
+
 def analyze_command(command: str, cwd: str, home: str) -> Analysis:
     parsed = shell.parse(command)
     findings: list[Finding] = []
     reads: list[str] = []
     writes: list[str] = []
-    classes: set[str] = set()
-    for simple in parsed.commands:
-        classes.add(inspect(Scan(simple, cwd, home, findings, reads, writes)))
-    text = parsed.normalized
-    if FORK_BOMB.search(text):
-        findings.append(
-            Finding("fork_bomb", "a function that pipes into itself in the background: a fork bomb", "block")
-        )
-    if PIPE_TO_SHELL.search(text) and not any(f.rule == "download_piped_to_shell" for f in findings):
-        findings.append(PIPE_TO_SHELL_FINDING)
-    names = {c.name for c in parsed.commands}
-    credential_paths = [
-        p for p in [*reads, *writes, *_words(parsed.commands)] if CREDENTIAL_PATH.search(expand(p, home))
-    ]
-    if credential_paths:
-        if names & NETWORK_COMMANDS:
-            findings.append(
-                Finding(
-                    "credential_exfiltration", f"credentials ({credential_paths[0]}) sent over the network", "block"
-                )
-            )
-        else:
-            findings.append(Finding("credential_access", f"reads credentials ({credential_paths[0]})", "risk"))
-    if {"env", "printenv"} & {u for c in parsed.commands for u in c.upstream} and names & NETWORK_COMMANDS:
-        findings.append(Finding("credential_exfiltration", "the environment piped to a network command", "block"))
+    classes = {inspect(Scan(simple, cwd, home, findings, reads, writes)) for simple in parsed.commands}
+    findings += _whole_command_findings(parsed, findings)
+    findings += _credential_findings(parsed, [*reads, *writes, *_words(parsed.commands)], home)
     if parsed.parse_error:
         findings.append(Finding("unparseable_command", f"the command does not parse: {parsed.parse_error}", "risk"))
     findings = _unique(findings)
@@ -146,6 +132,33 @@ def analyze_command(command: str, cwd: str, home: str) -> Analysis:
         write_paths=tuple(dict.fromkeys(writes)),
         parse_error=parsed.parse_error,
     )
+
+
+def _whole_command_findings(parsed: shell.ParsedCommand, found: list[Finding]) -> list[Finding]:
+    """Patterns that span simple commands: a fork bomb, a download piped into a shell."""
+    findings = []
+    if FORK_BOMB.search(parsed.normalized):
+        message = "a function that pipes into itself in the background: a fork bomb"
+        findings.append(Finding("fork_bomb", message, "block"))
+    if PIPE_TO_SHELL.search(parsed.normalized) and PIPE_TO_SHELL_FINDING not in found:
+        findings.append(PIPE_TO_SHELL_FINDING)
+    return findings
+
+
+def _credential_findings(parsed: shell.ParsedCommand, words: list[str], home: str) -> list[Finding]:
+    """Credentials read, or sent over the network (with the environment, or from a credential file)."""
+    names = {c.name for c in parsed.commands}
+    networked = bool(names & NETWORK_COMMANDS)
+    findings = []
+    credential_paths = [p for p in words if CREDENTIAL_PATH.search(expand(p, home))]
+    if credential_paths and networked:
+        message = f"credentials ({credential_paths[0]}) sent over the network"
+        findings.append(Finding("credential_exfiltration", message, "block"))
+    elif credential_paths:
+        findings.append(Finding("credential_access", f"reads credentials ({credential_paths[0]})", "risk"))
+    if networked and {"env", "printenv"} & {u for c in parsed.commands for u in c.upstream}:
+        findings.append(Finding("credential_exfiltration", "the environment piped to a network command", "block"))
+    return findings
 
 
 def _overall_class(classes: Iterable[str], findings: Sequence[Finding]) -> CommandClass:
@@ -176,11 +189,7 @@ def resolve(analysis: Analysis, cwd: str, roots: Sequence[str], home: str) -> Fa
     reads = tuple(os.path.realpath(posixpath.join(cwd, expand(p, home))) for p in analysis.read_paths)
     writes = tuple(os.path.realpath(posixpath.join(cwd, expand(p, home))) for p in analysis.write_paths)
     real_cwd = os.path.realpath(cwd)
-    outside = tuple(p for p in (*reads, *writes) if not _within(p, real_roots))
     cwd_inside = _within(real_cwd, real_roots)
-    credential = any(f.rule in ("credential_access", "credential_exfiltration") for f in analysis.findings) or any(
-        CREDENTIAL_PATH.search(p) for p in (*reads, *writes, *analysis.read_paths, *analysis.write_paths)
-    )
     return Facts(
         analysis=analysis,
         cwd=real_cwd,
@@ -190,9 +199,15 @@ def resolve(analysis: Analysis, cwd: str, roots: Sequence[str], home: str) -> Fa
         # A command run outside the roots may write there implicitly (build output), unless it only reads.
         writes_within_roots=(cwd_inside or analysis.command_class == "read_only")
         and all(_within(p, real_roots) for p in writes),
-        credential_access=credential,
-        outside_roots=outside,
+        credential_access=_touches_credentials(analysis, (*reads, *writes)),
+        outside_roots=tuple(p for p in (*reads, *writes) if not _within(p, real_roots)),
     )
+
+
+def _touches_credentials(analysis: Analysis, resolved: tuple[str, ...]) -> bool:
+    if any(f.rule in ("credential_access", "credential_exfiltration") for f in analysis.findings):
+        return True
+    return any(CREDENTIAL_PATH.search(p) for p in (*resolved, *analysis.read_paths, *analysis.write_paths))
 
 
 def _within(path: str, roots: Sequence[str]) -> bool:
