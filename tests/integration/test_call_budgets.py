@@ -13,6 +13,7 @@ import pytest
 from lighthouse.auth.tokens import Principal
 from lighthouse.composition import Components
 from lighthouse.pipelines.models import CreateTask
+from lighthouse_tools.costs import cost_per_thousand, usage_of
 from lighthouse_tools.localcloud.calls import Calls
 from lighthouse_tools.localcloud.cloud import LocalCloud
 from tests.integration.conftest import AgentClient, eventually
@@ -78,6 +79,12 @@ def test_validate_without_experts_makes_at_most_four_aws_calls(
 
     assert result["decision"] == "approved"
     assert made_by(calls, VALIDATION) <= 4, calls.as_dict()
+    # The rate limit's update and the decision's transaction (each of its writes twice, as
+    # DynamoDB charges transactions) are what the cost model prices.
+    assert calls.write_units >= 1 + 2, calls.as_dict()
+    usage = usage_of(calls.as_dict(), {"ApiFunction": 512}, "ApiFunction", operations=1)
+    assert usage.api_requests == 1
+    assert cost_per_thousand(usage)["dynamodb"] > 0
 
 
 def test_a_pipeline_stage_makes_at_most_three_dynamodb_calls(cloud: LocalCloud, parts: Components) -> None:

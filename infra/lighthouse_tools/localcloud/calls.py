@@ -206,16 +206,20 @@ def _after_dynamodb_call(operation: str, body: Any, response: Any, caller: str |
     """Count the request units the call consumed; tell the write observers about an accepted write.
     Neither may change what the emulator answers, so both swallow their own errors."""
     with contextlib.suppress(Exception):
-        request = json.loads(body) if isinstance(body, str | bytes) and body else {}
-        answer = response[2] if isinstance(response, tuple) and len(response) == 3 else ""
-        accepted = isinstance(response, tuple) and int(response[0]) < 300
-        reads = operation in _READ_OPERATIONS and accepted
-        counted = costs.dynamodb_units(operation, request, json.loads(answer) if reads and answer else {})
-        counter.units(*counted, caller)
+        request, accepted = _parsed(body), isinstance(response, tuple) and int(response[0]) < 300
+        answer = _parsed(response[2]) if accepted and operation in _READ_OPERATIONS else {}
+        counter.units(*costs.dynamodb_units(operation, request, answer), caller)
         if operation in _WRITE_OPERATIONS and accepted:
             for observe in list(write_observers):
                 with contextlib.suppress(Exception):
                     observe(operation, request)
+
+
+def _parsed(body: Any) -> dict[str, Any]:
+    """A request or response body: parsed already (in-process calls) or JSON text (over HTTP)."""
+    if isinstance(body, dict):
+        return body
+    return dict(json.loads(body)) if body else {}
 
 
 def _count_transitions() -> None:
