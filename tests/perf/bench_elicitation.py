@@ -21,13 +21,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 from jsonschema import Draft202012Validator
 
-from lighthouse.events import StoredEvent
-from lighthouse.events.types import Probe
 from lighthouse_tools.client import LighthouseClient
-from tests.perf.stats import summarize, write
+from tests.perf.costing import counts, priced
+from tests.perf.stats import floor, summarize, write
 
 SCHEMA = {"type": "object", "properties": {"approved": {"type": "boolean"}}, "required": ["approved"]}
 LEVELS = (1, 50, 200)
@@ -37,7 +35,7 @@ if os.environ.get("BENCH_QUICK"):
 POLL_SECONDS = 0.02
 
 
-def start_platform(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+def start_platform(workdir: Path, workers: int | None = None) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     state_file = workdir / "local.json"
     env = {
         **os.environ,
@@ -49,7 +47,8 @@ def start_platform(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]
     }
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "lighthouse"), "--state-file", str(state_file), "up",
-         "--api-port", "0", "--aws-port", "0", "--no-schedules"],
+         "--api-port", "0", "--aws-port", "0", "--no-schedules",
+         *([] if workers is None else ["--workers", str(workers)])],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=workdir,
     )  # fmt: skip
     assert process.stdout is not None
@@ -137,18 +136,6 @@ def run_level(pairs: list[tuple[LighthouseClient, LighthouseClient]], rounds: in
     }
 
 
-def floor(state: dict[str, Any], samples: int = 100) -> dict[str, float]:
-    dynamodb = boto3.client("dynamodb", endpoint_url=state["aws_endpoint_url"], region_name=state["region"])
-    table = state["environment"]["LIGHTHOUSE_EVENTS_TABLE"]
-    timings = []
-    for _ in range(samples):
-        item = StoredEvent(f"floor-{uuid.uuid4().hex}", 1, Probe(n=1), "e", time.time()).to_item()
-        started = time.perf_counter()
-        dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(version)")
-        timings.append((time.perf_counter() - started) * 1000)
-    return summarize(timings)
-
-
 def langgraph_level(pairs: int, rounds: int, db: Path) -> dict[str, Any]:
     """The same question through LangGraph: interrupt() asks, Command(resume=...) answers."""
     from typing import TypedDict
@@ -206,11 +193,13 @@ def langgraph_level(pairs: int, rounds: int, db: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
-    levels = [int(level) for level in parser.parse_args().levels.split(",")]
+    parser.add_argument("--workers", type=int, default=None, help="lighthouse up --workers (default: its own)")
+    arguments = parser.parse_args()
+    levels = [int(level) for level in arguments.levels.split(",")]
     print("Elicitation benchmark: lighthouse up (separate process) over HTTP, vs LangGraph + SQLite", flush=True)
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
-        process, state = start_platform(workdir)
+        process, state = start_platform(workdir, arguments.workers)
         try:
             for key, value in state["environment"].items():
                 os.environ.setdefault(key, value)
@@ -224,8 +213,12 @@ def main() -> None:
                 pairs = register_pairs(state, level, f"l{level}")
                 # Warm up at this concurrency: cold starts (containers, clients) are not what is measured.
                 run_level(pairs, 1)
-                floor_figures = floor(state)
+                floor_figures = floor(
+                    state["aws_endpoint_url"], state["region"], state["environment"]["LIGHTHOUSE_EVENTS_TABLE"]
+                )
+                before = counts(state["aws_endpoint_url"])
                 result = run_level(pairs, ROUNDS.get(level, 2))
+                result["cost"] = priced(before, counts(state["aws_endpoint_url"]), result["attempted"])
                 result["floor_conditional_put_http"] = floor_figures
                 if result["round_trips"]:
                     result["p50_ratio_to_floor"] = round(result["round_trips"]["p50_ms"] / floor_figures["p50_ms"], 2)
@@ -238,7 +231,12 @@ def main() -> None:
         finally:
             process.send_signal(2)
             process.wait(60)
-    figures["goals"] = {"p50": "<= 6x floor", "p99_at_200_pairs": "<= 500 ms", "delivered": "100%"}
+    figures["goals"] = {
+        "p50_at_1_pair": "<= 4x floor",
+        "round_trips_per_s_at_50_and_200_pairs": ">= 40",
+        "p99_at_50_pairs": "<= 2 s",
+        "delivered": "100%",
+    }
     path = write("elicitation", figures)
     print(f"written to {path}")
 
