@@ -58,25 +58,35 @@ def consensus(votes: Sequence[Vote], threshold: Fraction = THRESHOLD) -> Consens
         experts = tuple(v.expert for v in votes)
         return ConsensusResult("escalate", None, False, 0.0, 0.0, experts, distribution=distribution, reason=reason)
     counted, outliers = _counted(votes)
-    tally = Counter(v.decision for v in counted)
-    top, top_count = max(tally.items(), key=lambda item: (item[1], _severity(item[0])))
-    agreement = Fraction(top_count, len(counted))
-    supporters = [v for v in counted if v.decision == top]
+    top, supporters = _leader(counted)
+    agreement = Fraction(len(supporters), len(counted))
     confidence = round(sum(v.confidence for v in supporters) / len(supporters), 4)
     experts = tuple(v.expert for v in counted)
     flagged = f"; outliers not counted: {', '.join(outliers)}" if outliers else ""
+    share = f"{len(supporters)}/{len(counted)}"
     if agreement < threshold:
-        reason = f"no 2/3 agreement ({top_count}/{len(counted)} for {top}){flagged}"
+        reason = f"no 2/3 agreement ({share} for {top}){flagged}"
         return ConsensusResult(
             "escalate", None, False, float(agreement), confidence, experts, outliers, distribution, reason
         )
-    reason = f"{top_count}/{len(counted)} experts voted {top}{flagged}"
-    if top == "modify":
-        suggestions = sorted({s for v in supporters for s in v.suggestions})
-        reason += f"; suggested instead: {'; '.join(suggestions) or 'none given'}"
+    reason = f"{share} experts voted {top}{flagged}{_suggested(top, supporters)}"
     return ConsensusResult(
         _OUTCOMES[top], top, True, float(agreement), confidence, experts, outliers, distribution, reason
     )
+
+
+def _leader(counted: Sequence[Vote]) -> tuple[ExpertDecision, list[Vote]]:
+    """The most common decision (ties go to the more cautious) and the votes for it."""
+    tally = Counter(v.decision for v in counted)
+    top, _ = max(tally.items(), key=lambda item: (item[1], _severity(item[0])))
+    return top, [v for v in counted if v.decision == top]
+
+
+def _suggested(top: ExpertDecision, supporters: Sequence[Vote]) -> str:
+    if top != "modify":
+        return ""
+    suggestions = sorted({s for v in supporters for s in v.suggestions})
+    return f"; suggested instead: {'; '.join(suggestions) or 'none given'}"
 
 
 def _counted(votes: Sequence[Vote]) -> tuple[list[Vote], tuple[str, ...]]:

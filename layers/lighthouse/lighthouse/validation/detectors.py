@@ -127,9 +127,7 @@ def _deletion(scan: Scan) -> str:
     recursive = finding or any(is_recursive_flag(o) for o in scan.options)
     targets = scan.operands[:1] if finding else scan.operands
     for target in targets or ([scan.cwd] if finding else []):
-        if recursive and is_root_or_home(target, scan.cwd, scan.home):
-            scan.flag("recursive_delete_root_or_home", f"recursively deletes {target} (root or home)", "block")
-        history_check(target, scan.home, scan.findings)
+        _deleted(scan, target, recursive)
     if "--no-preserve-root" in scan.lowered:
         scan.flag("recursive_delete_root_or_home", "rm --no-preserve-root", "block")
     if not finding:
@@ -137,6 +135,12 @@ def _deletion(scan: Scan) -> str:
     if recursive:
         scan.flag("recursive_delete", f"{scan.name} deletes recursively", "risk")
     return "mutating"
+
+
+def _deleted(scan: Scan, target: str, recursive: bool) -> None:
+    if recursive and is_root_or_home(target, scan.cwd, scan.home):
+        scan.flag("recursive_delete_root_or_home", f"recursively deletes {target} (root or home)", "block")
+    history_check(target, scan.home, scan.findings)
 
 
 def _permissions(scan: Scan) -> str:
@@ -235,17 +239,21 @@ def _interpreter(scan: Scan) -> str:
     return "unknown"
 
 
+_FIND_ACTIONS = frozenset({"-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fls"})
+# Options that make a read-only tool write (in place, to an output file) or run other commands.
+_WRITING_OPTIONS: dict[str, Callable[[list[str]], bool]] = {
+    "find": lambda args: any(a.lower() in _FIND_ACTIONS for a in args),
+    "sed": lambda args: any(a.startswith(("-i", "--in-place")) for a in args),
+    "sort": lambda args: any(a.startswith(("-o", "--output")) for a in args),
+}
+
+
 def _read_only_class(scan: Scan) -> str:
     """A read-only tool run with an option that writes or runs something is not read-only."""
-    name, lowered = scan.name, scan.lowered
-    writing_options = {
-        "find": lambda: any(a in ("-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fls") for a in lowered),
-        "sed": lambda: any(a.startswith(("-i", "--in-place")) for a in scan.args),
-        "sort": lambda: any(a.startswith(("-o", "--output")) for a in scan.args),
-    }
-    if name in writing_options and writing_options[name]():
+    writes = _WRITING_OPTIONS.get(scan.name)
+    if writes is not None and writes(scan.args):
         return "mutating"
-    if name == "awk" and any("system" in a or "print >" in a or '">' in a for a in lowered):
+    if scan.name == "awk" and any("system" in a or "print >" in a or '">' in a for a in scan.lowered):
         return "unknown"
     return "read_only"
 

@@ -97,31 +97,9 @@ class DecisionGate:
             analysis = analyze(tool_name, tool_input, work_dir, self._home)
             self._analyses.put(analysis_key, analysis)
         facts = resolve(analysis, work_dir, roots, self._home)
-        rules = facts.matched_rules
-
-        if analysis.blocking:
-            finding = analysis.blocking[0]
-            return GateDecision(
-                "blocked",
-                0.99,
-                f"blocked by rule {finding.rule}: {finding.reason}",
-                rules,
-                analysis_hit,
-                "rules",
-                facts,
-            )
-        outside_writes = [p for p in facts.resolved_writes if p in facts.outside_roots]
-        if outside_writes:
-            return GateDecision(
-                "blocked",
-                0.95,
-                f"writes outside the allowed roots: {outside_writes[0]}",
-                rules,
-                analysis_hit,
-                "rules",
-                facts,
-            )
-
+        blocked = _blocked_by_rules(facts, analysis_hit)
+        if blocked is not None:
+            return blocked
         engine = self._engine()
         verdict_key = (
             agent_id,
@@ -139,51 +117,48 @@ class DecisionGate:
             verdict = engine.evaluate(agent_id, role, facts)
             if verdict.outcome != "error":
                 self._verdicts.put(verdict_key, verdict)
-        policy_rules = rules + [f"policy:{name}" for name in verdict.policies]
-        if verdict.outcome == "error":
-            # Fall back to the rule layer, which found nothing to block; never approve on an error.
-            return GateDecision(
-                "escalate",
-                0.3,
-                f"policy evaluation failed ({verdict.error}); escalated, never approved on an error",
-                [*rules, "policy_error_fallback"],
-                cache_hit,
-                "fallback",
-                facts,
-                engine.version,
-            )
-        if verdict.outcome == "allow":
-            confidence = 0.95 if analysis.command_class == "read_only" else 0.9
-            reason = f"permitted by policy {', '.join(verdict.policies)}"
-            return GateDecision(
-                "approved",
-                confidence,
-                reason,
-                policy_rules,
-                cache_hit,
-                "policy",
-                facts,
-                engine.version,
-                verdict.policies,
-            )
-        if verdict.outcome == "forbid":
-            reason = f"forbidden by policy {', '.join(verdict.policies)}"
-            if facts.outside_roots:
-                reason += f" (outside the allowed roots: {facts.outside_roots[0]})"
-            return GateDecision(
-                "blocked", 0.9, reason, policy_rules, cache_hit, "policy", facts, engine.version, verdict.policies
-            )
-        return GateDecision(
-            "escalate",
-            0.5,
-            f"no policy permits {tool_name} ({analysis.command_class}); needs a review",
-            policy_rules,
-            cache_hit,
-            "policy",
-            facts,
-            engine.version,
-        )
+        return _by_policy(tool_name, facts, verdict, cache_hit, engine.version)
 
     def clear(self) -> None:
         self._analyses.clear()
         self._verdicts.clear()
+
+
+def _blocked_by_rules(facts: Facts, cache_hit: bool) -> GateDecision | None:
+    """The rule layer's own refusals: a blocking finding, or a write outside the allowed roots."""
+    rules = facts.matched_rules
+    if facts.analysis.blocking:
+        finding = facts.analysis.blocking[0]
+        reason = f"blocked by rule {finding.rule}: {finding.reason}"
+        return GateDecision("blocked", 0.99, reason, rules, cache_hit, "rules", facts)
+    outside_writes = [p for p in facts.resolved_writes if p in facts.outside_roots]
+    if outside_writes:
+        reason = f"writes outside the allowed roots: {outside_writes[0]}"
+        return GateDecision("blocked", 0.95, reason, rules, cache_hit, "rules", facts)
+    return None
+
+
+def _by_policy(tool_name: str, facts: Facts, verdict: PolicyVerdict, cache_hit: bool, version: int) -> GateDecision:
+    rules = facts.matched_rules
+    policy_rules = rules + [f"policy:{name}" for name in verdict.policies]
+    policies = ", ".join(verdict.policies)
+    command_class = facts.analysis.command_class
+    if verdict.outcome == "error":
+        # Fall back to the rule layer, which found nothing to block; never approve on an error.
+        reason = f"policy evaluation failed ({verdict.error}); escalated, never approved on an error"
+        return GateDecision(
+            "escalate", 0.3, reason, [*rules, "policy_error_fallback"], cache_hit, "fallback", facts, version
+        )
+    if verdict.outcome == "allow":
+        confidence = 0.95 if command_class == "read_only" else 0.9
+        reason = f"permitted by policy {policies}"
+        return GateDecision(
+            "approved", confidence, reason, policy_rules, cache_hit, "policy", facts, version, verdict.policies
+        )
+    if verdict.outcome == "forbid":
+        reason = f"forbidden by policy {policies}"
+        if facts.outside_roots:
+            reason += f" (outside the allowed roots: {facts.outside_roots[0]})"
+        return GateDecision("blocked", 0.9, reason, policy_rules, cache_hit, "policy", facts, version, verdict.policies)
+    reason = f"no policy permits {tool_name} ({command_class}); needs a review"
+    return GateDecision("escalate", 0.5, reason, policy_rules, cache_hit, "policy", facts, version)

@@ -202,20 +202,25 @@ def result_view(state: ValidationState) -> ValidationResult:
     source = completed or requested.gate
     return ValidationResult(
         request_id=requested.request_id,
-        status="decided" if completed else "awaiting_experts",
         decision=source.decision,
         confidence=source.confidence,
         reason=source.reason,
         matched_rules=source.matched_rules,
         expert_required=bool(requested.experts),
         cache_hit=requested.gate.cache_hit,
-        decided_by=completed.decided_by if completed else requested.gate.layer,
         experts=[member.id for member in requested.experts],
         votes=votes,
-        consensus=ConsensusView(**completed.consensus.model_dump()) if completed and completed.consensus else None,
         requested_at=requested.at,
-        decided_at=completed.at if completed else None,
+        **_completion(requested, completed),
     )
+
+
+def _completion(requested: ValidationRequested, completed: ValidationCompleted | None) -> dict[str, Any]:
+    """The fields that depend on whether the experts have decided yet."""
+    if completed is None:
+        return {"status": "awaiting_experts", "decided_by": requested.gate.layer, "consensus": None, "decided_at": None}
+    consensus = ConsensusView(**completed.consensus.model_dump()) if completed.consensus else None
+    return {"status": "decided", "decided_by": completed.decided_by, "consensus": consensus, "decided_at": completed.at}
 
 
 def _vote_view(expert: str, record: ExpertVoted, outlier: bool) -> VoteView:

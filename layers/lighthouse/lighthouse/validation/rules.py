@@ -146,19 +146,22 @@ def _whole_command_findings(parsed: shell.ParsedCommand, found: list[Finding]) -
 
 
 def _credential_findings(parsed: shell.ParsedCommand, words: list[str], home: str) -> list[Finding]:
-    """Credentials read, or sent over the network (with the environment, or from a credential file)."""
-    names = {c.name for c in parsed.commands}
-    networked = bool(names & NETWORK_COMMANDS)
+    """Credentials read, or sent over the network (from a credential file, or the environment)."""
+    networked = bool({c.name for c in parsed.commands} & NETWORK_COMMANDS)
     findings = []
     credential_paths = [p for p in words if CREDENTIAL_PATH.search(expand(p, home))]
-    if credential_paths and networked:
-        message = f"credentials ({credential_paths[0]}) sent over the network"
-        findings.append(Finding("credential_exfiltration", message, "block"))
-    elif credential_paths:
-        findings.append(Finding("credential_access", f"reads credentials ({credential_paths[0]})", "risk"))
-    if networked and {"env", "printenv"} & {u for c in parsed.commands for u in c.upstream}:
+    if credential_paths:
+        findings.append(_credential_finding(credential_paths[0], networked))
+    piped_environment = {"env", "printenv"} & {u for c in parsed.commands for u in c.upstream}
+    if networked and piped_environment:
         findings.append(Finding("credential_exfiltration", "the environment piped to a network command", "block"))
     return findings
+
+
+def _credential_finding(path: str, networked: bool) -> Finding:
+    if networked:
+        return Finding("credential_exfiltration", f"credentials ({path}) sent over the network", "block")
+    return Finding("credential_access", f"reads credentials ({path})", "risk")
 
 
 def _overall_class(classes: Iterable[str], findings: Sequence[Finding]) -> CommandClass:
@@ -185,23 +188,26 @@ def _words(commands: Sequence[shell.SimpleCommand]) -> list[str]:
 def resolve(analysis: Analysis, cwd: str, roots: Sequence[str], home: str) -> Facts:
     """Resolve every path with the operating system and check it against the allowed roots."""
     real_roots = [os.path.realpath(root) for root in roots]
-    # No lexical normalisation first: `link/..` is the parent of the link's target, not `.`.
-    reads = tuple(os.path.realpath(posixpath.join(cwd, expand(p, home))) for p in analysis.read_paths)
-    writes = tuple(os.path.realpath(posixpath.join(cwd, expand(p, home))) for p in analysis.write_paths)
+    reads, writes = _real(analysis.read_paths, cwd, home), _real(analysis.write_paths, cwd, home)
     real_cwd = os.path.realpath(cwd)
     cwd_inside = _within(real_cwd, real_roots)
+    outside = tuple(p for p in (*reads, *writes) if not _within(p, real_roots))
     return Facts(
         analysis=analysis,
         cwd=real_cwd,
         resolved_reads=reads,
         resolved_writes=writes,
-        reads_within_roots=cwd_inside and all(_within(p, real_roots) for p in reads),
+        reads_within_roots=cwd_inside and not set(reads) & set(outside),
         # A command run outside the roots may write there implicitly (build output), unless it only reads.
-        writes_within_roots=(cwd_inside or analysis.command_class == "read_only")
-        and all(_within(p, real_roots) for p in writes),
+        writes_within_roots=(cwd_inside or analysis.command_class == "read_only") and not set(writes) & set(outside),
         credential_access=_touches_credentials(analysis, (*reads, *writes)),
-        outside_roots=tuple(p for p in (*reads, *writes) if not _within(p, real_roots)),
+        outside_roots=outside,
     )
+
+
+def _real(paths: Sequence[str], cwd: str, home: str) -> tuple[str, ...]:
+    # No lexical normalisation first: `link/..` is the parent of the link's target, not `.`.
+    return tuple(os.path.realpath(posixpath.join(cwd, expand(p, home))) for p in paths)
 
 
 def _touches_credentials(analysis: Analysis, resolved: tuple[str, ...]) -> bool:

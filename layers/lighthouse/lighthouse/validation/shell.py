@@ -118,62 +118,85 @@ def _fallback_words(text: str) -> list[SimpleCommand]:
 
 
 def _split(tokens: list[str], depth: int) -> list[SimpleCommand]:
-    commands: list[SimpleCommand] = []
-    words: list[str] = []
-    redirects: list[tuple[str, str]] = []
-    pipeline: list[str] = []
+    splitter = _Splitter()
     index = 0
     while index < len(tokens):
+        index = splitter.take(tokens, index)
+    return splitter.finish()
+
+
+class _Splitter:
+    """Tokens -> simple commands: words and redirections gather until a control operator ends the
+    command; a pipe carries the names of the commands upstream into the next one."""
+
+    def __init__(self) -> None:
+        self.commands: list[SimpleCommand] = []
+        self.words: list[str] = []
+        self.redirects: list[tuple[str, str]] = []
+        self.pipeline: list[str] = []
+
+    def take(self, tokens: list[str], index: int) -> int:
+        """Consume the token at `index` (and a redirection's target); the index of the next one."""
         token = tokens[index]
         if _REDIRECT.match(token):
             target = tokens[index + 1] if index + 1 < len(tokens) else ""
-            redirects.append((token.lstrip("0123456789"), target))
-            index += 2
-            continue
+            self.redirects.append((token.lstrip("0123456789"), target))
+            return index + 2
         if token in _CONTROL:
-            command = _simple(words, redirects) if words else None
-            if command is not None:
-                command.upstream = tuple(pipeline)
-                commands.append(command)
-            in_pipeline = token in ("|", "|&")
-            pipeline = ([*pipeline, command.name] if command else pipeline) if in_pipeline else []
-            words, redirects = [], []
-            index += 1
-            continue
-        if not words and token in _KEYWORDS:
-            index += 1
-            continue
-        words.append(token)
-        index += 1
-    if words or redirects:
-        command = _simple(words or [":"], redirects)
-        command.upstream = tuple(pipeline)
-        commands.append(command)
-    return commands
+            self._end(token)
+        elif self.words or token not in _KEYWORDS:
+            self.words.append(token)
+        return index + 1
+
+    def _end(self, operator: str) -> None:
+        command = _simple(self.words, self.redirects) if self.words else None
+        if command is not None:
+            command.upstream = tuple(self.pipeline)
+            self.commands.append(command)
+        if operator not in ("|", "|&"):
+            self.pipeline = []
+        elif command is not None:
+            self.pipeline = [*self.pipeline, command.name]
+        self.words, self.redirects = [], []
+
+    def finish(self) -> list[SimpleCommand]:
+        if self.words or self.redirects:
+            command = _simple(self.words or [":"], self.redirects)
+            command.upstream = tuple(self.pipeline)
+            self.commands.append(command)
+        return self.commands
 
 
 def _simple(words: list[str], redirects: list[tuple[str, str]]) -> SimpleCommand:
     words = list(words)
-    privileged = False
-    wrapper = ":"
     while words and _ASSIGNMENT.match(words[0]) and len(words) > 1:
         words.pop(0)
+    wrapper, privileged = _unwrap(words)
+    name = _command_name(words[0] if words else wrapper)  # a bare wrapper (`env`, `time`) runs itself
+    return SimpleCommand(name=name, args=words[1:], redirects=list(redirects), privileged=privileged)
+
+
+def _unwrap(words: list[str]) -> tuple[str, bool]:
+    """Remove the wrappers (`sudo`, `env`, `timeout`, ...) in front of the command, in place;
+    return the last wrapper and whether any of them elevates privileges."""
+    privileged, wrapper = False, ":"
     while words:
         name = _command_name(words[0])
-        if name in PRIVILEGE_WRAPPERS:
-            privileged = True
+        privileged = privileged or name in PRIVILEGE_WRAPPERS
         if name not in WRAPPERS and name != "pkexec":
             break
         wrapper = words.pop(0)
-        # Skip the wrapper's own options and assignments (`env -i A=1 cmd`, `timeout 5 cmd`, `sudo -u x cmd`).
-        while words and (words[0].startswith("-") or _ASSIGNMENT.match(words[0]) or words[0].isdigit()):
-            takes_value = words[0] in ("-u", "-g", "-n", "-c", "--user", "--group")
+        _drop_wrapper_options(words)
+    return wrapper, privileged
+
+
+def _drop_wrapper_options(words: list[str]) -> None:
+    """Skip a wrapper's own options and assignments (`env -i A=1 cmd`, `timeout 5 cmd`, `sudo -u x cmd`)."""
+    while words and (words[0].startswith("-") or _ASSIGNMENT.match(words[0]) or words[0].isdigit()):
+        takes_value = words[0] in ("-u", "-g", "-n", "-c", "--user", "--group")
+        words.pop(0)
+        if takes_value and words:
             words.pop(0)
-            if takes_value and words:
-                words.pop(0)
-    if not words:  # a bare wrapper (`env`, `time`) runs itself
-        return SimpleCommand(name=_command_name(wrapper), args=[], redirects=list(redirects), privileged=privileged)
-    return SimpleCommand(name=_command_name(words[0]), args=words[1:], redirects=list(redirects), privileged=privileged)
 
 
 def _command_name(word: str) -> str:
@@ -184,13 +207,19 @@ def _inline_script(command: SimpleCommand) -> str | None:
     """The script a shell or `eval` runs from an argument: `bash -c '...'`, `eval "..."`."""
     if command.name == "eval":
         return " ".join(command.args)
-    if command.name in SHELLS or command.name in ("xargs", "su"):
-        for position, arg in enumerate(command.args):
-            if arg == "-c" or (arg.startswith("-") and not arg.startswith("--") and "c" in arg[1:]):
-                return " ".join(command.args[position + 1 :])  # the script is one word; more are its $0, $1
-        if command.name == "xargs":
-            start = next((i for i, a in enumerate(command.args) if not a.startswith("-")), None)
-            return shlex.join(command.args[start:]) if start is not None else None
+    if command.name not in SHELLS and command.name not in ("xargs", "su"):
+        return None
+    script = _dash_c_script(command.args)
+    if script is None and command.name == "xargs":
+        start = next((i for i, a in enumerate(command.args) if not a.startswith("-")), None)
+        return shlex.join(command.args[start:]) if start is not None else None
+    return script
+
+
+def _dash_c_script(args: list[str]) -> str | None:
+    for position, arg in enumerate(args):
+        if arg == "-c" or (arg.startswith("-") and not arg.startswith("--") and "c" in arg[1:]):
+            return " ".join(args[position + 1 :])  # the script is one word; more are its $0, $1
     return None
 
 
