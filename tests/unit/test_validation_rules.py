@@ -333,3 +333,19 @@ def test_no_path_resolving_outside_the_roots_is_ever_approved(
     inside = resolved == str(project) or resolved.startswith(f"{project}/")
     if not inside:
         assert decision.decision != "approved", (path, resolved, decision.reason)
+
+
+@pytest.mark.parametrize(
+    ("tool_name", "tool_input"),
+    [
+        ("Bash", {"command": "cat notes\x00.txt"}),
+        ("Read", {"file_path": "/home/dev/project/a\x00b"}),
+        ("Write", {"file_path": "\x00", "content": "x"}),
+        ("Grep", {"path": "src\x00"}),
+    ],
+)
+def test_a_nul_in_a_command_or_path_is_refused_not_crashed_on(
+    gate: DecisionGate, tool_name: str, tool_input: dict[str, str]
+) -> None:
+    with pytest.raises(ValidationFailed, match="NUL"):
+        gate.decide("dev", "agent", tool_name, tool_input, PROJECT)

@@ -86,8 +86,8 @@ def analyze(tool_name: str, tool_input: dict[str, Any], cwd: str, home: str) -> 
         return Analysis(tool_name, "mutating", write_paths=(_path_of(tool_name, tool_input, WRITE_TOOLS),))
     if tool_name in SEARCH_TOOLS:
         path = tool_input.get(SEARCH_TOOLS[tool_name]) or cwd
-        if not isinstance(path, str):
-            raise ValidationFailed(f"{tool_name}: tool_input.path must be a string")
+        if not isinstance(path, str) or "\x00" in path:
+            raise ValidationFailed(f"{tool_name}: tool_input.path must be a string without NUL")
         return Analysis(tool_name, "read_only", read_paths=(path,))
     if tool_name in NETWORK_TOOLS:
         return Analysis(
@@ -102,14 +102,17 @@ def _bash_command(tool_input: dict[str, Any]) -> str:
         raise ValidationFailed("Bash needs tool_input.command, a non-empty string", {"path": "tool_input.command"})
     if len(command) > MAX_COMMAND_CHARS:
         raise ValidationFailed(f"tool_input.command is longer than {MAX_COMMAND_CHARS} characters")
+    if "\x00" in command:  # no shell passes NUL to a program, and no path can hold one
+        raise ValidationFailed("tool_input.command contains a NUL character", {"path": "tool_input.command"})
     return command
 
 
 def _path_of(tool_name: str, tool_input: dict[str, Any], tools: dict[str, str]) -> str:
     key = tools[tool_name]
     path = tool_input.get(key)
-    if not isinstance(path, str) or not path:
-        raise ValidationFailed(f"{tool_name} needs tool_input.{key}, a path", {"path": f"tool_input.{key}"})
+    if not isinstance(path, str) or not path or "\x00" in path:
+        message = f"{tool_name} needs tool_input.{key}, a path (without NUL)"
+        raise ValidationFailed(message, {"path": f"tool_input.{key}"})
     return path
 
 
