@@ -164,13 +164,9 @@ class Provider:
         yield StreamEvent(completion=Completion("".join(parts), int(prompt_tokens), int(completion_tokens)))
 
     def _stream_delta(self, chunk: dict[str, Any]) -> tuple[str, dict[str, int]]:
+        """The text and token counts in one server-sent event of OpenAI's or Anthropic's stream."""
         if self.name == "openai":
-            usage = chunk.get("usage") or {}
-            choices = chunk.get("choices") or [{}]
-            text = (choices[0].get("delta") or {}).get("content") or ""
-            return text, {
-                k: usage[v] for k, v in (("prompt", "prompt_tokens"), ("completion", "completion_tokens")) if v in usage
-            }
+            return _openai_delta(chunk)
         kind = chunk.get("type")
         if kind == "content_block_delta":
             return chunk.get("delta", {}).get("text", ""), {}
@@ -230,3 +226,11 @@ class Provider:
         except ValueError as error:
             raise ProviderError("llm", f"{self.name} answered with something that is not JSON") from error
         return parsed
+
+
+def _openai_delta(chunk: dict[str, Any]) -> tuple[str, dict[str, int]]:
+    usage = chunk.get("usage") or {}
+    choices = chunk.get("choices") or [{}]
+    text = (choices[0].get("delta") or {}).get("content") or ""
+    names = (("prompt", "prompt_tokens"), ("completion", "completion_tokens"))
+    return text, {ours: usage[theirs] for ours, theirs in names if theirs in usage}

@@ -89,20 +89,9 @@ def execute(
         events = list(decide(state, command))
         if not events:
             return Outcome(state, version, [])
-        prepared = store.prepare(stream_id, events, expected_version=version, metadata=metadata)
-        after = state
-        for stored in prepared:
-            after = fold.evolve(after, stored)
-        own = inline.writes(stream_id, (state, version), (after, prepared[-1].version)) if inline else []
-        try:
-            store.commit(prepared, [*own, *alongside])
-        except AlongsideRefused as refused:
-            if not any(refused.action is write for write in own):
-                raise
-        except ConcurrencyError:
-            pass
-        else:
-            return Outcome(after, prepared[-1].version, prepared)
+        appended = _append(store, stream_id, fold, (state, version), events, metadata, inline, alongside)
+        if appended is not None:
+            return appended
         if attempt == attempts - 1:
             break
         sleep(backoff(attempt))
@@ -111,6 +100,34 @@ def execute(
         f"stream {stream_id!r} kept changing; gave up after {attempts} attempts",
         {"stream_id": stream_id, "attempts": attempts},
     )
+
+
+def _append(
+    store: EventStore,
+    stream_id: str,
+    fold: Fold[S],
+    before: tuple[S, int],
+    events: list[Event],
+    metadata: dict[str, Any] | None,
+    inline: Inline[S] | None,
+    alongside: Sequence[Action],
+) -> Outcome[S] | None:
+    """One try at appending at the version read: the outcome, or None if another writer got there first."""
+    state, version = before
+    prepared = store.prepare(stream_id, events, expected_version=version, metadata=metadata)
+    after = state
+    for stored in prepared:
+        after = fold.evolve(after, stored)
+    own = inline.writes(stream_id, before, (after, prepared[-1].version)) if inline else []
+    try:
+        store.commit(prepared, [*own, *alongside])
+    except AlongsideRefused as refused:
+        if not any(refused.action is write for write in own):
+            raise  # the caller's own write was refused: its error, not a conflict
+        return None  # the read model moved on: another writer appended
+    except ConcurrencyError:
+        return None
+    return Outcome(after, prepared[-1].version, prepared)
 
 
 def append_at_end(

@@ -95,17 +95,28 @@ class _Compiler:
 
     def node_states(self, node: Node, states: dict[str, Any], stop_at: str | None) -> list[str]:
         """Add the states of one node to its scope; return the nodes it leads to in the same scope."""
-        successors = self.flow[node.id]
         following: list[str] = []
-        if node.type == "merge":
-            task = self._invoke(
-                {"action": "merge", "task_id.$": "$.task_id", "stage": node.id, "branches.$": "$.branches.items"},
-                end=False,
-            )
+        task = self._task_state(node, following)
+        states[node.id] = task
+        normal = [target for target, kind, _ in self.flow[node.id] if kind == "normal"]
+        if node.type == "decision":
+            self._route(node, task, normal, states, stop_at, following)
+        elif not normal:
+            task["End"] = True
+        elif len(normal) == 1:
+            task["Next"] = self._next_state(normal[0], stop_at, states, following)
         else:
-            task = self._invoke(
-                {"action": "run_stage", "task_id.$": "$.task_id", "stage": node.id, "previous.$": "$.last"}, end=False
-            )
+            self._fork(node, task, normal, states, stop_at, following)
+        return following
+
+    def _task_state(self, node: Node, following: list[str]) -> dict[str, Any]:
+        """The Task state that runs the node (or merges its branches), with its retries and catches."""
+        if node.type == "merge":
+            merging = {"action": "merge", "task_id.$": "$.task_id", "stage": node.id, "branches.$": "$.branches.items"}
+            task = self._invoke(merging, end=False)
+        else:
+            running = {"action": "run_stage", "task_id.$": "$.task_id", "stage": node.id, "previous.$": "$.last"}
+            task = self._invoke(running, end=False)
             task["Retry"] = self._retry(node)
             catches = self._catches(node)
             if catches:
@@ -113,36 +124,44 @@ class _Compiler:
                 following += [target for _, target in catches]
         task["ResultSelector"] = {"node": node.id, "route.$": "$.Payload.route"}
         task["ResultPath"] = "$.last"
-        states[node.id] = task
+        return task
 
-        normal = [target for target, kind, _ in successors if kind == "normal"]
-        if node.type == "decision":
-            # The stage runner always returns a string route ("" when the output names none).
-            choices = [
-                {
-                    "Variable": "$.last.route",
-                    "StringEquals": when,
-                    "Next": self._next_state(target, stop_at, states, following),
-                }
-                for target, kind, when in successors
-                if kind == "conditional" and when is not None
-            ]
-            default = self._next_state(normal[0], stop_at, states, following) if normal else f"{node.id}__unrouted"
-            if not normal:
-                states[f"{node.id}__unrouted"] = {
-                    "Type": "Fail",
-                    "Error": error_name("routing"),
-                    "Cause": f"decision {node.id} returned a route no edge takes",
-                }
-            task["Next"] = f"{node.id}__route"
-            states[f"{node.id}__route"] = {"Type": "Choice", "Choices": choices, "Default": default}
-            return following
+    def _route(
+        self,
+        node: Node,
+        task: dict[str, Any],
+        normal: list[str],
+        states: dict[str, Any],
+        stop_at: str | None,
+        following: list[str],
+    ) -> None:
+        """A decision: a Choice on the route the stage returned; the normal edge is the default."""
+        # The stage runner always returns a string route ("" when the output names none).
+        choices = []
+        for target, kind, when in self.flow[node.id]:
+            if kind == "conditional" and when is not None:
+                step = self._next_state(target, stop_at, states, following)
+                choices.append({"Variable": "$.last.route", "StringEquals": when, "Next": step})
+        default = self._next_state(normal[0], stop_at, states, following) if normal else f"{node.id}__unrouted"
         if not normal:
-            task["End"] = True
-            return following
-        if len(normal) == 1:
-            task["Next"] = self._next_state(normal[0], stop_at, states, following)
-            return following
+            states[f"{node.id}__unrouted"] = {
+                "Type": "Fail",
+                "Error": error_name("routing"),
+                "Cause": f"decision {node.id} returned a route no edge takes",
+            }
+        task["Next"] = f"{node.id}__route"
+        states[f"{node.id}__route"] = {"Type": "Choice", "Choices": choices, "Default": default}
+
+    def _fork(
+        self,
+        node: Node,
+        task: dict[str, Any],
+        normal: list[str],
+        states: dict[str, Any],
+        stop_at: str | None,
+        following: list[str],
+    ) -> None:
+        """Several normal edges: a Parallel state whose branches meet at their merge node."""
         merge = self._merge_of(node.id, normal)
         fork = f"{node.id}__fork"
         task["Next"] = fork
@@ -153,7 +172,6 @@ class _Compiler:
             "ResultPath": "$.branches",
             "Next": self._next_state(merge, stop_at, states, following),
         }
-        return following
 
     def _next_state(self, target: str, stop_at: str | None, states: dict[str, Any], following: list[str]) -> str:
         """The state a transition to `target` goes to: the end of this branch if `target` is its merge."""

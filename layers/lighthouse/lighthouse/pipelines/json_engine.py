@@ -65,20 +65,7 @@ def _parse(text: str, repairs: list[str]) -> Any:
         return json.loads(text)
     except ValueError:
         pass
-    candidate = text
-    fenced = re.search(r"```(?:json|JSON)?\s*(.*?)\s*```", candidate, re.DOTALL)
-    if fenced:
-        candidate = fenced.group(1)
-        repairs.append("removed a Markdown code fence")
-    start = min((i for i in (candidate.find("{"), candidate.find("[")) if i >= 0), default=-1)
-    if start < 0:
-        raise JsonProblem(SYNTAX, "no JSON object or array in the output")
-    if start > 0 or candidate.rstrip()[-1:] not in ("}", "]"):
-        end = max(candidate.rfind("}"), candidate.rfind("]"))
-        trimmed = candidate[start : end + 1] if end > start else candidate[start:]
-        if trimmed != candidate:
-            repairs.append("dropped text around the JSON")
-        candidate = trimmed
+    candidate = _json_part(text, repairs)
     for description, fix in _SYNTAX_FIXES:
         try:
             return json.loads(candidate)
@@ -91,6 +78,25 @@ def _parse(text: str, repairs: list[str]) -> Any:
         return json.loads(candidate)
     except ValueError as error:
         raise JsonProblem(SYNTAX, f"the output is not valid JSON after repair: {error}") from error
+
+
+def _json_part(text: str, repairs: list[str]) -> str:
+    """The JSON inside a reply: out of a Markdown code fence, without the prose around it."""
+    candidate = text
+    fenced = re.search(r"```(?:json|JSON)?\s*(.*?)\s*```", candidate, re.DOTALL)
+    if fenced:
+        candidate = fenced.group(1)
+        repairs.append("removed a Markdown code fence")
+    start = min((i for i in (candidate.find("{"), candidate.find("[")) if i >= 0), default=-1)
+    if start < 0:
+        raise JsonProblem(SYNTAX, "no JSON object or array in the output")
+    if start == 0 and candidate.rstrip()[-1:] in ("}", "]"):
+        return candidate
+    end = max(candidate.rfind("}"), candidate.rfind("]"))
+    trimmed = candidate[start : end + 1] if end > start else candidate[start:]
+    if trimmed != candidate:
+        repairs.append("dropped text around the JSON")
+    return trimmed
 
 
 def _strip_comments(text: str) -> str:
@@ -112,16 +118,12 @@ def _single_quotes(text: str) -> str:
 
 
 def _close_brackets(text: str) -> str:
+    """Close an unterminated string and every bracket left open, innermost first."""
     stack: list[str] = []
     in_string = escaped = False
     for char in text:
         if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
+            in_string, escaped = _string_continues(char, escaped)
         elif char == '"':
             in_string = True
         elif char in "{[":
@@ -129,6 +131,15 @@ def _close_brackets(text: str) -> str:
         elif char in "}]" and stack:
             stack.pop()
     return text + ('"' if in_string else "") + "".join(reversed(stack))
+
+
+def _string_continues(char: str, escaped: bool) -> tuple[bool, bool]:
+    """(still inside the string, the next character is escaped) after `char` inside a string."""
+    if escaped:
+        return True, False
+    if char == "\\":
+        return True, True
+    return char != '"', False
 
 
 _SYNTAX_FIXES = (
@@ -144,18 +155,7 @@ def _repair_to_schema(value: Any, schema: dict[str, Any], path: str, repairs: li
     """Fill defaults and apply safe coercions where the schema says what is expected."""
     expected = schema.get("type")
     if expected == "object" and isinstance(value, dict):
-        properties = schema.get("properties", {})
-        for name, subschema in properties.items():
-            if name not in value and isinstance(subschema, dict) and "default" in subschema:
-                value[name] = copy.deepcopy(subschema["default"])
-                repairs.append(f"{path}.{name}: filled the default")
-            elif name in value and isinstance(subschema, dict):
-                value[name] = _repair_to_schema(value[name], subschema, f"{path}.{name}", repairs)
-        if schema.get("additionalProperties") is False:
-            for name in [n for n in value if n not in properties]:
-                del value[name]
-                repairs.append(f"{path}.{name}: dropped (not in the schema)")
-        return value
+        return _repair_object(value, schema, path, repairs)
     if expected == "array":
         if not isinstance(value, list):
             repairs.append(f"{path}: wrapped a single value in a list")
@@ -171,20 +171,41 @@ def _repair_to_schema(value: Any, schema: dict[str, Any], path: str, repairs: li
     return value
 
 
+def _repair_object(value: dict[str, Any], schema: dict[str, Any], path: str, repairs: list[str]) -> Any:
+    properties = schema.get("properties", {})
+    for name, subschema in properties.items():
+        if not isinstance(subschema, dict):
+            continue
+        if name not in value and "default" in subschema:
+            value[name] = copy.deepcopy(subschema["default"])
+            repairs.append(f"{path}.{name}: filled the default")
+        elif name in value:
+            value[name] = _repair_to_schema(value[name], subschema, f"{path}.{name}", repairs)
+    if schema.get("additionalProperties") is False:
+        for name in [n for n in value if n not in properties]:
+            del value[name]
+            repairs.append(f"{path}.{name}: dropped (not in the schema)")
+    return value
+
+
 _NO_COERCION = object()
 
 
 def _coerce(value: Any, expected: Any) -> Any:
     if expected in ("integer", "number") and isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return _NO_COERCION
-        if expected == "integer":
-            return int(number) if number.is_integer() else _NO_COERCION
-        return number
+        return _number(value, expected)
     if expected == "boolean" and isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     if expected == "string" and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return _NO_COERCION
+
+
+def _number(text: str, expected: str) -> Any:
+    try:
+        number = float(text.strip())
+    except ValueError:
+        return _NO_COERCION
+    if expected == "integer":
+        return int(number) if number.is_integer() else _NO_COERCION
+    return number

@@ -324,11 +324,7 @@ def _document(name: str, text: str) -> tuple[dict[str, Any] | None, list[dict[st
 def parse(files: dict[str, str]) -> ConfigBundle:
     """Parse and validate the text of each manifest file on its own (the graph checks that span files
     are `pipelines.bundle.load`'s); ConfigInvalid lists every problem found."""
-    problems: list[dict[str, str]] = []
-    unknown = sorted(set(files) - set(MANIFEST_FILES))
-    problems += [problem(name, "$", "known_file", f"not a manifest ({', '.join(MANIFEST_FILES)})") for name in unknown]
-    missing = [name for name in REQUIRED_FILES if name not in files]
-    problems += [problem(name, "$", "required_file", "this manifest is required") for name in missing]
+    problems = _file_set_problems(files)
     documents: dict[str, Any] = {}
     for name in (name for name in MANIFEST_FILES if name in files):
         document, found = _document(name, files[name])
@@ -345,3 +341,13 @@ def parse(files: dict[str, str]) -> ConfigBundle:
         memory=MemoryManifest.model_validate(documents.get("memory.yaml", {})),
         plugins=PluginsManifest.model_validate(documents.get("plugins.yaml", {})),
     )
+
+
+def _file_set_problems(files: dict[str, str]) -> list[dict[str, str]]:
+    """Files that are not manifests, and required manifests that are missing."""
+    unknown = sorted(set(files) - set(MANIFEST_FILES))
+    missing = [name for name in REQUIRED_FILES if name not in files]
+    return [
+        *(problem(name, "$", "known_file", f"not a manifest ({', '.join(MANIFEST_FILES)})") for name in unknown),
+        *(problem(name, "$", "required_file", "this manifest is required") for name in missing),
+    ]

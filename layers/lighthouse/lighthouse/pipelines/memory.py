@@ -97,13 +97,22 @@ def fit(items: list[MemoryItem], max_tokens: int) -> AssembledContext:
     cost = {item.item_id: estimate_tokens(item.text) for item in items}
     if sum(cost.values()) <= max_tokens:
         return AssembledContext(items, [i.item_id for i in items], [], sum(cost.values()))
-    ends = [items[0], items[-1]] if len(items) > 1 else items[:1]
-    kept_ids = {item.item_id for item in ends}
-    budget = max_tokens - sum(cost[i] for i in kept_ids)
-    for item in sorted(items[1:-1], key=lambda i: (-i.importance, -i.at)):
-        if cost[item.item_id] <= budget:
-            kept_ids.add(item.item_id)
-            budget -= cost[item.item_id]
+    kept_ids = {item.item_id for item in (items[:1] + items[-1:])}
+    kept_ids |= _fill(items[1:-1], cost, max_tokens - sum(cost[i] for i in kept_ids))
+    return _assembled(items, kept_ids, cost)
+
+
+def _assembled(items: list[MemoryItem], kept_ids: set[str], cost: dict[str, int]) -> AssembledContext:
     kept = [item for item in items if item.item_id in kept_ids]
     dropped = [item.item_id for item in items if item.item_id not in kept_ids]
     return AssembledContext(kept, [i.item_id for i in kept], dropped, sum(cost[i.item_id] for i in kept))
+
+
+def _fill(middle: list[MemoryItem], cost: dict[str, int], budget: int) -> set[str]:
+    """The middle items that fit the budget, most important (then most recent) first."""
+    chosen = set()
+    for item in sorted(middle, key=lambda i: (-i.importance, -i.at)):
+        if cost[item.item_id] <= budget:
+            chosen.add(item.item_id)
+            budget -= cost[item.item_id]
+    return chosen

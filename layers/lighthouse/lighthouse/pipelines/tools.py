@@ -131,6 +131,10 @@ class Workspace:
         return found
 
 
+MUTATING_KINDS = frozenset({"filesystem.write_file", "command.run", "custom"})
+FILESYSTEM_KINDS = frozenset({"filesystem.read_file", "filesystem.list", "filesystem.write_file"})
+
+
 @dataclass
 class ToolRunner:
     workspace: Workspace
@@ -138,36 +142,44 @@ class ToolRunner:
 
     def run(self, tool: Tool, arguments: dict[str, Any], *, analysis_only: bool, dry_run: bool) -> ToolOutcome:
         kind = tool.builtin or tool.id if tool.kind == "builtin" else "custom"
+        self._check_arguments(tool, kind, arguments)
+        mutates = tool.mutates if tool.mutates is not None else kind in MUTATING_KINDS
+        self._check_allowed(tool, arguments, mutates, analysis_only)
+        if kind in FILESYSTEM_KINDS:
+            return self._filesystem(kind, tool, arguments, dry_run)
+        if kind == "command.run":
+            return self._command(tool, arguments, dry_run)
+        if dry_run and mutates:
+            return ToolOutcome({"dry_run": True, "not_run": tool.id}, [], True)
+        return ToolOutcome(self._custom(tool, arguments))
+
+    @staticmethod
+    def _check_arguments(tool: Tool, kind: str, arguments: dict[str, Any]) -> None:
         schema = BUILTIN_SCHEMAS.get(kind) if tool.kind == "builtin" else tool.input_schema
         if schema is None:
             raise ConfigStageError(f"tool {tool.id!r} has no argument schema")
         problems = [f"{v['path']}: {v['message']}" for v in jsonschemas.errors_of(schema, arguments, "input_schema")]
         if problems:
             raise ConfigStageError(f"arguments for {tool.id!r} do not match its schema: {'; '.join(problems)}")
-        mutates = (
-            tool.mutates if tool.mutates is not None else kind in ("filesystem.write_file", "command.run", "custom")
-        )
+
+    def _check_allowed(self, tool: Tool, arguments: dict[str, Any], mutates: bool, analysis_only: bool) -> None:
         if analysis_only and mutates:
             raise SecurityStageError(f"analysis_only: {tool.id!r} may change the workspace and is blocked")
         veto = self.plugins_veto({"tool": tool.id, "arguments": dict(arguments), "mutates": mutates})
         if veto:
             raise SecurityStageError(f"a plugin vetoed {tool.id!r}: {veto}")
+
+    def _filesystem(self, kind: str, tool: Tool, arguments: dict[str, Any], dry_run: bool) -> ToolOutcome:
         if kind == "filesystem.read_file":
             return ToolOutcome(self.workspace.read(Workspace.confine(tool.filesystem_root, arguments["path"])))
         if kind == "filesystem.list":
             relative = Workspace.confine(tool.filesystem_root, arguments.get("path") or ".")
             return ToolOutcome(sorted(self.workspace.files(relative)))
-        if kind == "filesystem.write_file":
-            relative = Workspace.confine(tool.filesystem_root, arguments["path"])
-            change = {"path": relative, "change": "written", "bytes": len(arguments["content"].encode())}
-            if not dry_run:
-                self.workspace.write(relative, arguments["content"].encode())
-            return ToolOutcome({"written": relative}, [change], dry_run)
-        if kind == "command.run":
-            return self._command(tool, arguments, dry_run)
-        if dry_run and mutates:
-            return ToolOutcome({"dry_run": True, "not_run": tool.id}, [], True)
-        return ToolOutcome(self._custom(tool, arguments))
+        relative = Workspace.confine(tool.filesystem_root, arguments["path"])  # filesystem.write_file
+        change = {"path": relative, "change": "written", "bytes": len(arguments["content"].encode())}
+        if not dry_run:
+            self.workspace.write(relative, arguments["content"].encode())
+        return ToolOutcome({"written": relative}, [change], dry_run)
 
     def _custom(self, tool: Tool, arguments: dict[str, Any]) -> Any:
         module, _, name = (tool.handler or "").partition(":")
@@ -192,38 +204,18 @@ class ToolRunner:
             before = self._download(base)
             workdir = base / root if root else base
             workdir.mkdir(parents=True, exist_ok=True)
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": scratch, "LANG": "C.UTF-8"}
-            try:
-                completed = subprocess.run(  # noqa: S603 - no shell; argv[0] is on the tool's allowlist
-                    argv,
-                    cwd=workdir,
-                    env=env,
-                    input=arguments.get("stdin", "").encode(),
-                    capture_output=True,
-                    timeout=tool.timeout_seconds,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as error:
-                raise ToolStageError(f"{argv[0]} did not finish within {tool.timeout_seconds} s") from error
-            except OSError as error:
-                raise ToolStageError(f"{argv[0]} could not start: {error}") from error
-            cap = tool.max_output_bytes
-            result = {
-                "exit_code": completed.returncode,
-                "stdout": completed.stdout[:cap].decode("utf-8", errors="replace"),
-                "stderr": completed.stderr[:cap].decode("utf-8", errors="replace"),
-                "truncated": len(completed.stdout) > cap or len(completed.stderr) > cap,
-            }
-            if completed.returncode != 0:
-                raise ToolStageError(f"{argv[0]} exited with {completed.returncode}", {"result": result})
+            result = _run_command(tool, argv, workdir, arguments.get("stdin", ""), scratch)
             changes = self._changes(base, before)
             if not dry_run:
-                for change in changes:
-                    if change["change"] == "deleted":
-                        self.workspace.delete(change["path"])
-                    else:
-                        self.workspace.write(change["path"], (base / change["path"]).read_bytes())
+                self._upload(base, changes)
             return ToolOutcome(result, changes, dry_run)
+
+    def _upload(self, base: Path, changes: list[dict[str, Any]]) -> None:
+        for change in changes:
+            if change["change"] == "deleted":
+                self.workspace.delete(change["path"])
+            else:
+                self.workspace.write(change["path"], (base / change["path"]).read_bytes())
 
     def _download(self, base: Path) -> dict[str, str]:
         digests: dict[str, str] = {}
@@ -241,20 +233,53 @@ class ToolRunner:
 
     @staticmethod
     def _changes(base: Path, before: dict[str, str]) -> list[dict[str, Any]]:
-        real_base = os.path.realpath(base)
-        after: dict[str, str] = {}
-        for path in sorted(base.rglob("*")):
-            relative = path.relative_to(base).as_posix()
-            if path.is_symlink():
-                target = os.path.realpath(path)
-                if not (target == real_base or target.startswith(real_base + os.sep)):
-                    raise SecurityStageError(
-                        f"the command left {relative!r}, a symlink out of the workspace ({target})"
-                    )
-                continue  # links inside the workspace are not files of their own
-            if path.is_file():
-                after[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
+        after = _digests(base)
         changes = [{"path": p, "change": "added"} for p in after if p not in before]
         changes += [{"path": p, "change": "modified"} for p in after if p in before and after[p] != before[p]]
         changes += [{"path": p, "change": "deleted"} for p in before if p not in after]
         return changes
+
+
+def _run_command(tool: Tool, argv: list[str], workdir: Path, stdin: str, home: str) -> dict[str, Any]:
+    """Run the command with no shell and a bare environment; its result, or ToolStageError."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "LANG": "C.UTF-8"}
+    try:
+        completed = subprocess.run(  # noqa: S603 - no shell; argv[0] is on the tool's allowlist
+            argv,
+            cwd=workdir,
+            env=env,
+            input=stdin.encode(),
+            capture_output=True,
+            timeout=tool.timeout_seconds,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise ToolStageError(f"{argv[0]} did not finish within {tool.timeout_seconds} s") from error
+    except OSError as error:
+        raise ToolStageError(f"{argv[0]} could not start: {error}") from error
+    cap = tool.max_output_bytes
+    result = {
+        "exit_code": completed.returncode,
+        "stdout": completed.stdout[:cap].decode("utf-8", errors="replace"),
+        "stderr": completed.stderr[:cap].decode("utf-8", errors="replace"),
+        "truncated": len(completed.stdout) > cap or len(completed.stderr) > cap,
+    }
+    if completed.returncode != 0:
+        raise ToolStageError(f"{argv[0]} exited with {completed.returncode}", {"result": result})
+    return result
+
+
+def _digests(base: Path) -> dict[str, str]:
+    """The digest of every file the command left; a symlink out of the workspace is refused."""
+    real_base = os.path.realpath(base)
+    digests: dict[str, str] = {}
+    for path in sorted(base.rglob("*")):
+        relative = path.relative_to(base).as_posix()
+        if path.is_symlink():
+            target = os.path.realpath(path)
+            if not (target == real_base or target.startswith(real_base + os.sep)):
+                raise SecurityStageError(f"the command left {relative!r}, a symlink out of the workspace ({target})")
+            continue  # links inside the workspace are not files of their own
+        if path.is_file():
+            digests[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
