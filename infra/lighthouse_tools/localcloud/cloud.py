@@ -199,11 +199,9 @@ class LocalCloud:
         from lighthouse_tools.localcloud.workers import WorkerRuntime, worker_environment
 
         environment = self.function_environment()
-        base = {
-            **FAKE_CREDENTIALS,
-            "LIGHTHOUSE_AWS_ENDPOINT_URL": self.aws_endpoint_url,
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-        }
+        # No endpoint URL: the workers' clients address AWS, and every call is forwarded to this
+        # emulator over the worker's pipe (aws_pipe.py) before it could reach the network.
+        base = {**FAKE_CREDENTIALS, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         topics = {
             environment["LIGHTHOUSE_EVENTS_TABLE"]: "stream",
             environment["LIGHTHOUSE_READ_MODELS_TABLE"]: "model",

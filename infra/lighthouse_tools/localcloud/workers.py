@@ -4,7 +4,8 @@ The emulator (moto's services, the Step Functions engine, the event source polle
 doors) stays in the `lighthouse up` process; the handlers run in `processes` worker processes,
 each hosting the in-process runtime (its containers are threads there). So the handlers' own CPU
 (Chalice, Powertools, pydantic, botocore's request building and parsing) runs on another core than
-the emulator that serves their AWS calls. A worker reaches the emulator over HTTP like any client.
+the emulator that serves their AWS calls. A worker's AWS calls travel over its pipe to the emulator
+(aws_pipe.py), which runs them as it runs an in-process client's.
 
 What still serializes: each process's GIL, and in the emulator process every DynamoDB item
 operation (atomicity.py holds one lock so that a condition and its write are one step) and the
@@ -23,16 +24,19 @@ import multiprocessing
 import os
 import threading
 import traceback
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
-from lighthouse_tools.localcloud import calls
+from lighthouse_tools.localcloud import aws_pipe, calls
 from lighthouse_tools.localcloud.provision import FunctionSpec
 from lighthouse_tools.localcloud.runtime import FunctionRuntime, Invocation
 
 # How long past a function's own timeout the parent waits for a worker's answer.
 REPLY_GRACE_SECONDS = 30
+# Runs the AWS calls workers send. A thread per call in flight, as the HTTP server had: a call can
+# wait long (a synchronous Lambda invoke), and calls must never wait for each other.
+_aws_calls = ThreadPoolExecutor(max_workers=512, thread_name_prefix="worker-aws-call")
 
 
 class Worker:
@@ -76,16 +80,21 @@ class Worker:
                 self.in_flight -= 1
 
     def tell(self, message: tuple[Any, ...]) -> None:
-        """A message that needs no answer (notify, recycle, warm)."""
-        if self.process.is_alive():
+        """A message that needs no answer (notify, recycle, warm); lost if the worker is gone (asking
+        the process first is a waitpid per message, 7.5 % of this process at 50 agent pairs)."""
+        with contextlib.suppress(OSError, ValueError):
             self._send(message)
 
     def _read(self) -> None:
         while True:
             try:
-                _, call_id, payload, error_type, error_message, duration_ms = self._connection.recv()
+                message = self._connection.recv()
             except (EOFError, OSError):
                 break
+            if message[0] == "aws":
+                _aws_calls.submit(self._answer, *message[1:])
+                continue
+            _, call_id, payload, error_type, error_message, duration_ms = message
             with self._pending_lock:
                 future = self._pending.get(call_id)
             if future is not None and not future.done():
@@ -95,6 +104,10 @@ class Worker:
             for future in self._pending.values():
                 if not future.done():
                     future.set_result(Invocation(None, "Runtime.ExitError", "the worker process exited"))
+
+    def _answer(self, call_id: int, method: str, url: str, headers: dict[str, str], body: bytes) -> None:
+        status, reply_headers, reply_body = aws_pipe.answer(method, url, headers, body)
+        self.tell(("aws-reply", call_id, status, reply_headers, reply_body))
 
     def stop(self) -> None:
         with self._sending, contextlib.suppress(OSError, ValueError):  # already gone
@@ -109,10 +122,10 @@ class WorkerRuntime(FunctionRuntime):
     """The runtime interface (invoke, warm, recycle) over worker processes.
 
     Tried and left out: running an invocation in this process while the platform is nearly idle
-    (its AWS calls would skip the HTTP hop, about 2 ms against 5 ms a call). One pair got faster,
-    but at 50 pairs throughput fell back to the single-process figure (13 against 20 round trips/s,
-    tests/perf/bench_elicitation.py): every invocation run here takes this process's core from the
-    emulator, which is what limits throughput.
+    (when the workers still called the emulator over HTTP, its AWS calls would have skipped that hop).
+    One pair got faster, but at 50 pairs throughput fell back to the single-process figure (13
+    against 20 round trips/s, tests/perf/bench_elicitation.py): every invocation run here takes this
+    process's core from the emulator, which is what limits throughput.
     """
 
     def __init__(
@@ -199,13 +212,12 @@ def _topics_of(operation: str, request: dict[str, Any], tables: dict[str, str]) 
 
 
 def worker_environment(base: dict[str, str]) -> dict[str, str]:
-    """`base` with the platform's settings as this process's environment has them now."""
+    """`base` with the platform's settings as this process's environment has them now. Never an
+    endpoint URL: a worker's calls address AWS and are forwarded (aws_pipe.py)."""
     ours = ("LIGHTHOUSE_", "POWERTOOLS_")
-    kept = {k: v for k, v in base.items() if not k.startswith(ours) or k == "LIGHTHOUSE_AWS_ENDPOINT_URL"}
-    return {
-        **kept,
-        **{k: v for k, v in os.environ.items() if k.startswith(ours) and k != "LIGHTHOUSE_AWS_ENDPOINT_URL"},
-    }
+    kept = {k: v for k, v in base.items() if not k.startswith(ours)}
+    current = {k: v for k, v in os.environ.items() if k.startswith(ours) and k != "LIGHTHOUSE_AWS_ENDPOINT_URL"}
+    return {**kept, **current}
 
 
 # ---- the worker process ---------------------------------------------------------------------------
@@ -216,11 +228,17 @@ def serve(
 ) -> None:
     """A worker's life: run invocations on threads, forward wake-ups, retire containers when told."""
     os.environ.update(env)
-    _name_the_caller_of_every_aws_call()
+    sending = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        with sending:
+            connection.send(message)
+
+    # Before any client exists: every botocore session made from now on forwards its calls.
+    forwarder = aws_pipe.forward_every_aws_call(send)
     from lighthouse.notify import notifier
 
     runtime = FunctionRuntime(functions, max_concurrency)
-    replying = threading.Lock()
 
     def run(call_id: int, logical_id: str, event: Any) -> None:
         try:
@@ -228,18 +246,18 @@ def serve(
         except Exception as error:  # the runtime answers for its handlers; this is the runtime failing
             traceback.print_exc()
             result = Invocation(None, type(error).__name__, str(error))
-        with replying:
-            connection.send(
-                ("result", call_id, result.payload, result.error_type, result.error_message, result.duration_ms)
-            )
+        send(("result", call_id, result.payload, result.error_type, result.error_message, result.duration_ms))
 
     while True:
         try:
             message = connection.recv()
         except (EOFError, OSError):
+            forwarder.fail_all("the local cloud stopped")
             return
         kind = message[0]
-        if kind == "invoke":
+        if kind == "aws-reply":
+            forwarder.resolve(*message[1:])
+        elif kind == "invoke":
             threading.Thread(target=run, args=message[1:], daemon=True).start()
         elif kind == "notify":
             for topic in message[1]:
@@ -251,26 +269,5 @@ def serve(
         elif kind == "warm":
             threading.Thread(target=runtime.warm, args=(message[1],), daemon=True).start()
         elif kind == "stop":
+            forwarder.fail_all("the local cloud stopped")
             return
-
-
-def _name_the_caller_of_every_aws_call() -> None:
-    """Every client the functions build sends the invoking function's name, so the emulator's call
-    counter attributes the call (its own thread-local attribution stays in this process)."""
-    from lighthouse.aws import AwsClients
-
-    build = AwsClients.client
-
-    def add_header(request: Any, **kwargs: Any) -> None:
-        function = calls.counter.current_function()
-        if function != "-":
-            request.headers[calls.FUNCTION_HEADER] = function
-
-    def client(self: AwsClients, service: str) -> Any:
-        built = build(self, service)
-        if not getattr(built, "_lighthouse_named", False):
-            built.meta.events.register("before-send", add_header)
-            built._lighthouse_named = True
-        return built
-
-    AwsClients.client = client  # type: ignore[method-assign]
