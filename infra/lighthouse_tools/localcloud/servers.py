@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from lighthouse_tools.localcloud.runtime import FunctionRuntime
@@ -150,10 +150,19 @@ class ApiGateway:
         }
 
 
+class _NoNagle(WSGIRequestHandler):
+    """Werkzeug sends a response's headers and its body in separate writes; with Nagle's algorithm on,
+    the body can wait for the client's (delayed) acknowledgement of the headers. (A buffered writer
+    would also coalesce the two, but would hold back werkzeug's `100 Continue`, which it writes to
+    the same stream before reading the body, and stall clients that send `Expect`.)"""
+
+    disable_nagle_algorithm = True
+
+
 class ServerThread(threading.Thread):
     def __init__(self, app: WSGIApp, host: str, port: int, name: str) -> None:
         super().__init__(name=name, daemon=True)
-        self.server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        self.server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=_NoNagle)
         self.server.daemon_threads = True  # type: ignore[attr-defined]
         # Otherwise socketserver tracks every request thread and scans them all on each new request.
         self.server.block_on_close = False  # type: ignore[attr-defined]

@@ -10,6 +10,15 @@ JSONPath parsers (PLY tables) for every path it evaluates. Each is a pure functi
 - JSONPath expressions are immutable once parsed;
 - boto3 clients are thread-safe, and the engine's are all alike (fake keys, no retries).
 
+And two every request repeats. moto looks up a service's backend through
+`BackendDict._create_account_specific_backend`, which takes a process-wide lock and then checks
+that the dictionary is registered with a list membership test that calls a Python `__eq__` on
+every registered service before it (23 % of the process at 50 agent pairs). Once an account's
+backend exists and the dictionary is registered, neither can change until a reset clears the
+registry, so later lookups skip both. And the HTTP endpoint: moto's dispatcher matches a request's host against every
+service's URL patterns (hundreds of regular expressions), under one lock, for every request (14 %
+of the process at 50 agent pairs). The backend for a host never changes, so it is looked up once.
+
 Idempotent; installed with the other emulator hooks for the life of the process.
 """
 
@@ -31,6 +40,8 @@ def install() -> None:
         _parse_each_definition_once()
         _parse_each_json_path_once()
         _one_client_per_service()
+        _resolve_each_host_once()
+        _find_each_backend_once()
         _installed = True
 
 
@@ -91,3 +102,37 @@ def _one_client_per_service() -> None:
     for name in ("moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",):
         module = importlib.import_module(name)
         module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+
+def _resolve_each_host_once() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    resolved: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host not in resolved:
+            resolved[host] = original(self, host)
+        return resolved[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+def _find_each_backend_once() -> None:
+    from moto.core.base_backend import BackendDict
+
+    original = BackendDict._create_account_specific_backend
+    registered: set[int] = set()
+    seen = {"registry_size": 0}
+
+    def create_account_specific_backend(self: Any, account_id: str) -> None:
+        registry = BackendDict._instances  # type: ignore[misc]
+        if len(registry) < seen["registry_size"]:  # a reset cleared it: start over
+            registered.clear()
+        seen["registry_size"] = len(registry)
+        if id(self) in registered and dict.__contains__(self, account_id):
+            return
+        original(self, account_id)
+        registered.add(id(self))
+
+    BackendDict._create_account_specific_backend = create_account_specific_backend  # type: ignore[method-assign]
