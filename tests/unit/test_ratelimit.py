@@ -78,3 +78,37 @@ def test_concurrent_consumers_never_spend_more_than_the_bucket_holds(
     assert len(granted) == 5
     assert len(refused) == 15
     assert bucket.rejections("hot") == 15
+
+
+def _agents_in_one_shard(count: int) -> list[str]:
+    import hashlib
+
+    from lighthouse.leases import SHARDS
+
+    def shard(agent_id: str) -> int:
+        return int(hashlib.sha256(agent_id.encode()).hexdigest(), 16) % SHARDS
+
+    candidates = (f"agent-{n}" for n in range(100_000))
+    return [agent_id for agent_id in candidates if shard(agent_id) == 0][:count]
+
+
+def test_open_waits_are_refused_only_at_the_global_cap_however_the_agents_hash(provisioned: Provisioned) -> None:
+    from lighthouse.leases import WaitCaps, WaitLeases
+
+    leases = WaitLeases(
+        provisioned.client("dynamodb"),
+        provisioned.name("LIGHTHOUSE_RATE_LIMITS_TABLE"),
+        FixedClock(),
+        WaitCaps(per_agent=4, total=16),  # two per shard
+    )
+    agents = _agents_in_one_shard(17)  # all with the same home shard
+
+    held = [leases.acquire(agent_id, 20) for agent_id in agents[:16]]
+    with pytest.raises(RateLimited, match="16 waits are open"):
+        leases.acquire(agents[16], 20)
+
+    assert leases.open_waits() == 16
+    held[0].release()
+    leases.acquire(agents[16], 20)
+    assert leases.open_waits() == 16
+    assert leases.open_waits(agents[0]) == 0

@@ -6,9 +6,11 @@ set, added only while the set is smaller than the cap (one conditional update) a
 wait ends. Each entry carries its own expiry, so a lease that a crashed instance never released is
 pruned the next time the set is full, and the item's TTL removes the rest.
 
-The global cap is kept in `SHARDS` items (an agent's waits count against the shard its id hashes
-to, each holding an equal part of the cap), so that no single item takes every agent's writes: a
-hot item serializes the emulator and, on DynamoDB, throttles its partition.
+The global cap is kept in `SHARDS` items, each holding an equal part of it, so that no single item
+takes every agent's writes: a hot item serializes the emulator and, on DynamoDB, throttles its
+partition. A wait goes to the shard its agent's id hashes to, or, when that one is full, to the next
+with room: ids do not hash evenly (200 agents over 8 shards of 32 put more than 32 in some), and a
+wait must be refused only when the cap itself is reached.
 
 A lease is taken only when a long-poll is about to block (`lighthouse.notify.admit`): a wait that
 can answer at once costs nothing.
@@ -60,20 +62,25 @@ class WaitLeases:
         self._caps = caps or WaitCaps()
 
     def acquire(self, agent_id: str, seconds: float) -> Lease:
-        """A lease under the agent's cap and its shard of the global cap, or RateLimited (429)."""
+        """A lease under the agent's cap and the global cap, or RateLimited (429)."""
         expiry = int(self._clock.now() + seconds + LEASE_GRACE_SECONDS)
         lease = Lease(self, f"{expiry}:{uuid.uuid4().hex}")
-        shard = int(hashlib.sha256(agent_id.encode()).hexdigest(), 16) % SHARDS
-        limits = (
-            (f"waits#{agent_id}", self._caps.per_agent, f"agent {agent_id} has {self._caps.per_agent} open waits"),
-            (f"waits#*#{shard}", math.ceil(self._caps.total / SHARDS), f"{self._caps.total} waits are open"),
-        )
-        for key, cap, refusal in limits:
-            if not self._take(key, lease.entry, cap):
-                lease.release()
-                raise RateLimited(f"too many long-polls: {refusal}; retry when one ends, or poll without wait", 1)
-            lease.keys.append(key)
-        return lease
+        home = int(hashlib.sha256(agent_id.encode()).hexdigest(), 16) % SHARDS
+        if not self._take(f"waits#{agent_id}", lease.entry, self._caps.per_agent):
+            raise RateLimited(self._refusal(f"agent {agent_id} has {self._caps.per_agent} open waits"), 1)
+        lease.keys.append(f"waits#{agent_id}")
+        per_shard = math.ceil(self._caps.total / SHARDS)
+        for offset in range(SHARDS):
+            key = f"waits#*#{(home + offset) % SHARDS}"
+            if self._take(key, lease.entry, per_shard):
+                lease.keys.append(key)
+                return lease
+        lease.release()
+        raise RateLimited(self._refusal(f"{self._caps.total} waits are open"), 1)
+
+    @staticmethod
+    def _refusal(reason: str) -> str:
+        return f"too many long-polls: {reason}; retry when one ends, or poll without wait"
 
     def _take(self, key: str, entry: str, cap: int) -> bool:
         for attempt in range(2):
