@@ -44,6 +44,8 @@ def start_platform(workdir: Path, workers: int | None = None) -> tuple[subproces
         "LIGHTHOUSE_ELICITATION_RESPONSES_PER_MINUTE": "1000000",
         "LIGHTHOUSE_ELICITATION_BURST": "1000",
         "LIGHTHOUSE_SESSIONS_PER_MINUTE": "1000000",
+        "LIGHTHOUSE_REQUESTS_PER_MINUTE": "100000000",
+        "LIGHTHOUSE_REQUEST_BURST": "100000",
     }
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "lighthouse"), "--state-file", str(state_file), "up",

@@ -52,6 +52,8 @@ def open_long_polls(api_url: str, tokens: list[str], stop: threading.Event) -> t
                 f"{api_url}/elicitation/pending?wait=20", headers={"Authorization": f"Bearer {token}"}, timeout=60
             )
             statuses.append(response.status_code)
+            if response.status_code == 429:  # as a client should: wait as long as it is told
+                stop.wait(float(response.headers.get("Retry-After", "1")))
 
     threads = [threading.Thread(target=hold, args=(token,), daemon=True) for token in tokens]
     for thread in threads:

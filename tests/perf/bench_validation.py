@@ -373,6 +373,8 @@ def main() -> None:
     if {"http", "expert_rounds"} & set(parts):
         # Limits are lifted for the measurement: one agent sends every request; experts vote often.
         os.environ["LIGHTHOUSE_VALIDATION_BURST"] = "1000000"
+        os.environ["LIGHTHOUSE_REQUESTS_PER_MINUTE"] = "100000000"
+        os.environ["LIGHTHOUSE_REQUEST_BURST"] = "100000"
         os.environ["LIGHTHOUSE_ELICITATION_RESPONSES_PER_MINUTE"] = "100000"
         os.environ["LIGHTHOUSE_ELICITATION_BURST"] = "1000"
         options = LocalCloudOptions(
