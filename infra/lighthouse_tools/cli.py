@@ -34,6 +34,17 @@ DEFAULT_STATE_FILE = Path(".lighthouse/local.json")
 ROLES = ("agent", "expert", "human", "admin")
 
 
+def _worker_count(text: str) -> int:
+    """`--workers`: a whole number from 0 (the function code in this process) to 16."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a whole number, got {text!r}") from None
+    if not 0 <= count <= 16:
+        raise argparse.ArgumentTypeError(f"expects 0 to 16 worker processes, got {count}")
+    return count
+
+
 def _parse_params(pairs: list[str]) -> dict[str, str]:
     params: dict[str, str] = {}
     for pair in pairs:
@@ -270,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-schedules", action="store_true", help="do not run scheduled events")
     up.add_argument(
         "--workers",
-        type=int,
+        type=_worker_count,
         default=min(2, os.cpu_count() or 1),
         help="worker processes for the function code (0: run it in this process)",
     )

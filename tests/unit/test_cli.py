@@ -33,3 +33,12 @@ def test_agents_add_without_a_platform_says_how_to_start_one(tmp_path: Path, mon
 
     with pytest.raises(SystemExit, match="lighthouse up"):
         main(["--state-file", str(tmp_path / "none.json"), "agents", "add", "alice"])
+
+
+@pytest.mark.parametrize("workers", ["-1", "17", "two"])
+def test_up_refuses_a_worker_count_it_cannot_run(workers: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["up", "--workers", workers])
+
+    assert refused.value.code == 2
+    assert "--workers" in capsys.readouterr().err
