@@ -1,23 +1,26 @@
-"""Work the emulator's Step Functions engine repeats for nothing, done once.
+"""Work the emulator repeats for nothing, done once.
 
-Profiled on an elicitation round trip (py-spy, `lighthouse up` at one pair), the engine spent 12%
-of the process: 9% re-lexing and re-parsing the state machine's definition with ANTLR for every
-execution, 3% building a new boto3 client for every Task state's Lambda invoke, 3% re-building
-JSONPath parsers (PLY tables) for every path it evaluates. Each is a pure function of its input:
+Profiled on an elicitation round trip (py-spy, `lighthouse up` at one pair), moto's Step Functions
+engine spent 12% of the process: 9% re-lexing and re-parsing the state machine's definition with
+ANTLR for every execution, 3% building a new boto3 client for every Task state's Lambda invoke, 3%
+re-building JSONPath parsers (PLY tables) for every path it evaluates. Each is a pure function of
+its input:
 
 - the ANTLR parse tree of a definition is kept (the preprocessor still builds fresh evaluation
   components from it for every execution, so no state is shared between executions);
 - JSONPath expressions are immutable once parsed;
 - boto3 clients are thread-safe, and the engine's are all alike (fake keys, no retries).
 
-And two every request repeats. moto looks up a service's backend through
-`BackendDict._create_account_specific_backend`, which takes a process-wide lock and then checks
-that the dictionary is registered with a list membership test that calls a Python `__eq__` on
-every registered service before it (23 % of the process at 50 agent pairs). Once an account's
-backend exists and the dictionary is registered, neither can change until a reset clears the
-registry, so later lookups skip both. And the HTTP endpoint: moto's dispatcher matches a request's host against every
-service's URL patterns (hundreds of regular expressions), under one lock, for every request (14 %
-of the process at 50 agent pairs). The backend for a host never changes, so it is looked up once.
+Two more that every request repeated (py-spy at 50 agent pairs):
+
+- moto finds a service's backend through `BackendDict._create_account_specific_backend`, which
+  takes a process-wide lock and then checks that the dictionary is registered with a list
+  membership test calling a Python `__eq__` on every registered service before it (23 % of the
+  process). Once an account's backend exists and the dictionary is registered, neither changes
+  until a reset clears the registry, so later lookups skip both.
+- moto's HTTP dispatcher matches a request's host against every service's URL patterns (hundreds
+  of regular expressions), under one lock, for every request (14 %). A host's backend never
+  changes, so it is looked up once.
 
 Idempotent; installed with the other emulator hooks for the life of the process.
 """
