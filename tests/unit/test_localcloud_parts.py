@@ -54,3 +54,26 @@ def test_partial_batch_responses() -> None:
     assert failed_ids({"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]}) == ["a", "b"]
     assert failed_ids({"batchItemFailures": []}) == []
     assert failed_ids(None) == []
+
+
+def test_a_task_callback_skips_executions_whose_worker_has_not_started() -> None:
+    from types import MethodType, SimpleNamespace
+
+    from moto.stepfunctions.parser.api import ExecutionStatus, InvalidToken
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    from lighthouse_tools.localcloud import moto_fixes
+
+    moto_fixes.install()
+    owner = SimpleNamespace(notify=lambda callback_id, outcome: callback_id == "its-token")
+    waiting = SimpleNamespace(
+        status=ExecutionStatus.RUNNING, exec_worker=SimpleNamespace(env=SimpleNamespace(callback_pool_manager=owner))
+    )
+    starting = SimpleNamespace(status=ExecutionStatus.RUNNING, exec_worker=SimpleNamespace(env=None))
+    backend = SimpleNamespace(state_machines=[SimpleNamespace(executions=[starting, waiting])])
+    backend._get_executions = MethodType(StepFunctionsParserBackend._get_executions, backend)
+
+    # Before the fix, the starting execution's missing environment was an AttributeError (a 500).
+    StepFunctionsParserBackend.send_task_success(backend, "its-token", "{}")  # type: ignore[arg-type]
+    with pytest.raises(InvalidToken):
+        StepFunctionsParserBackend.send_task_success(backend, "someone-elses", "{}")  # type: ignore[arg-type]

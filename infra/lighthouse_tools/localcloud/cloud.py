@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from lighthouse_tools.layer import verified_layer
-from lighthouse_tools.localcloud import calls, speedups
+from lighthouse_tools.localcloud import calls, moto_fixes, speedups
 from lighthouse_tools.localcloud.atomicity import (
     install_emulator_hooks,
     queue_writes,
@@ -147,6 +147,7 @@ class LocalCloud:
         self._mock.start()
         install_emulator_hooks()
         speedups.install()
+        moto_fixes.install()
         calls.install()
         options = self.options
         # Filled once the stack is provisioned: what the cost model needs to know of the functions.
