@@ -21,7 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import ValidationError
 
 from lighthouse import errors
-from lighthouse.events.model import PoisonRecord
+from lighthouse.events.model import PoisonRecord, StoredEvent
 
 # Errors that say "this input is wrong", not "try again later".
 PERMANENT: tuple[type[BaseException], ...] = (
@@ -91,3 +91,37 @@ def sqs_sender(client: Any, queue_url: str) -> Callable[[str], None]:
         client.send_message(QueueUrl=queue_url, MessageBody=body)
 
     return send
+
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def batch_handler(
+    event_type: Any, handle_record: Callable[[Any], None], sink: Callable[[], PoisonSink], logger: Logger
+) -> LambdaHandler:
+    """A Lambda handler for a stream or queue batch: each record through `handle_record`, poison
+    set aside to `sink`, the others' failures reported as a partial batch response (retried)."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
+
+    processor = BatchProcessor(event_type=event_type)
+    record_handler = setting_aside_poison(handle_record, sink)
+
+    @logger.inject_lambda_context
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return process_partial_response(  # type: ignore[return-value]  # a TypedDict of the same shape
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+
+    return handler
+
+
+def stored_events(handle: Callable[[StoredEvent], object]) -> Callable[[Any], None]:
+    """A record handler for the events table's stream: the record's stored event (when it is one)
+    to `handle`; records that are not events (snapshots, deletions) are skipped."""
+
+    def handle_record(record: Any) -> None:
+        event = StoredEvent.from_stream_record(record.raw_event)
+        if event is not None:
+            handle(event)
+
+    return handle_record
