@@ -29,6 +29,8 @@ from lighthouse_tools.admin import (
     credential_path,
     write_credential,
 )
+from lighthouse_tools.localcloud.durable.datadir import DATA_DIR_VARIABLE, DEFAULT_DATA_DIR, DataDirectoryError
+from lighthouse_tools.localcloud.durable.datadir import resolve as resolve_data_dir
 
 DEFAULT_STATE_FILE = Path(".lighthouse/local.json")
 ROLES = ("agent", "expert", "human", "admin")
@@ -68,6 +70,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         parameter_overrides=_parse_params(args.param),
         start_schedules=not args.no_schedules,
         worker_processes=args.workers,
+        data_dir=resolve_data_dir(args.data_dir),
+        fresh=args.fresh,
     )
     cloud = LocalCloud(options)
     # The handler only flips a flag: setting a threading.Event from a signal handler takes the
@@ -81,6 +85,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     try:
         cloud.start()
+    except DataDirectoryError as error:
+        print(f"lighthouse up: {error}", file=sys.stderr)
+        return 1
     except Exception as error:
         print(f"lighthouse up: could not start the local cloud: {error}", file=sys.stderr)
         cloud.stop()
@@ -101,6 +108,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  API:          {cloud.api_url}")
     print(f"  AWS endpoint: {cloud.aws_endpoint_url}  (region {REGION}; any access key works)")
     print(f"  State file:   {state_file}")
+    if cloud.persistence is not None:
+        report = cloud.persistence.report
+        print(
+            f"  Data:         {cloud.persistence.path} (restored in {report.seconds:.2f} s: "
+            f"{'a snapshot and ' if report.snapshot_loaded else ''}{report.journal_records} journal records"
+            f"{f', {report.torn_bytes} bytes of a torn last record dropped' if report.torn_bytes else ''}; "
+            f"{report.interrupted} interrupted executions resume)"
+        )
     print(f"  Admin:        {credential} (the operator's credential, mode 0600; admin commands use it)")
     print("Press Ctrl+C to stop.", flush=True)
     while not stop_requested:
@@ -285,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=min(2, os.cpu_count() or 1),
         help="worker processes for the function code (0: run it in this process)",
     )
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where the state is kept (default: ${DATA_DIR_VARIABLE}, else {DEFAULT_DATA_DIR})",
+    )
+    up.add_argument("--fresh", action="store_true", help="delete the data directory's contents and start empty")
     up.set_defaults(func=cmd_up)
 
     agents = commands.add_parser("agents", help="manage agents").add_subparsers(dest="agents_command", required=True)

@@ -37,7 +37,7 @@ _ITEM_OPERATIONS = (
 # batch_write_item is a no-op in moto's backend: its items arrive through put_item and delete_item.
 _WRITES = {"put_item", "update_item", "delete_item", "transact_write_items"}
 _QUEUE_WRITES = ("send_message", "send_message_batch", "change_message_visibility")
-_lock = threading.RLock()
+lock = threading.RLock()
 _installed = False
 
 
@@ -102,7 +102,7 @@ def _wrap(cls: Any, name: str, locked: bool, signal: WriteSignal | None, tables:
 
     def call(*args: Any, **kwargs: Any) -> Any:
         if locked:
-            with _lock:
+            with lock:
                 result = original(*args, **kwargs)
         else:
             result = original(*args, **kwargs)
@@ -154,7 +154,7 @@ def _transactions_without_table_copies() -> None:
     original = models.DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
-        with _lock:
+        with lock:
             errors: list[tuple[Any, Any, Any]] = []
             seen: set[tuple[str, str]] = set()
             failed = False

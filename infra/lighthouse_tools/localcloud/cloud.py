@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -23,6 +24,8 @@ from lighthouse_tools.localcloud.atomicity import (
     table_of_stream,
     table_writes,
 )
+from lighthouse_tools.localcloud.durable.persistence import Persistence
+from lighthouse_tools.localcloud.durable.recovery import resume_executions
 from lighthouse_tools.localcloud.provision import Provisioner, Stack
 from lighthouse_tools.localcloud.runtime import FunctionRuntime
 from lighthouse_tools.localcloud.servers import ApiGateway, ServerThread
@@ -63,6 +66,13 @@ class LocalCloudOptions:
     # Build the Lambda layer from its requirements and import every handler from it alone before
     # serving (cached by hash), so a dependency missing from the layer fails here, not on Lambda.
     verify_layer: bool = True
+    # Keep the state in this directory (durable/): restored at start, every acknowledged change on
+    # disk. None keeps it in memory only (the integration tests' clouds).
+    data_dir: Path | None = None
+    # Start with an empty data directory (its contents are deleted).
+    fresh: bool = False
+    # fsync each group commit; off only for benchmarks that measure what durability costs.
+    fsync: bool = True
 
 
 class _LambdaInvokeBridge:
@@ -131,6 +141,9 @@ class LocalCloud:
         self._saved_env: dict[str, str | None] = {}
         self.started_in_seconds = 0.0
         self._components: Components | None = None
+        self.persistence: Persistence | None = None
+        self.resumed_executions: list[str] = []
+        self._recovery: threading.Thread | None = None
         # Every AWS call, Lambda invocation and state transition the emulator serves (see calls.py).
         self.calls = calls.counter
 
@@ -138,6 +151,10 @@ class LocalCloud:
 
     def start(self) -> LocalCloud:
         began = time.perf_counter()
+        options = self.options
+        if options.data_dir is not None:
+            # First, so a directory in use (or from a newer Lighthouse) is refused before anything runs.
+            self.persistence = Persistence(options.data_dir, ACCOUNT, REGION, fsync=options.fsync).open(options.fresh)
         from moto import mock_aws
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -149,7 +166,6 @@ class LocalCloud:
         speedups.install()
         moto_fixes.install()
         calls.install()
-        options = self.options
         # Filled once the stack is provisioned: what the cost model needs to know of the functions.
         described: dict[str, Any] = {}
         self.aws_server = ServerThread(
@@ -170,6 +186,7 @@ class LocalCloud:
             parameter_overrides=options.parameter_overrides,
             time_scale=options.time_scale,
         ).provision()
+        interrupted = self._restore()
         if options.verify_layer:
             verified_layer(
                 {
@@ -190,7 +207,28 @@ class LocalCloud:
         self.api_server.start()
         self._start_sources()
         self.started_in_seconds = time.perf_counter() - began
+        if interrupted:
+            self._recovery = threading.Thread(
+                target=self._resume, args=(interrupted,), name="resume-executions", daemon=True
+            )
+            self._recovery.start()
         return self
+
+    def _restore(self) -> list[dict[str, Any]]:
+        """Put the data directory's state back into the freshly provisioned emulator, then journal."""
+        if self.persistence is None:
+            return []
+        interrupted = self.persistence.restore()
+        self.persistence.begin()
+        return interrupted
+
+    def _resume(self, interrupted: list[dict[str, Any]]) -> None:
+        assert self.persistence is not None
+        backend = self.persistence.codec.backends.stepfunctions
+        taken = {e.name for machine in backend.state_machines for e in machine.executions}
+        self.resumed_executions = resume_executions(
+            self.client("stepfunctions"), interrupted, taken, self.persistence.note_execution_link
+        )
 
     def _runtime(self) -> FunctionRuntime:
         assert self.stack is not None
@@ -215,11 +253,16 @@ class LocalCloud:
         self._stop.set()
         for poller in self.pollers:
             poller.join(timeout=5)
+        if self._recovery is not None:
+            self._recovery.join(timeout=30)
         if self.runtime is not None and hasattr(self.runtime, "stop"):
             self.runtime.stop()
         for server in (self.api_server, self.aws_server):
             if server is not None:
                 server.stop()
+        if self.persistence is not None:
+            self.persistence.close()
+            self.persistence = None
         _bridge.uninstall()
         if self._mock is not None:
             self._mock.stop()
@@ -359,6 +402,8 @@ class LocalCloud:
         for queue_source in self.stack.queue_sources:
             self.pollers.append(SqsPoller(queue_source, sqs, self.runtime, REGION, self._stop, wake=queue_writes))
         for stream_source in self.stack.stream_sources:
+            function = stream_source.function
+            persistence = self.persistence
             self.pollers.append(
                 StreamPoller(
                     stream_source,
@@ -369,6 +414,10 @@ class LocalCloud:
                     self._stop,
                     release_iterator=_forget_shard_iterator,
                     wake=table_writes.table(table_of_stream(stream_source.stream_arn)),
+                    resume_after=persistence.checkpoints(function) if persistence else None,
+                    checkpoint=(
+                        functools.partial(persistence.checkpoint, function) if persistence else lambda s, n: None
+                    ),
                 )
             )
         if self.options.start_schedules:

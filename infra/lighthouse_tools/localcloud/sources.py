@@ -177,8 +177,14 @@ class StreamPoller(Poller):
         retry_base_seconds: float = 0.05,
         release_iterator: Callable[[str], None] = lambda iterator: None,
         wake: WriteSignal | None = None,
+        resume_after: dict[str, int] | None = None,
+        checkpoint: Callable[[str, int], None] = lambda shard, sequence: None,
     ):
         super().__init__(f"stream:{source.function}", stop, wake)
+        # Per shard, the last record delivered before a restart: the poller goes on after it, as a
+        # Lambda event source mapping goes on from its own checkpoint.
+        self._resume_after = dict(resume_after or {})
+        self._checkpoint = checkpoint
         self.source = source
         self._streams = streams
         self._sqs = sqs
@@ -212,6 +218,8 @@ class StreamPoller(Poller):
                     self.records_delivered += len(records) - len(wanted)
                     if wanted:
                         self._deliver(wanted)
+                    if not self.stopping:
+                        self._checkpoint(shard_id, int(records[-1]["dynamodb"]["SequenceNumber"]))
             if not full_batch:
                 # The shards are drained: sleep until the table is written after `seen` (a write made
                 # while this batch was delivered has already moved the generation, so it is not missed).
@@ -227,14 +235,27 @@ class StreamPoller(Poller):
 
     def _shard_iterators(self) -> dict[str, str | None]:
         description = self._streams.describe_stream(StreamArn=self.source.stream_arn)["StreamDescription"]
-        return {
-            shard["ShardId"]: self._streams.get_shard_iterator(
+        return {shard["ShardId"]: self._iterator(shard) for shard in description["Shards"]}
+
+    def _iterator(self, shard: dict[str, Any]) -> str:
+        shard_id = shard["ShardId"]
+        after = self._resume_after.get(shard_id)
+        if after is None:
+            return str(
+                self._streams.get_shard_iterator(
+                    StreamArn=self.source.stream_arn, ShardId=shard_id, ShardIteratorType=self.source.starting_position
+                )["ShardIterator"]
+            )
+        first = int(shard["SequenceNumberRange"]["StartingSequenceNumber"])
+        self.records_delivered += max(0, after - first + 1)  # delivered by the process before the restart
+        return str(
+            self._streams.get_shard_iterator(
                 StreamArn=self.source.stream_arn,
-                ShardId=shard["ShardId"],
-                ShardIteratorType=self.source.starting_position,
+                ShardId=shard_id,
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                SequenceNumber=str(after),
             )["ShardIterator"]
-            for shard in description["Shards"]
-        }
+        )
 
     def _event(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         shaped = []
