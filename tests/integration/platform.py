@@ -75,7 +75,8 @@ class UpProcess:
         text = "".join(self.output)
         api = re.search(r"API:\s+(http://\S+)", text)
         aws = re.search(r"AWS endpoint:\s+(http://\S+)", text)
-        assert api and aws, text
+        assert api, text
+        assert aws, text
         self.process, self.api_url, self.aws_endpoint_url = process, api.group(1), aws.group(1)
         return process
 
