@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import secrets
 import threading
 import time
@@ -283,8 +284,10 @@ def _check_read_models_equal_a_replay(up: UpProcess) -> None:
     assert expected, "the replay projected nothing"
 
 
-def _crash_run(tmp_path: Path, seed: int) -> dict[str, int]:
-    print(f"crash run seed {seed}")
+def _crash_run(tmp_path: Path, seed: int, clean: bool = False) -> dict[str, int]:
+    """Set up, load, stop the platform at a random moment (kill -9, or Ctrl+C if `clean`), start it
+    again on the same directory and check everything; returns what was acknowledged."""
+    print(f"{'restart' if clean else 'crash'} run seed {seed}")
     rng = random.Random(seed)
     up = UpProcess(tmp_path / f"run-{seed}", tmp_path / f"run-{seed}" / "data")
     up.workdir.mkdir(parents=True)
@@ -294,12 +297,15 @@ def _crash_run(tmp_path: Path, seed: int) -> dict[str, int]:
         stop = threading.Event()
         threads = _load(world, stop)
         time.sleep(rng.uniform(0.5, 4.0))
-        up.kill()
+        if clean:
+            assert up.interrupt() == 0
+        else:
+            up.kill()
         stop.set()
         for thread in threads:
             thread.join(30)
         up.start()
-        assert "interrupted executions resume" in "".join(up.output)
+        assert re.search(r"Data: .* \d+ interrupted executions resume", "".join(up.output)), up.output
         _check_acknowledged_writes(world)
         _check_event_log(world)
         _check_waits_resume(world)
@@ -318,3 +324,75 @@ def test_kill_9_under_load_loses_no_acknowledged_write_and_every_wait_resumes(tm
     figures = [_crash_run(tmp_path, seed) for seed in seeds]
     print(f"crash runs: {len(figures)}, acknowledged writes: {sum(f['acknowledged'] for f in figures)}, lost 0")
     assert all(f["acknowledged"] > 0 for f in figures)
+
+
+def test_a_clean_ctrl_c_and_start_keep_everything_too(tmp_path: Path) -> None:
+    figures = _crash_run(tmp_path, random.SystemRandom().randrange(1 << 30), clean=True)
+    assert figures["acknowledged"] > 0
+
+
+def _started_with_agents(tmp_path: Path, names: list[str]) -> tuple[UpProcess, Session]:
+    up = UpProcess(tmp_path, tmp_path / "data")
+    up.start()
+    admin = up.operator()
+    for name in names:
+        assert admin.call("POST", "/agents", {"agent_id": name, "role": "agent"}).status_code == 201
+    return up, admin
+
+
+def test_a_torn_last_journal_record_is_dropped_and_said_so(tmp_path: Path) -> None:
+    up, _ = _started_with_agents(tmp_path, ["first", "second"])
+    try:
+        up.kill()
+        journal = sorted((tmp_path / "data").glob("journal-*.log"))[-1]
+        size = journal.stat().st_size
+        with journal.open("r+b") as handle:
+            handle.truncate(size - 3)  # the last record loses its end, as a crash mid-write leaves it
+        up.start()
+        text = "".join(up.output)
+        assert re.search(r"kept \d+ whole records; dropped \d+ bytes of a torn or corrupt last record", text), text
+        assert "bytes of a torn last record dropped" in text
+        listed = {a["agent_id"] for a in up.operator().call("GET", "/agents").json()["agents"]}
+        assert {"first", "second"} <= listed  # written well before the torn record, which is the last one
+        admin = up.operator()
+        assert admin.call("POST", "/agents", {"agent_id": "third", "role": "agent"}).status_code == 201
+        up.kill()
+        up.start()  # the journal, cut back to its last whole record, goes on cleanly
+        assert "torn last record" not in "".join(up.output)
+        listed = {a["agent_id"] for a in up.operator().call("GET", "/agents").json()["agents"]}
+        assert {"first", "second", "third"} <= listed
+    finally:
+        up.stop_quietly()
+
+
+def test_a_second_lighthouse_up_on_one_directory_is_refused(tmp_path: Path) -> None:
+    up, admin = _started_with_agents(tmp_path, ["holder"])
+    try:
+        second = UpProcess(tmp_path / "second", tmp_path / "data")
+        second.workdir.mkdir()
+        process = second.start(expect_ready=False)
+        assert process.returncode == 1
+        assert "is in use by lighthouse up (pid" in "".join(second.output), second.output
+        assert admin.call("GET", "/agents/holder").status_code == 200  # the first one is unharmed
+    finally:
+        up.stop_quietly()
+
+
+def test_a_directory_from_a_newer_lighthouse_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "FORMAT").write_text('{"format": 99, "written_by": "99.0"}')
+    process = UpProcess(tmp_path, data).start(expect_ready=False)
+    assert process.returncode == 1
+    assert (data / "FORMAT").read_text() == '{"format": 99, "written_by": "99.0"}'
+
+
+def test_fresh_starts_empty(tmp_path: Path) -> None:
+    up, _ = _started_with_agents(tmp_path, ["old"])
+    try:
+        assert up.interrupt() == 0
+        up.start("--fresh")
+        listed = {a["agent_id"] for a in up.operator().call("GET", "/agents").json()["agents"]}
+        assert "old" not in listed
+    finally:
+        up.stop_quietly()
