@@ -42,6 +42,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m tests.perf.bench_validation
 	$(BIN)/python -m tests.perf.bench_pipelines
 	$(BIN)/python -m tests.perf.bench_hardening
+	$(BIN)/python -m tests.perf.bench_durability
 
 # A long schemathesis run against the served OpenAPI document (the test suite runs a short one).
 fuzz: $(STAMP)

@@ -177,35 +177,34 @@ def _events(up: UpProcess) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _check_acknowledged_writes(world: World) -> None:
+def audit(world: World) -> dict[str, int]:
+    """Compare the client's log of acknowledged requests with what the restarted platform holds."""
     acked, alice = world.acked, world.alice
+    lost, duplicated = 0, 0
     for elicitation_id in acked.elicitations:
         status = alice.call("GET", f"/elicitation/status/{elicitation_id}")
-        assert status.status_code == 200, (elicitation_id, status.text)
-        if elicitation_id in acked.answered:
-            assert status.json()["status"] == "accepted", status.json()
-    for request_id in acked.validations:
-        assert world.bob.call("GET", f"/validate/{request_id}").status_code == 200, request_id
+        if status.status_code != 200:
+            lost += 1
+        elif elicitation_id in acked.answered and status.json()["status"] != "accepted":
+            lost += 1  # the answer was acknowledged but is gone
+    lost += sum(world.bob.call("GET", f"/validate/{r}").status_code != 200 for r in acked.validations)
     memory = alice.call("GET", "/memory?store=project&scope=project&project=demo&limit=200").json()
     texts = Counter(item["text"] for item in memory["items"])
-    assert set(acked.memories) <= set(texts), set(acked.memories) - set(texts)
-    assert all(count == 1 for count in texts.values()), "a memory write was stored twice"
-    for agent_id, token in acked.sessions[-20:]:
+    lost += len(set(acked.memories) - set(texts))
+    duplicated += sum(count - 1 for count in texts.values())
+    for agent_id, token in acked.sessions[-20:]:  # a session's token must still be honoured
         seen = alice.http.get(f"{world.up.api_url}/agents/{agent_id}", headers={"Authorization": f"Bearer {token}"})
-        assert seen.status_code == 200, seen.text
-
-
-def _check_event_log(world: World) -> None:
+        lost += seen.status_code != 200
     versions: dict[str, list[int]] = {}
     requested: Counter[str] = Counter()
     for item in _events(world.up):
         stream = item["stream_id"]["S"]
         versions.setdefault(stream, []).append(int(item["version"]["N"]))
-        if item.get("type", {}).get("S") == "ELICITATION_REQUESTED":
+        if item["type"]["S"] == "ELICITATION_REQUESTED":
             requested[stream] += 1
-    for stream, numbers in versions.items():
-        assert sorted(numbers) == list(range(1, len(numbers) + 1)), f"{stream} has gaps or repeats: {numbers}"
-    assert all(count == 1 for count in requested.values()), "an elicitation was requested twice"
+    gaps = sum(sorted(numbers) != list(range(1, len(numbers) + 1)) for numbers in versions.values())
+    duplicated += sum(count - 1 for count in requested.values())
+    return {"lost": lost, "duplicated": duplicated, "streams_with_gaps": gaps}
 
 
 def _check_waits_resume(world: World) -> None:
@@ -284,7 +283,7 @@ def _check_read_models_equal_a_replay(up: UpProcess) -> None:
     assert expected, "the replay projected nothing"
 
 
-def _crash_run(tmp_path: Path, seed: int, clean: bool = False) -> dict[str, int]:
+def crash_run(tmp_path: Path, seed: int, clean: bool = False) -> dict[str, int]:
     """Set up, load, stop the platform at a random moment (kill -9, or Ctrl+C if `clean`), start it
     again on the same directory and check everything; returns what was acknowledged."""
     print(f"{'restart' if clean else 'crash'} run seed {seed}")
@@ -306,14 +305,14 @@ def _crash_run(tmp_path: Path, seed: int, clean: bool = False) -> dict[str, int]
             thread.join(30)
         up.start()
         assert re.search(r"Data: .* \d+ interrupted executions resume", "".join(up.output)), up.output
-        _check_acknowledged_writes(world)
-        _check_event_log(world)
+        found = audit(world)
         _check_waits_resume(world)
         _check_read_models_equal_a_replay(up)
         acked = world.acked
         return {
             "acknowledged": len(acked.elicitations) + len(acked.answered) + len(acked.validations)
             + len(acked.memories) + len(acked.sessions),
+            **found,
         }  # fmt: skip
     finally:
         up.stop_quietly()
@@ -321,14 +320,17 @@ def _crash_run(tmp_path: Path, seed: int, clean: bool = False) -> dict[str, int]
 
 def test_kill_9_under_load_loses_no_acknowledged_write_and_every_wait_resumes(tmp_path: Path) -> None:
     seeds = [random.SystemRandom().randrange(1 << 30) for _ in range(CRASH_RUNS)]
-    figures = [_crash_run(tmp_path, seed) for seed in seeds]
-    print(f"crash runs: {len(figures)}, acknowledged writes: {sum(f['acknowledged'] for f in figures)}, lost 0")
-    assert all(f["acknowledged"] > 0 for f in figures)
+    figures = [crash_run(tmp_path, seed) for seed in seeds]
+    print(f"crash runs: {figures}")
+    for run in figures:
+        assert run["acknowledged"] > 0
+        assert (run["lost"], run["duplicated"], run["streams_with_gaps"]) == (0, 0, 0), run
 
 
 def test_a_clean_ctrl_c_and_start_keep_everything_too(tmp_path: Path) -> None:
-    figures = _crash_run(tmp_path, random.SystemRandom().randrange(1 << 30), clean=True)
+    figures = crash_run(tmp_path, random.SystemRandom().randrange(1 << 30), clean=True)
     assert figures["acknowledged"] > 0
+    assert (figures["lost"], figures["duplicated"], figures["streams_with_gaps"]) == (0, 0, 0), figures
 
 
 def _started_with_agents(tmp_path: Path, names: list[str]) -> tuple[UpProcess, Session]:

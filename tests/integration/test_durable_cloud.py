@@ -35,8 +35,13 @@ def test_objects_and_secrets_survive_a_restart(tmp_path: Path) -> None:
         environment = cloud.function_environment()
         bucket = cloud.stack.resolver.physical_ids["WorkspaceBucket"] if cloud.stack else ""
         cloud.client("s3").put_object(Bucket=bucket, Key="notes/a.txt", Body=b"kept")
-        master = cloud.client("secretsmanager").get_secret_value(SecretId=environment["LIGHTHOUSE_MASTER_SECRET_ARN"])
+        secrets = cloud.client("secretsmanager")
+        master = secrets.get_secret_value(SecretId=environment["LIGHTHOUSE_MASTER_SECRET_ARN"])
         operator = cloud.operator_credential()
+        changed = secrets.create_secret(Name="probe/changed", SecretString="first")["ARN"]
+        secrets.put_secret_value(SecretId=changed, SecretString="second")
+        gone = secrets.create_secret(Name="probe/gone", SecretString="x")["ARN"]
+        secrets.delete_secret(SecretId=gone, ForceDeleteWithoutRecovery=True)
     with durable_cloud(tmp_path / "data") as cloud:
         environment = cloud.function_environment()
         body = cloud.client("s3").get_object(Bucket=bucket, Key="notes/a.txt")["Body"].read()
@@ -44,6 +49,9 @@ def test_objects_and_secrets_survive_a_restart(tmp_path: Path) -> None:
         secret = cloud.client("secretsmanager").get_secret_value(SecretId=environment["LIGHTHOUSE_MASTER_SECRET_ARN"])
         assert secret["SecretString"] == master["SecretString"]
         assert cloud.operator_credential() == operator
+        secrets = cloud.client("secretsmanager")
+        assert secrets.get_secret_value(SecretId="probe/changed")["SecretString"] == "second"
+        assert "probe/gone" not in {s["Name"] for s in secrets.list_secrets()["SecretList"]}
 
 
 def test_queue_messages_come_back_and_in_flight_ones_after_their_visibility_timeout(tmp_path: Path) -> None:

@@ -253,21 +253,32 @@ def _hook_secrets() -> None:
 
         def operation(self: Any, *args: Any, __original: Callable[..., Any] = original, **kwargs: Any) -> Any:
             recorder = _recorder
+            if recorder is None:
+                return __original(self, *args, **kwargs)
+            given = str(kwargs.get("name", kwargs.get("secret_id", args[0] if args else "")))
+            name = _secret_name(self, given)  # before the call: a forced delete leaves nothing to ask
             result = __original(self, *args, **kwargs)
-            if recorder is not None:
-                secret_id = kwargs.get("name", kwargs.get("secret_id", args[0] if args else None))
-                recorder.record(("secret", *secret_state(self, str(secret_id))))
+            recorder.record(("secret", name, secret_state(self, name)))
             return result
 
         setattr(SecretsManagerBackend, name, functools.wraps(original)(operation))
 
 
-def secret_state(backend: Any, secret_id: str) -> tuple[str, dict[str, Any] | None]:
-    secret = backend.secrets[secret_id]
-    if secret.is_deleted():
-        return secret.name, None
+def _secret_name(backend: Any, secret_id: str) -> str:
+    """A secret's name from its name or ARN (a secret not created yet: the name given)."""
+    for secret in dict.values(backend.secrets):
+        if secret_id in (secret.name, secret.arn):
+            return str(secret.name)
+    return secret_id
+
+
+def secret_state(backend: Any, name: str) -> dict[str, Any] | None:
+    """The current value of a secret, or None if it is gone or scheduled for deletion."""
+    secret = next((s for s in dict.values(backend.secrets) if s.name == name), None)
+    if secret is None or secret.is_deleted():
+        return None
     value = backend.get_secret_value(secret.name, None, "AWSCURRENT")
-    return secret.name, {
+    return {
         "string": value.get("SecretString") if isinstance(value, dict) else secret.secret_string,
         "binary": secret.secret_binary,
         "description": secret.description,

@@ -148,9 +148,7 @@ class StateCodec:
             "queues": {
                 name: [message_state(m) for m in list(q._messages)] for name, q in self.backends.sqs.queues.items()
             },
-            "secrets": dict(
-                secret_state(self.backends.secrets, name) for name in list(self.backends.secrets.secrets.keys())
-            ),
+            "secrets": {name: secret_state(self.backends.secrets, name) for name in self._secret_names()},
             "objects": {
                 name: {key: bytes(obj.value) for key, obj in list(bucket.keys.items())}
                 for name, bucket in list(self.backends.s3.buckets.items())
@@ -159,6 +157,9 @@ class StateCodec:
             "executions": self._executions(),
             "checkpoints": {function: dict(shards) for function, shards in restored.checkpoints.items()},
         }
+
+    def _secret_names(self) -> list[str]:
+        return [str(secret.name) for secret in list(dict.values(self.backends.secrets.secrets))]
 
     def _tables(self) -> dict[str, Any]:
         tables: dict[str, Any] = {}
@@ -307,10 +308,10 @@ class StateCodec:
 
     def _apply_secret(self, restored: Restored, name: str, secret: dict[str, Any] | None) -> None:
         backend = self.backends.secrets
-        exists = name in backend.secrets
+        exists = name in self._secret_names()
         if secret is None:
             if exists:
-                backend.delete_secret(name, None, True, False)
+                backend.delete_secret(name, None, True)
             return
         if exists:
             backend.put_secret_value(name, secret["string"], secret["binary"], None, ["AWSCURRENT"])
