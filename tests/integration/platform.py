@@ -45,6 +45,9 @@ class UpProcess:
             **os.environ,
             "LIGHTHOUSE_REQUESTS_PER_MINUTE": "100000000",
             "LIGHTHOUSE_REQUEST_BURST": "100000",
+            "LIGHTHOUSE_ELICITATION_CREATES_PER_MINUTE": "1000000",
+            "LIGHTHOUSE_ELICITATION_RESPONSES_PER_MINUTE": "1000000",
+            "LIGHTHOUSE_ELICITATION_BURST": "1000",
             "LIGHTHOUSE_LOG_LEVEL": "WARNING",
         }
         process = subprocess.Popen(

@@ -72,21 +72,30 @@ def test_queue_messages_come_back_and_in_flight_ones_after_their_visibility_time
         assert later[0]["Attributes"]["ApproximateReceiveCount"] == "2"
 
 
-def test_stream_consumers_go_on_from_their_checkpoints(tmp_path: Path) -> None:
+def test_stream_consumers_go_on_from_their_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with durable_cloud(tmp_path / "data") as cloud:
-        registry = cloud.components().agents
-        registry.register("before-restart", "agent")
+        cloud.components().agents.register("before-restart", "agent")
         cloud.wait_for_projection()
-        delivered_before = cloud.stream_poller().records_delivered
+        checkpoint = max(cloud.persistence.checkpoints("ProjectorFunction").values()) if cloud.persistence else 0
+    assert checkpoint > 0
     with durable_cloud(tmp_path / "data") as cloud:
-        poller = cloud.stream_poller()
+        assert cloud.runtime is not None
+        delivered: list[int] = []
+        invoke = cloud.runtime.invoke
+
+        def watched(logical_id: str, event: Any) -> Any:
+            if logical_id == "ProjectorFunction":
+                delivered.extend(int(r["dynamodb"]["SequenceNumber"]) for r in event["Records"])
+            return invoke(logical_id, event)
+
+        monkeypatch.setattr(cloud.runtime, "invoke", watched)
         time.sleep(0.5)
-        assert poller.batches == 0, "records delivered before the restart were delivered again"
-        assert poller.records_delivered == delivered_before
+        assert delivered == [], "records delivered before the restart were delivered again"
         cloud.components().agents.register("after-restart", "agent")
         cloud.wait_for_projection()
-        assert poller.records_delivered > delivered_before
-        assert poller.batches >= 1
+        assert delivered, "the new records were not delivered"
+        assert min(delivered) == checkpoint + 1  # nothing skipped, nothing twice
+        assert len(delivered) == len(set(delivered))
         listed = {a.agent_id for a in cloud.components().agents.list(100, None).agents}
         assert {"before-restart", "after-restart"} <= listed
 

@@ -46,6 +46,9 @@ def _lift_limits() -> None:
     os.environ["LIGHTHOUSE_REQUEST_BURST"] = "100000"
     os.environ["LIGHTHOUSE_SESSIONS_PER_MINUTE"] = "100000"
     os.environ["LIGHTHOUSE_RATE_LIMIT_BURST"] = "100000"
+    os.environ["LIGHTHOUSE_ELICITATION_CREATES_PER_MINUTE"] = "1000000"
+    os.environ["LIGHTHOUSE_ELICITATION_RESPONSES_PER_MINUTE"] = "1000000"
+    os.environ["LIGHTHOUSE_ELICITATION_BURST"] = "1000"
 
 
 def _options(data_dir: Path | None) -> LocalCloudOptions:
@@ -95,7 +98,9 @@ def build_directory(data_dir: Path, crash_copy: Path) -> dict[str, float]:
         http.headers["Authorization"] = f"Bearer {token.json()['token']}"
         body = {"to_agent": "answerer", "message": "open", "schema": {"type": "string"}, "timeout_seconds": 3600}
         for _ in range(OPEN_ELICITATIONS):
-            assert http.post(f"{cloud.api_url}/elicitation/create", json=body).status_code == 201
+            created = http.post(f"{cloud.api_url}/elicitation/create", json=body)
+            assert created.status_code == 201, created.text
+        print(f"  {OPEN_ELICITATIONS} elicitations open ({time.perf_counter() - began:.0f} s)", flush=True)
         stored = sum(1 for _ in _event_items(cloud))
         stream, version = f"filler-{uuid.uuid4().hex}", 0
         while stored < EVENTS:
@@ -104,6 +109,7 @@ def build_directory(data_dir: Path, crash_copy: Path) -> dict[str, float]:
             version, stored = version + count, stored + count
             if version >= 10_000:
                 stream, version = f"filler-{uuid.uuid4().hex}", 0
+                print(f"  {stored} events stored ({time.perf_counter() - began:.0f} s)", flush=True)
         cloud.wait_for_projection(timeout=600)
         time.sleep(1.0)  # the stream consumers' last checkpoints reach the journal
         # A copy taken while it runs is what a crash leaves: no snapshot since the start, a journal
@@ -146,7 +152,10 @@ def start_up(pristine: Path) -> dict[str, Any]:
             assert requests.get(f"{api}/health", timeout=30).status_code == 200, text
             healthy.append(time.perf_counter() - began)
             restored.append(next(line.strip() for line in lines if line.strip().startswith("Data:")))
-            sfn = boto3.client("stepfunctions", endpoint_url=aws, region_name=REGION)
+            sfn = boto3.client(
+                "stepfunctions", endpoint_url=aws, region_name=REGION,
+                aws_access_key_id="bench", aws_secret_access_key="bench",
+            )  # fmt: skip
             machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
                            if "Elicitation" in m["name"])  # fmt: skip
             while _running(sfn, machine) < OPEN_ELICITATIONS and time.perf_counter() - began < 300:
@@ -192,12 +201,19 @@ def crash_figures() -> dict[str, Any]:
 def main() -> None:
     print("Durability benchmark (embedded local cloud on a data directory)", flush=True)
     _lift_limits()
-    figures: dict[str, Any] = {"append_write_overhead": write_overhead()}
-    print(f"append_write_overhead: {json.dumps(figures['append_write_overhead'])}", flush=True)
-    with tempfile.TemporaryDirectory() as directory:
-        clean, crashed = Path(directory) / "clean", Path(directory) / "crashed"
-        figures["directory"] = build_directory(clean, crashed)
-        print(f"directory: {json.dumps(figures['directory'])}", flush=True)
+    figures: dict[str, Any] = {}
+    if not os.environ.get("BENCH_SKIP_APPEND"):
+        figures["append_write_overhead"] = write_overhead()
+        print(f"append_write_overhead: {json.dumps(figures['append_write_overhead'])}", flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        # BENCH_DURABILITY_DIR keeps the built directories (about 10 minutes to build) for the next run.
+        directory = Path(os.environ.get("BENCH_DURABILITY_DIR") or scratch)
+        clean, crashed = directory / "clean", directory / "crashed"
+        if not (clean / "snapshot.pickle").exists() or not crashed.exists():
+            shutil.rmtree(clean, ignore_errors=True)
+            shutil.rmtree(crashed, ignore_errors=True)
+            figures["directory"] = build_directory(clean, crashed)
+            print(f"directory: {json.dumps(figures['directory'])}", flush=True)
         figures["start_after_clean_stop"] = start_up(clean)
         print(f"start_after_clean_stop: {json.dumps(figures['start_after_clean_stop'])}", flush=True)
         figures["start_after_crash"] = start_up(crashed)

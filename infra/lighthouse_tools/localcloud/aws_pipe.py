@@ -112,8 +112,15 @@ def _body_bytes(body: Any) -> bytes:
     return bytes(body)
 
 
+# Closed while the emulator's state is being restored from the data directory: a worker that has
+# booted meanwhile waits rather than seeing the state half put back.
+restored = threading.Event()
+restored.set()
+
+
 def answer(method: str, url: str, headers: dict[str, str], body: bytes) -> Reply:
     """Run one request in the emulator, as `mock_aws` runs an in-process client's."""
+    restored.wait()
     from botocore.awsrequest import AWSPreparedRequest
     from moto.core.models import botocore_stubber
 

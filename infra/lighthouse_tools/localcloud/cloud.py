@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from lighthouse_tools.layer import verified_layer
-from lighthouse_tools.localcloud import calls, moto_fixes, speedups
+from lighthouse_tools.localcloud import aws_pipe, calls, moto_fixes, speedups
 from lighthouse_tools.localcloud.atomicity import (
     install_emulator_hooks,
     queue_writes,
@@ -45,6 +45,10 @@ FAKE_CREDENTIALS = {
     # Account-based endpoints (<account>.streams-ddb...) are not routed by the emulator.
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
 }
+
+
+# Resumed executions are started while fewer Step Functions tasks than this are running.
+RESUME_WINDOW = 8
 
 
 @dataclass
@@ -186,7 +190,6 @@ class LocalCloud:
             parameter_overrides=options.parameter_overrides,
             time_scale=options.time_scale,
         ).provision()
-        interrupted = self._restore()
         if options.verify_layer:
             verified_layer(
                 {
@@ -197,10 +200,16 @@ class LocalCloud:
         described["memory_mb"] = {spec.logical_id: spec.memory_mb for spec in self.stack.functions.values()}
         described["api_function"] = self.stack.api_function().logical_id
         self._set_env(self.function_environment())
-        self.runtime = self._runtime()
-        _bridge.install(self.runtime)
+        # The worker processes boot (imports, mostly) while this process restores the data directory.
+        aws_pipe.restored.clear()
         api = self.stack.api_function()
-        self.runtime.warm(api.logical_id)
+        try:
+            self.runtime = self._runtime()
+            self.runtime.warm(api.logical_id)
+            interrupted = self._restore()
+        finally:
+            aws_pipe.restored.set()
+        _bridge.install(self.runtime)
         routes = [(method, path) for _, method, path in self.stack.api_routes]
         gateway = ApiGateway(self.runtime, api.logical_id, routes)
         self.api_server = ServerThread(gateway, options.host, options.api_port, "api")
@@ -218,6 +227,10 @@ class LocalCloud:
         """Put the data directory's state back into the freshly provisioned emulator, then journal."""
         if self.persistence is None:
             return []
+        assert self.stack is not None
+        for source in self.stack.stream_sources:
+            consumers = self.persistence.restored.consumers.setdefault(table_of_stream(source.stream_arn), [])
+            consumers.append(source.function)
         interrupted = self.persistence.restore()
         self.persistence.begin()
         return interrupted
@@ -226,8 +239,14 @@ class LocalCloud:
         assert self.persistence is not None
         backend = self.persistence.codec.backends.stepfunctions
         taken = {e.name for machine in backend.state_machines for e in machine.executions}
+        runtime = self.runtime
+
+        def pace() -> None:
+            while runtime is not None and runtime.tasks_in_flight >= RESUME_WINDOW and not self._stop.is_set():
+                time.sleep(0.005)
+
         self.resumed_executions = resume_executions(
-            self.client("stepfunctions"), interrupted, taken, self.persistence.note_execution_link
+            self.client("stepfunctions"), interrupted, taken, self.persistence.note_execution_link, pace
         )
 
     def _runtime(self) -> FunctionRuntime:
@@ -368,30 +387,20 @@ class LocalCloud:
 
     def wait_for_projection(self, timeout: float = 30.0) -> None:
         """Block until every stream record written so far has been delivered to the projector."""
-        assert self.stack is not None
-        streams = self.client("dynamodbstreams")
+        from moto.dynamodb.models import dynamodb_backends
+
+        tables = dynamodb_backends[ACCOUNT][REGION].tables
         deadline = time.monotonic() + timeout
         for poller in self.pollers:
             if not isinstance(poller, StreamPoller):
                 continue
-            while time.monotonic() < deadline:
-                total = 0
-                description = streams.describe_stream(StreamArn=poller.source.stream_arn)["StreamDescription"]
-                for shard in description["Shards"]:
-                    iterator = streams.get_shard_iterator(
-                        StreamArn=poller.source.stream_arn,
-                        ShardId=shard["ShardId"],
-                        ShardIteratorType="TRIM_HORIZON",
-                    )["ShardIterator"]
-                    while iterator:
-                        page = streams.get_records(ShardIterator=iterator, Limit=1000)
-                        total += len(page.get("Records", []))
-                        iterator = page.get("NextShardIterator") if page.get("Records") else None
-                if poller.records_delivered >= total:
-                    break
+            # The emulator's own count (reading the whole stream through the API each time made this
+            # O(records) per check).
+            shard = tables[table_of_stream(poller.source.stream_arn)].stream_shard
+            while shard is not None and poller.records_delivered < len(shard.items):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the projector did not catch up with the event stream in time")
                 time.sleep(0.01)
-            else:
-                raise TimeoutError("the projector did not catch up with the event stream in time")
 
     # ---- internals ----------------------------------------------------------------------------
 

@@ -131,6 +131,9 @@ class FunctionRuntime:
         self._pools = {logical_id: FunctionPool(spec, max_concurrency) for logical_id, spec in functions.items()}
         self._by_name = {spec.name: logical_id for logical_id, spec in functions.items()}
         self.invocations = 0
+        # Invocations through the Lambda API (Step Functions tasks) running now: recovery paces itself by it.
+        self.tasks_in_flight = 0
+        self._tasks_lock = threading.Lock()
 
     def resolve(self, name_or_arn: str) -> str | None:
         """The logical id for a function name, ARN or logical id, or None if it is not ours."""
@@ -196,7 +199,13 @@ class FunctionRuntime:
         """Invoke as the Lambda Invoke API does: JSON in, (payload bytes, function error) out."""
         raw = body.decode() if isinstance(body, bytes) else (body or "")
         event = json.loads(raw) if raw.strip() else {}
-        result = self.invoke(logical_id, event)
+        with self._tasks_lock:
+            self.tasks_in_flight += 1
+        try:
+            result = self.invoke(logical_id, event)
+        finally:
+            with self._tasks_lock:
+                self.tasks_in_flight -= 1
         if result.failed:
             return json.dumps(result.error_payload()).encode(), "Unhandled"
         return json.dumps(result.payload).encode(), None

@@ -58,10 +58,14 @@ def resume_executions(
     interrupted: list[dict[str, Any]],
     taken: set[str],
     link: Callable[[dict[str, Any], str], None],
+    pace: Callable[[], None] = lambda: None,
 ) -> list[str]:
-    """Start each interrupted execution again; returns the new ARNs (one that cannot start is logged)."""
+    """Start each interrupted execution again, oldest first; returns the new ARNs (one that cannot
+    start is logged). `pace` is called before each start: a thousand executions started at once
+    would each invoke their first task at once, and tasks that wait that long time out."""
     started = []
     for record in sorted(interrupted, key=lambda r: r["start_date"]):
+        pace()
         name = restart_name(record["name"], taken)
         taken.add(name)
         try:
