@@ -286,6 +286,9 @@ class LocalCloud:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        self._restore_env()
+
+    def _restore_env(self) -> None:
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -213,18 +213,23 @@ class StreamPoller(Poller):
                 self._release_iterator(iterator)
                 records = response.get("Records", [])
                 full_batch = full_batch or len(records) >= self.source.batch_size
-                if records:
-                    wanted = [r for r in records if self._wanted(r)]
-                    self.records_delivered += len(records) - len(wanted)
-                    if wanted:
-                        self._deliver(wanted)
-                    if not self.stopping:
-                        self._checkpoint(shard_id, int(records[-1]["dynamodb"]["SequenceNumber"]))
+                self._take(shard_id, records)
             if not full_batch:
                 # The shards are drained: sleep until the table is written after `seen` (a write made
                 # while this batch was delivered has already moved the generation, so it is not missed).
                 self._seen = seen
                 self.idle_until_written()
+
+    def _take(self, shard_id: str, records: list[dict[str, Any]]) -> None:
+        """Deliver a page's wanted records, then checkpoint after the page (unwanted ones included)."""
+        if not records:
+            return
+        wanted = [r for r in records if self._wanted(r)]
+        self.records_delivered += len(records) - len(wanted)
+        if wanted:
+            self._deliver(wanted)
+        if not self.stopping:
+            self._checkpoint(shard_id, int(records[-1]["dynamodb"]["SequenceNumber"]))
 
     def _wanted(self, record: dict[str, Any]) -> bool:
         return not self.source.filters or any(matches(pattern, record) for pattern in self.source.filters)

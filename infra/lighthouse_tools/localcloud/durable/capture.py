@@ -86,12 +86,7 @@ class Recorder:
                 return call()
             finally:
                 # Changes are journaled even if the request failed after making them: memory and disk agree.
-                streams = []
-                for name, mark in marks.items():
-                    shard = backend.tables[name].stream_shard if name in backend.tables else None
-                    if shard is not None and len(shard.items) > mark:
-                        added = [record.record for record in shard.items[mark:]]
-                        streams.append((name, shard.starting_sequence_number + mark, added))
+                streams = _stream_records_since(backend, marks)
                 local.ticket = self.journal.append(("ddb", local.items, streams)) if local.items or streams else 0
                 local.depth, local.items = 0, []
 
@@ -122,6 +117,17 @@ class Recorder:
         """Progress markers (a consumer's checkpoint): on disk with the next commit, not waited for."""
         self._observe(change)
         self.journal.append(change)
+
+
+def _stream_records_since(backend: Any, marks: dict[str, int]) -> list[tuple[str, int, list[Any]]]:
+    """(table, first sequence number, records) of what each table's stream gained after its mark."""
+    streams = []
+    for name, mark in marks.items():
+        shard = backend.tables[name].stream_shard if name in backend.tables else None
+        if shard is not None and len(shard.items) > mark:
+            added = [record.record for record in shard.items[mark:]]
+            streams.append((name, shard.starting_sequence_number + mark, added))
+    return streams
 
 
 def start(journal: Journal, observe: Callable[[tuple[Any, ...]], None] | None = None) -> Recorder:

@@ -15,162 +15,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lighthouse_tools.localcloud.durable.capture import execution_record, message_state, secret_state
+from lighthouse_tools.localcloud.durable.restored import (
+    RECOVERY_ERROR,
+    LazyPartition,
+    RestoredExecution,
+    attribute,
+    stored_item,
+)
 
 logger = logging.getLogger("lighthouse.localcloud.durable")
 
 # Finished executions kept per state machine across restarts (AWS keeps them 90 days).
 FINISHED_EXECUTIONS_KEPT = 1000
-RECOVERY_ERROR = "States.ServiceRestart"
-
-
-class RestoredExecution:
-    """An execution from before a restart: described, listed and its history shown as Step Functions
-    shows one, but with no worker behind it (moto's own Execution needs a live one)."""
-
-    def __init__(self, record: dict[str, Any]) -> None:
-        self.record = record  # shared with the books: a later link to the successor shows here
-        self.execution_arn = self.exec_arn = record["arn"]
-        self.name = record["name"]
-        self.state_machine_arn = record["state_machine_arn"]
-        self.execution_input = record["input"]
-        self.start_date = record["start_date"]
-        self.output_details = {"included": True}
-        self.exec_worker = None
-
-    @property
-    def status(self) -> str:
-        return str(self.record["status"])
-
-    @property
-    def stop_date(self) -> datetime | None:
-        return self.record.get("stop_date")
-
-    @property
-    def output(self) -> str | None:
-        return self.record.get("output")
-
-    @property
-    def error(self) -> str | None:
-        return self.record.get("error")
-
-    @property
-    def cause(self) -> str | None:
-        return self.record.get("cause")
-
-    def stop(self, **_: Any) -> None:
-        """It has ended already; stopping it changes nothing."""
-
-    def to_history_output(self) -> dict[str, Any]:
-        events: list[dict[str, Any]] = [
-            {
-                "id": 1,
-                "previousEventId": 0,
-                "timestamp": self.start_date,
-                "type": "ExecutionStarted",
-                "executionStartedEventDetails": {"input": self.execution_input, "inputDetails": {"truncated": False}},
-            }
-        ]
-        stopped = self.stop_date or self.start_date
-        if self.status == "ABORTED":
-            details: dict[str, Any] = {"error": self.error or RECOVERY_ERROR, "cause": self.cause or ""}
-            events.append(_event(2, stopped, "ExecutionAborted", "executionAbortedEventDetails", details))
-        elif self.status == "SUCCEEDED":
-            details = {"output": self.output or "null", "outputDetails": {"truncated": False}}
-            events.append(_event(2, stopped, "ExecutionSucceeded", "executionSucceededEventDetails", details))
-        elif self.status in ("FAILED", "TIMED_OUT"):
-            kind = "ExecutionFailed" if self.status == "FAILED" else "ExecutionTimedOut"
-            key = "executionFailedEventDetails" if self.status == "FAILED" else "executionTimedOutEventDetails"
-            events.append(_event(2, stopped, kind, key, {"error": self.error or "", "cause": self.cause or ""}))
-        return {"events": events}
-
-
-def _event(number: int, at: datetime, kind: str, key: str, details: dict[str, Any]) -> dict[str, Any]:
-    return {"id": number, "previousEventId": number - 1, "timestamp": at, "type": kind, key: details}
-
-
-def stored_item(hash_key: Any, range_key: Any, attributes: dict[str, Any]) -> Any:
-    """A moto Item from an image the emulator accepted before. Item() would check the 400 KB limit
-    again as it adds each attribute, summing the sizes of all the others each time (quadratic: 80 %
-    of restoring 100,000 events); the image is known to be within it."""
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
-
-    item: Any = Item.__new__(Item)
-    item.hash_key, item.range_key = hash_key, range_key
-    attrs = LimitedSizeDict()
-    dict.update(attrs, {name: _attribute(DynamoType, value) for name, value in attributes.items()})
-    item.attrs = attrs
-    return item
-
-
-class LazyPartition(dict[Any, Any]):
-    """One partition of a table with a sort key, as restored: its items become moto Items on the
-    first use of the partition. Building every Item of a big table at start-up was most of the
-    restore time, and most partitions (old event streams) are not read again soon."""
-
-    def __init__(self, hash_key: Any, range_name: str, members: list[dict[str, Any]]) -> None:
-        super().__init__()
-        self._pending: tuple[Any, str, list[dict[str, Any]]] | None = (hash_key, range_name, members)
-
-    def add(self, attributes: dict[str, Any]) -> bool:
-        """Keep another image for later if nothing has been built yet; False once it has."""
-        if self._pending is None:
-            return False
-        self._pending[2].append(attributes)
-        return True
-
-    def __len__(self) -> int:
-        """DescribeTable counts every partition's items (the health check calls it): counted from
-        the images, without building them."""
-        pending = self._pending
-        if pending is None:
-            return dict.__len__(self)
-        range_name = pending[1]
-        return len({tuple(next(iter(image[range_name].items()))) for image in pending[2]})
-
-    def _load(self) -> None:
-        pending = self._pending
-        if pending is None:
-            return
-        self._pending = None
-        from moto.dynamodb.models.dynamo_type import DynamoType
-
-        hash_key, range_name, members = pending
-        for attributes in members:
-            range_key = _attribute(DynamoType, attributes[range_name])
-            dict.__setitem__(self, range_key, stored_item(hash_key, range_key, attributes))
-
-
-def _loading(name: str) -> Any:
-    method = getattr(dict, name)
-
-    def loaded(self: LazyPartition, *args: Any, **kwargs: Any) -> Any:
-        self._load()
-        return method(self, *args, **kwargs)
-
-    loaded.__name__ = name
-    return loaded
-
-
-for _name in (
-    "__getitem__", "__setitem__", "__delitem__", "__contains__", "__iter__", "__eq__", "__repr__",
-    "__reversed__", "__or__", "__ior__", "get", "pop", "popitem", "setdefault", "update", "keys", "values",
-    "items", "copy", "clear", "__reduce_ex__",
-):  # fmt: skip
-    setattr(LazyPartition, _name, _loading(_name))
-
-
-_SCALARS = frozenset(("S", "N", "B", "BOOL", "NULL"))
-
-
-def _attribute(kind: Any, value: dict[str, Any]) -> Any:
-    """DynamoType(value), without its generic path for the scalar types most attributes are."""
-    if len(value) == 1:
-        ((type_name, content),) = value.items()
-        if type_name in _SCALARS:
-            attribute = kind.__new__(kind)
-            attribute.type, attribute.value = type_name, content
-            return attribute
-    return kind(value)
 
 
 @dataclass
@@ -220,6 +76,31 @@ class Restored:
     machines: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)  # arn -> name, definition, role, type
     records: int = 0
     skipped: set[str] = field(default_factory=set)
+
+
+def _as_records(snapshot: dict[str, Any]) -> Any:
+    """The snapshot's queues, secrets, objects and state machines as the journal records that make them."""
+    for name, messages in snapshot["queues"].items():
+        for state in messages:
+            yield ("sqs_put", name, state)
+    for name, secret in snapshot["secrets"].items():
+        yield ("secret", name, secret)
+    for bucket, objects in snapshot["objects"].items():
+        for key, value in objects.items():
+            yield ("s3_put", bucket, key, value)
+    for arn, (name, definition, role, kind) in snapshot["machines"].items():
+        yield ("sfn_machine", arn, name, definition, role, kind)
+
+
+def _put_image(table: Any, hash_key: Any, range_key: Any, attributes: dict[str, Any]) -> None:
+    if range_key is None:
+        table.items[hash_key] = stored_item(hash_key, None, attributes)
+        return
+    partition = table.items.get(hash_key)
+    if partition is None:  # a new partition: built when first used, as the snapshot's are
+        table.items[hash_key] = LazyPartition(hash_key, table.range_key_attr, [attributes])
+    elif not (isinstance(partition, LazyPartition) and partition.add(attributes)):
+        partition[range_key] = stored_item(hash_key, range_key, attributes)
 
 
 class StateCodec:
@@ -308,18 +189,10 @@ class StateCodec:
                 table.stream_shard.starting_sequence_number = start
                 self._append_stream(table, start, records)
             self._load_items(table, content["items"])
-        for name, messages in snapshot["queues"].items():
-            for state in messages:
-                self.apply(("sqs_put", name, state), restored)
-        for name, secret in snapshot["secrets"].items():
-            self.apply(("secret", name, secret), restored)
-        for bucket, objects in snapshot["objects"].items():
-            for key, value in objects.items():
-                self.apply(("s3_put", bucket, key, value), restored)
-        for arn, (name, definition, role, kind) in snapshot["machines"].items():
-            self.apply(("sfn_machine", arn, name, definition, role, kind), restored)
-        for record in snapshot["executions"]:
-            restored.executions[record["arn"]] = record
+        for record in _as_records(snapshot):
+            self.apply(record, restored)
+        for execution in snapshot["executions"]:
+            restored.executions[execution["arn"]] = execution
         restored.checkpoints.update({f: dict(s) for f, s in snapshot["checkpoints"].items()})
 
     @staticmethod
@@ -329,7 +202,7 @@ class StateCodec:
         hash_name, range_name = table.hash_key_attr, table.range_key_attr
         if not range_name:
             for attributes in images:
-                hash_key = _attribute(DynamoType, attributes[hash_name])
+                hash_key = attribute(DynamoType, attributes[hash_name])
                 table.items[hash_key] = stored_item(hash_key, None, attributes)
             return
         partitions: dict[tuple[str, Any], list[dict[str, Any]]] = {}
@@ -337,7 +210,7 @@ class StateCodec:
             ((kind, value),) = attributes[hash_name].items()
             partitions.setdefault((kind, value), []).append(attributes)
         for (kind, value), members in partitions.items():
-            hash_key = _attribute(DynamoType, {kind: value})
+            hash_key = attribute(DynamoType, {kind: value})
             table.items[hash_key] = LazyPartition(hash_key, range_name, members)
 
     def apply(self, record: tuple[Any, ...], restored: Restored) -> None:
@@ -368,21 +241,13 @@ class StateCodec:
             if table is None:
                 restored.skipped.add(f"table {name}")
                 continue
-            hash_key = _attribute(DynamoType, hash_json)
-            range_key = _attribute(DynamoType, range_json) if range_json is not None else None
+            hash_key = attribute(DynamoType, hash_json)
+            range_key = attribute(DynamoType, range_json) if range_json is not None else None
             if attributes is None:
-                if range_key is not None:
-                    table.items.get(hash_key, {}).pop(range_key, None)
-                else:
-                    table.items.pop(hash_key, None)
-            elif range_key is not None:
-                partition = table.items.get(hash_key)
-                if partition is None:  # a new partition: built when first used, as the snapshot's are
-                    table.items[hash_key] = LazyPartition(hash_key, table.range_key_attr, [attributes])
-                elif not (isinstance(partition, LazyPartition) and partition.add(attributes)):
-                    partition[range_key] = stored_item(hash_key, range_key, attributes)
+                partition = table.items.get(hash_key, {}) if range_key is not None else table.items
+                partition.pop(range_key if range_key is not None else hash_key, None)
             else:
-                table.items[hash_key] = stored_item(hash_key, None, attributes)
+                _put_image(table, hash_key, range_key, attributes)
         for name, first, records in streams:
             table = self.backends.dynamodb.tables.get(name)
             if table is not None and table.stream_shard is not None:
