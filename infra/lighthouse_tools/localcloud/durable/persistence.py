@@ -38,6 +38,7 @@ logger = logging.getLogger("lighthouse.localcloud.durable")
 COMPACT_AFTER_BYTES = 64 * 1024 * 1024
 COMPACT_CHECK_SECONDS = 5.0
 COMPACT_AFTER_RECORDS = 10_000
+COMPACT_AFTER_START_SECONDS = 30.0
 
 
 @dataclass
@@ -134,9 +135,9 @@ class Persistence:
         if not self.directory.snapshot_path.exists():
             self.compact()
         elif self.report.journal_records > COMPACT_AFTER_RECORDS:
-            # A long journal was replayed (the last process did not stop cleanly): fold it now, so
-            # the next start does not replay it again.
-            threading.Thread(target=self._compact_quietly, name="journal-compactor-start", daemon=True).start()
+            # A long journal was replayed (the last process did not stop cleanly): fold it soon, so the
+            # next start does not replay it again; not at once, when it would slow this start down.
+            threading.Thread(target=self._compact_after_start, name="journal-compactor-start", daemon=True).start()
         self._watcher = threading.Thread(target=self._watch, name="journal-compactor", daemon=True)
         self._watcher.start()
 
@@ -184,6 +185,10 @@ class Persistence:
             journal = self.journal
             if journal is not None and journal.bytes_written > COMPACT_AFTER_BYTES:
                 self._compact_quietly()
+
+    def _compact_after_start(self) -> None:
+        if not self._stop.wait(COMPACT_AFTER_START_SECONDS):
+            self._compact_quietly()
 
     def _compact_quietly(self) -> None:
         try:
