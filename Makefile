@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install up test lint typecheck bench fuzz localstack-up localstack-deploy clean
+.PHONY: install up test lint typecheck bench fuzz localstack-up localstack-deploy localstack-test ministack-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,5 +54,14 @@ localstack-up:
 localstack-deploy: $(STAMP)
 	bash localstack/deploy.sh
 
+# The end-to-end suite against the stack `localstack-deploy` made (deploy a fresh one first).
+localstack-test: localstack-deploy
+	LIGHTHOUSE_TARGET=endpoint LIGHTHOUSE_STATE_FILE=.lighthouse/local.json $(BIN)/pytest tests/e2e -p no:randomly
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+# Deploy template.yaml to a fresh MiniStack (no Docker) with the SAM CLI, as to AWS, and run the
+# end-to-end suite against the deployed stack (both tools install into .lighthouse/tools, pinned).
+ministack-test: $(STAMP)
+	$(BIN)/python -m tests.e2e.on_ministack

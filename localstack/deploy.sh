@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Deploy template.yaml to a running LocalStack (make localstack-up first). Needs Docker and the SAM CLI.
+# Deploy template.yaml to a running LocalStack (`make localstack-up`, needs Docker) or MiniStack, with the
+# pinned SAM CLI, exactly as to AWS: only the endpoint differs. Writes .lighthouse/local.json and the
+# operator's credential, so `lighthouse agents add ...` and the curl examples work against the stack.
+#
+#   localstack/deploy.sh [ENDPOINT] [HEALTH_URL] [-- lighthouse deploy options]
+#   LIGHTHOUSE_AWS_ENDPOINT=http://localhost:4566 localstack/deploy.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv/bin/python}
-if ! command -v sam >/dev/null; then
-  echo "the SAM CLI is required: pip install aws-sam-cli" >&2
-  exit 1
-fi
-if ! curl -fsS http://localhost:4566/_localstack/health >/dev/null; then
-  echo "LocalStack is not answering on localhost:4566: run 'make localstack-up' (needs Docker)" >&2
-  exit 1
-fi
-exec "$PY" -m lighthouse_tools.deploy localstack "$@"
+LIGHTHOUSE=${LIGHTHOUSE:-.venv/bin/lighthouse}
+ENDPOINT=${1:-${LIGHTHOUSE_AWS_ENDPOINT:-http://localhost:4566}}
+HEALTH_URL=${2:-${LIGHTHOUSE_HEALTH_URL:-$ENDPOINT/_localstack/health}}
+shift $(( $# > 2 ? 2 : $# ))
+[[ "${1:-}" == "--" ]] && shift
+exec "$LIGHTHOUSE" deploy --endpoint "$ENDPOINT" --health-url "$HEALTH_URL" "$@"

@@ -29,6 +29,8 @@ from lighthouse_tools.admin import (
     credential_path,
     write_credential,
 )
+from lighthouse_tools.deploy import add_arguments as add_deploy_arguments
+from lighthouse_tools.deploy import cmd_deploy
 from lighthouse_tools.localcloud.durable.datadir import DATA_DIR_VARIABLE, DEFAULT_DATA_DIR, DataDirectoryError
 from lighthouse_tools.localcloud.durable.datadir import resolve as resolve_data_dir
 
@@ -401,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     credential.add_argument("--api-url", help="or LIGHTHOUSE_API_URL (`lighthouse env`)")
     credential.add_argument("--out", type=Path, help="where to write it (default: next to --state-file)")
     credential.set_defaults(func=cmd_operator_credential)
+
+    deploy = commands.add_parser(
+        "deploy", help="sam build + sam deploy of template.yaml to AWS, or to LocalStack/MiniStack with --endpoint"
+    )
+    add_deploy_arguments(deploy)
+    deploy.set_defaults(func=cmd_deploy)
 
     env = commands.add_parser("env", help="print `export` lines for a deployed stack's resources")
     env.add_argument("--stack", default="lighthouse")

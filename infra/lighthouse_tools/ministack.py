@@ -1,8 +1,8 @@
-"""MiniStack, a Docker-free AWS emulator, in a tool environment of its own.
+"""MiniStack, a Docker-free AWS emulator that speaks LocalStack's endpoint conventions.
 
-It pins a botocore of its own, so it lives in `.lighthouse/tools/ministack`, apart from the
-project's environment; the first use installs it there (pinned). `running()` starts a server on a
-free port and stops it afterwards.
+It lives in a tool environment of its own (`lighthouse_tools.tools.MINISTACK`, pinned by
+`localstack/tools/ministack.txt`); `running()` starts a server on a free port, with its state in a
+scratch directory, and stops it afterwards.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,26 +18,9 @@ from pathlib import Path
 
 import requests
 
-from lighthouse_tools.template import PROJECT_ROOT
+from lighthouse_tools.tools import MINISTACK
 
-VERSION = "1.5.33"
-TOOL_DIR = PROJECT_ROOT / ".lighthouse" / "tools" / "ministack"
 READY_TIMEOUT = 60
-
-
-def ensure_installed(tool_dir: Path = TOOL_DIR) -> Path:
-    """The `ministack` executable, installing the pinned version into its own venv if needed."""
-    executable = tool_dir / "bin" / "ministack"
-    stamp = tool_dir / f".installed-{VERSION}"
-    if executable.exists() and stamp.exists():
-        return executable
-    subprocess.run([sys.executable, "-m", "venv", str(tool_dir)], check=True)  # noqa: S603
-    subprocess.run(  # noqa: S603
-        [str(tool_dir / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", f"ministack=={VERSION}"],
-        check=True,
-    )
-    stamp.write_text(VERSION)
-    return executable
 
 
 def free_port() -> int:
@@ -49,12 +32,20 @@ def free_port() -> int:
 @contextmanager
 def running(log: Path | None = None) -> Iterator[str]:
     """A MiniStack server for the duration; yields its endpoint URL."""
-    executable = ensure_installed()
+    executable = MINISTACK.executable()
     port = free_port()
-    environment = {**os.environ, "GATEWAY_PORT": str(port), "MINISTACK_HOST": "127.0.0.1"}
+    scratch = tempfile.TemporaryDirectory(prefix="ministack-")
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        "GATEWAY_PORT": str(port),
+        "MINISTACK_HOST": "127.0.0.1",
+        "BIND_HOST": "127.0.0.1",
+        "STATE_DIR": scratch.name,
+        "TMPDIR": scratch.name,
+    }
     output = log.open("w") if log else subprocess.DEVNULL
     process = subprocess.Popen(  # noqa: S603
-        [str(executable)], env=environment, stdout=output, stderr=subprocess.STDOUT, cwd=str(TOOL_DIR)
+        [str(executable)], env=environment, stdout=output, stderr=subprocess.STDOUT, cwd=scratch.name
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -77,3 +68,4 @@ def running(log: Path | None = None) -> Iterator[str]:
             process.kill()
         if log and not isinstance(output, int):
             output.close()
+        scratch.cleanup()

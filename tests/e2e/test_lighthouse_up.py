@@ -87,7 +87,7 @@ def test_registering_an_existing_agent_fails_clearly(platform: Platform) -> None
     assert "already registered" in again.stderr
 
 
-def test_up_writes_an_operator_credential_only_its_owner_can_read(platform: Platform) -> None:
+def test_up_and_deploy_write_an_operator_credential_only_its_owner_can_read(platform: Platform) -> None:
     credential = platform.state_file.parent / "operator.json"
 
     assert stat.S_IMODE(credential.stat().st_mode) == 0o600
@@ -138,12 +138,13 @@ def test_the_operator_id_cannot_be_registered(platform: Platform) -> None:
 
 
 def test_boto3_against_the_printed_endpoint_sees_the_template_and_feeds_the_queue(platform: Platform) -> None:
+    resources = platform.environment
     tables = platform.aws("dynamodb").list_tables()["TableNames"]
-    assert "lighthouse-EventsTable" in tables
+    assert resources["LIGHTHOUSE_EVENTS_TABLE"] in tables
     secret = json.loads(platform.cli("agents", "add", "e2e-dave", "--json").stdout)["secret"]
     token = open_session(platform, "e2e-dave", secret)
     sqs = platform.aws("sqs")
-    queue_url = sqs.get_queue_url(QueueName="lighthouse-PresenceQueue")["QueueUrl"]
+    queue_url = resources["LIGHTHOUSE_PRESENCE_QUEUE_URL"]
 
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"token": token, "status": "idle"}))
 
@@ -156,7 +157,9 @@ def test_boto3_against_the_printed_endpoint_sees_the_template_and_feeds_the_queu
     )
 
 
+@pytest.mark.embedded_only("stops the `lighthouse up` process")
 def test_ctrl_c_shuts_down_cleanly(platform: Platform) -> None:
+    assert platform.process is not None
     # A burst of signals (Ctrl+C, then the supervisor's SIGTERM) once deadlocked the handler.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGINT, signal.SIGTERM):
         platform.process.send_signal(signum)
