@@ -56,21 +56,27 @@ def _digest(*files: Path) -> str:
     return digest.hexdigest()[:20]
 
 
-def install_requirements(requirements: Path, cache_root: Path = CACHE_ROOT) -> Path:
-    """`pip install --target` of one requirements file, cached by its hash."""
-    target = cache_root / f"deps-{_digest(requirements)}"
+SLIM_LAYER = LAYER_SOURCE / "slim_layer.py"
+
+
+def install_requirements(requirements: Path, cache_root: Path = CACHE_ROOT, slim: bool = False) -> Path:
+    """`pip install --no-deps --target` of one requirements file (which pins its whole closure, as
+    the layer's Makefile expects), then `slim_layer.py` if `slim`; cached by the hash of both."""
+    target = cache_root / f"deps-{_digest(requirements, *([SLIM_LAYER] if slim else []))}"
     if (target / ".complete").exists():
         return target
     cache_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="build-", dir=cache_root))
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-        "--target", str(staging), "-r", str(requirements),
+        "--no-deps", "--target", str(staging), "-r", str(requirements),
     ]  # fmt: skip
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
-    if completed.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise LayerError(f"pip could not build {requirements}: {completed.stderr.strip()[-2000:]}")
+    steps = [command, *([[sys.executable, str(SLIM_LAYER), str(staging)]] if slim else [])]
+    for step in steps:
+        completed = subprocess.run(step, capture_output=True, text=True, check=False)  # noqa: S603
+        if completed.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise LayerError(f"could not build {requirements} ({step[1]}): {completed.stderr.strip()[-2000:]}")
     (staging / ".complete").write_text(requirements.read_text())
     try:
         staging.rename(target)
@@ -80,7 +86,7 @@ def install_requirements(requirements: Path, cache_root: Path = CACHE_ROOT) -> P
 
 
 def build_layer(cache_root: Path = CACHE_ROOT) -> BuiltLayer:
-    return BuiltLayer(install_requirements(LAYER_SOURCE / "requirements.txt", cache_root), LAYER_SOURCE)
+    return BuiltLayer(install_requirements(LAYER_SOURCE / "requirements.txt", cache_root, slim=True), LAYER_SOURCE)
 
 
 def imported_modules(*roots: Path) -> set[str]:
@@ -94,6 +100,20 @@ def imported_modules(*roots: Path) -> set[str]:
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                     names.add(node.module.split(".")[0])
     return names - {"__future__"}
+
+
+def called_services(*roots: Path) -> set[str]:
+    """Every AWS service named by a `client("<service>")` call in the Python files under `roots`."""
+    services: set[str] = set()
+    for root in roots:
+        for path in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
+                    continue
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if name == "client" and isinstance(node.args[0].value, str):
+                    services.add(node.args[0].value)
+    return services
 
 
 _PROBE = """
@@ -117,6 +137,13 @@ for name, function in request["functions"].items():
         except BaseException as error:
             found.append(f"import {module_name}: {type(error).__name__}: {error}")
     del sys.path[: len(function["paths"])]
+import botocore.session
+session = botocore.session.get_session()
+for service in request["services"]:
+    try:
+        session.get_service_model(service)
+    except BaseException as error:
+        problems.setdefault("*", []).append(f"botocore model of {service}: {type(error).__name__}: {error}")
 print(json.dumps({name: found for name, found in problems.items() if found}))
 """
 
@@ -129,7 +156,8 @@ def check_functions(functions: dict[str, tuple[Path, str]], layer: BuiltLayer) -
     """
     package_modules = imported_modules(layer.package_root / "lighthouse")
     described: dict[str, dict[str, Any]] = {}
-    request = {"layer": [str(p) for p in layer.paths], "functions": described}
+    services = called_services(layer.package_root / "lighthouse", *(code_dir for code_dir, _ in functions.values()))
+    request = {"layer": [str(p) for p in layer.paths], "functions": described, "services": sorted(services)}
     for name, (code_dir, module) in functions.items():
         own = code_dir / "requirements.txt"
         paths = [str(code_dir)] + ([str(install_requirements(own))] if own.exists() else [])
@@ -163,7 +191,7 @@ def verified_layer(functions: dict[str, tuple[Path, str]], cache_root: Path = CA
             *(p for code_dir, _ in functions.values() for p in code_dir.rglob("*") if p.is_file()),
         ]
     )
-    stamp = cache_root / f"verified-{_digest(LAYER_SOURCE / 'requirements.txt', *sources)}"
+    stamp = cache_root / f"verified-{_digest(LAYER_SOURCE / 'requirements.txt', SLIM_LAYER, *sources)}"
     if stamp.exists():
         return layer
     problems = check_functions(functions, layer)

@@ -3,7 +3,10 @@ schemathesis, poison records, packaging as Lambda builds it, and who may read wh
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,14 @@ from typing import Any
 import pytest
 import yaml
 
-from lighthouse_tools.layer import LAYER_SOURCE, BuiltLayer, build_layer, check_functions, install_requirements
+from lighthouse_tools.layer import (
+    LAYER_SOURCE,
+    BuiltLayer,
+    build_layer,
+    called_services,
+    check_functions,
+    install_requirements,
+)
 from lighthouse_tools.template import PROJECT_ROOT, load_template
 from tests.security.conftest import Probe, refused
 from tests.security.schemathesis_run import run as run_schemathesis
@@ -99,10 +109,38 @@ def test_a_dependency_missing_from_the_layer_is_caught(tmp_path: Path) -> None:
 
 
 def test_the_layer_pins_the_same_versions_as_the_project() -> None:
+    # A direct dependency is pinned identically in pyproject.toml; one it brings in is pinned at the
+    # version the project's environment runs, so the tests exercise what Lambda runs.
     pyproject = (PROJECT_ROOT / "pyproject.toml").read_text()
     for line in (LAYER_SOURCE / "requirements.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
+        if not line or line.startswith("#"):
+            continue
+        name, version = line.split("==")
+        if re.search(rf'"{re.escape(name)}==', pyproject, re.IGNORECASE):
             assert f'"{line}"' in pyproject, f"{line} is not pinned identically in pyproject.toml"
+        assert importlib.metadata.version(name) == version, (
+            f"{line}: the project runs {importlib.metadata.version(name)}"
+        )
+
+
+def test_the_layer_keeps_the_botocore_model_of_every_service_the_code_calls() -> None:
+    spec = importlib.util.spec_from_file_location("slim_layer", LAYER_SOURCE / "slim_layer.py")
+    assert spec is not None
+    assert spec.loader is not None
+    slim_layer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(slim_layer)
+    called = called_services(LAYER_SOURCE / "lighthouse", PROJECT_ROOT / "functions")
+
+    assert {"dynamodb", "sqs", "stepfunctions", "secretsmanager", "s3"} <= called  # the scan sees them
+    assert called <= slim_layer.SERVICES, f"add {sorted(called - slim_layer.SERVICES)} to slim_layer.SERVICES"
+
+
+def test_the_layer_holds_no_build_or_test_tools() -> None:
+    names = {path.name.lower() for path in build_layer().dependencies.iterdir()}
+
+    for tool in ("pip", "setuptools", "wheel", "click", "inquirer", "moto", "pytest", "mypy", "ruff"):
+        assert tool not in names, f"{tool} is in the layer"
+    assert {"cedarpy", "chalice", "pydantic_core", "botocore"} <= names
 
 
 # ---- 14: secrets by least privilege ------------------------------------------------------------
