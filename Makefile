@@ -43,6 +43,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m tests.perf.bench_pipelines
 	$(BIN)/python -m tests.perf.bench_hardening
 	$(BIN)/python -m tests.perf.bench_durability
+	$(BIN)/python -m tests.perf.bench_targets
 
 # A long schemathesis run against the served OpenAPI document (the test suite runs a short one).
 fuzz: $(STAMP)
@@ -59,7 +60,7 @@ localstack-test: localstack-deploy
 	LIGHTHOUSE_TARGET=endpoint LIGHTHOUSE_STATE_FILE=.lighthouse/local.json $(BIN)/pytest tests/e2e -p no:randomly
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info .aws-sam
 
 # Deploy template.yaml to a fresh MiniStack (no Docker) with the SAM CLI, as to AWS, and run the
 # end-to-end suite against the deployed stack (both tools install into .lighthouse/tools, pinned).

@@ -1,15 +1,18 @@
 """The Lambda layer as Lambda sees it: built from `layers/lighthouse/requirements.txt` into a clean
-directory, and every function's handler imported with nothing else importable.
+directory the way its Makefile builds it for `sam build` (`pip install --no-deps` of the whole pinned
+closure, then `slim_layer.py`), and every function's handler imported with nothing else importable.
 
 On Lambda a function sees the Python standard library, its own directory (`/var/task`) and its
 layers (`/opt/python`): nothing from this project's virtual environment. A dependency missing from
 `requirements.txt` therefore works here and breaks every call there. `check_functions` imports each
 handler in a child interpreter started with `-I -S` (no site-packages, no PYTHONPATH) whose path is
-only the function's directory, the built layer and the `lighthouse` package, and then imports every
-module named by any `import` statement in those sources (lazy ones inside functions included).
+only the function's directory, the built layer and the `lighthouse` package, then imports every
+module named by any `import` statement in those sources (lazy ones inside functions included), and
+loads botocore's model of every service named by a `client("...")` call (the slimmed layer keeps
+only those).
 
-Builds are cached by the hash of the requirements files (and the interpreter), so only the first
-start after a change of requirements pays for `pip install`.
+Builds are cached by the hash of the requirements files and the slimming script (and the
+interpreter), so only the first start after a change pays for `pip install`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ processes) and on the embedded local cloud, in one run; and the Lambda layer's s
 A round trip: the asker creates a question, the answerer answers it, the asker reads the signed
 answer (three HTTP calls). Cold: every function of the stack is given a new configuration first,
 which retires its warm worker (as Lambda does), so each call of the round trip starts a new process
-that unpacks the layer and imports the handler. Warm: the same round trip repeated. Writes
+that unpacks the layer and imports the handler (and the stream consumers it triggers start cold
+too, competing for the two cores). Cold API: `GET /health` after retiring the API function alone.
+Warm: the same round trip repeated. Writes
 `tests/perf/results/targets.json`.
 """
 
@@ -45,6 +47,7 @@ class Target:
         self.api_url, self.state_file = api_url, state_file
         self.asker, self.answerer = self.agent(f"bench-asker-{run}"), self.agent(f"bench-answerer-{run}")
         self.answerer_id = f"bench-answerer-{run}"
+        self.steps_ms: list[float] = []  # of the last round trip: when create, then respond, returned
 
     def agent(self, agent_id: str) -> requests.Session:
         added = subprocess.run(
@@ -60,6 +63,7 @@ class Target:
 
     def round_trip_ms(self) -> float:
         began = time.perf_counter()
+        self.steps_ms = []
         created = self.asker.post(
             f"{self.api_url}/elicitation/create",
             json={"to_agent": self.answerer_id, "message": "ok?", "schema": SCHEMA, "timeout_seconds": 300},
@@ -67,6 +71,7 @@ class Target:
         )
         created.raise_for_status()
         elicitation_id = created.json()["elicitation_id"]
+        self.steps_ms.append((time.perf_counter() - began) * 1000)
         body = {
             "elicitation_id": elicitation_id,
             "action": "accept",
@@ -74,6 +79,7 @@ class Target:
             "nonce": secrets.token_hex(16),
         }
         self.answerer.post(f"{self.api_url}/elicitation/respond", json=body, timeout=120).raise_for_status()
+        self.steps_ms.append((time.perf_counter() - began) * 1000)
         status = self.asker.get(f"{self.api_url}/elicitation/status/{elicitation_id}?wait=20", timeout=120).json()
         assert status.get("status") == "accepted", status
         return (time.perf_counter() - began) * 1000
@@ -89,7 +95,7 @@ UNLIMITED = {
 }
 
 
-def reconfigure(endpoint: str, stack: str, changes: dict[str, str]) -> None:
+def reconfigure(endpoint: str, stack: str, changes: dict[str, str], only: str = "") -> None:
     """Add `changes` to every function's environment. A configuration change retires the function's
     warm worker, as on Lambda: the next call of each is a cold start."""
     import boto3
@@ -99,7 +105,7 @@ def reconfigure(endpoint: str, stack: str, changes: dict[str, str]) -> None:
     functions = boto3.client("lambda", **kw)
     for page in functions.get_paginator("list_functions").paginate():
         for function in page["Functions"]:
-            if not function["FunctionName"].startswith(f"{stack}-"):
+            if not function["FunctionName"].startswith(f"{stack}-{only}"):
                 continue
             variables = dict(function.get("Environment", {}).get("Variables", {}))
             variables.update(changes)
@@ -140,17 +146,23 @@ def on_ministack(workdir: Path, warm: int, cold: int) -> dict[str, Any]:
         assert health.status_code == 200, health.text
         reconfigure(endpoint, state["stack_name"], UNLIMITED)
         target = Target(state["api_url"], state_file, secrets.token_hex(3))
-        first = target.round_trip_ms()
         warm_samples = [target.round_trip_ms() for _ in range(warm)]
-        cold_samples = []
+        cold_samples, cold_health, cold_steps = [], [], []
         for generation in range(cold):
             reconfigure(endpoint, state["stack_name"], {"LIGHTHOUSE_BENCH_GENERATION": str(generation)})
             cold_samples.append(target.round_trip_ms())
+            cold_steps.append([round(step) for step in target.steps_ms])
+        for generation in range(cold):
+            reconfigure(endpoint, state["stack_name"], {"LIGHTHOUSE_BENCH_API": str(generation)}, "ApiFunction")
+            began = time.perf_counter()
+            requests.get(f"{state['api_url']}/health", timeout=120).raise_for_status()
+            cold_health.append((time.perf_counter() - began) * 1000)
     return {
         "deploy_seconds": round(deploy_seconds, 1),
         "first_health_ms": round(first_health_ms, 1),
-        "first_round_trip_ms": round(first, 1),
+        "cold_api_health": summarize(cold_health),
         "cold_round_trip": summarize(cold_samples),
+        "cold_round_trip_steps_ms": cold_steps,  # when create, then respond, returned
         "warm_round_trip": summarize(warm_samples),
     }
 
@@ -173,21 +185,19 @@ def main() -> None:
     quick = bool(os.environ.get("BENCH_QUICK"))
     parser.add_argument("--warm", type=int, default=10 if quick else 30)
     parser.add_argument("--cold", type=int, default=2 if quick else 5)
+    parser.add_argument("--ministack-only", action="store_true", help="e.g. to measure another layer build")
     args = parser.parse_args()
+    figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-targets-") as scratch:
         workdir = Path(scratch)
-        ministack_figures = on_ministack(workdir, args.warm, args.cold)
-        embedded_figures = on_embedded(workdir, args.warm)
-    figures = {
-        "layer": layer_size(),
-        "ministack": ministack_figures,
-        "embedded": embedded_figures,
-        "warm_ratio_ministack_to_embedded": round(
-            ministack_figures["warm_round_trip"]["p50_ms"] / embedded_figures["warm_round_trip"]["p50_ms"], 2
-        ),
-    }
+        figures["ministack"] = on_ministack(workdir, args.warm, args.cold)
+        figures["layer"] = layer_size()
+        if not args.ministack_only:
+            figures["embedded"] = on_embedded(workdir, args.warm)
+            ratio = figures["ministack"]["warm_round_trip"]["p50_ms"] / figures["embedded"]["warm_round_trip"]["p50_ms"]
+            figures["warm_ratio_ministack_to_embedded"] = round(ratio, 2)
     print(json.dumps(figures, indent=2))
-    print(f"wrote {write('targets', figures)}")
+    print(f"wrote {write('targets' if not args.ministack_only else 'targets_ministack', figures)}")
 
 
 if __name__ == "__main__":
