@@ -106,10 +106,23 @@ def test_the_command_hook_denies_rm_rf_root_with_exit_2_and_allows_ls(
 def test_an_unknown_command_asks_the_user(platform: Platform, hook_token: str, project: Path) -> None:
     answer = http_hook(
         platform,
-        claude_code_input("Bash", {"command": "npm publish"}, project),
+        claude_code_input("Bash", {"command": "docker run --rm alpine true"}, project),
         {"Authorization": f"Bearer {hook_token}"},
     )
     assert answer["permissionDecision"] == "ask"
+
+
+def test_a_deny_class_is_denied_with_its_rule_and_a_safer_alternative(
+    platform: Platform, hook_token: str, project: Path
+) -> None:
+    answer = http_hook(
+        platform,
+        claude_code_input("Bash", {"command": "bash -c 'git reset --hard'"}, project),
+        {"Authorization": f"Bearer {hook_token}"},
+    )
+    assert answer["permissionDecision"] == "deny"
+    assert "git_reset_hard" in answer["permissionDecisionReason"]
+    assert "git stash" in answer["permissionDecisionReason"]
 
 
 @pytest.mark.parametrize(

@@ -65,9 +65,14 @@ def test_three_experts_hold_a_round_on_the_validation_state_machine(platform: Pl
     agent = Agent(platform, f"e2e-gated-{run}")
     wait_for(lambda: all(agent.get(f"/agents/{e.agent_id}")["presence"] == "online" for e in experts), timeout=30)
 
-    # Neither safe nor dangerous by the default policies: the experts decide.
+    # Neither everyday work nor a deny class by the default policies: the experts decide.
     asked = agent.post(
-        "/validate", {"tool_name": "Bash", "tool_input": {"command": "npm test"}, "context": {"cwd": str(tmp_path)}}
+        "/validate",
+        {
+            "tool_name": "Bash",
+            "tool_input": {"command": "docker run --rm alpine true"},
+            "context": {"cwd": str(tmp_path)},
+        },
     )
     assert asked.status_code == 200, asked.text
     request_id = asked.json()["request_id"]

@@ -99,7 +99,9 @@ def _set_up(up: UpProcess) -> World:
         lambda: len([a for a in alice.call("GET", "/agents").json()["agents"] if a["presence"] == "online"]) >= 2
     )
     asked = alice.call(
-        "POST", "/validate", {"tool_name": "Bash", "tool_input": {"command": "npm test"}, "context": {"cwd": "/tmp"}}
+        "POST",
+        "/validate",
+        {"tool_name": "Bash", "tool_input": {"command": "docker run --rm alpine true"}, "context": {"cwd": "/tmp"}},
     )
     assert asked.status_code == 200, asked.text
     round_id = asked.json()["request_id"]

@@ -109,9 +109,10 @@ def online_experts(parts: Components) -> list[str]:
 
 
 def escalate(agent: AgentClient, cwd: Path) -> dict[str, Any]:
-    """`npm test` is neither safe nor dangerous: the default policies leave it to the experts."""
+    """`docker run` is neither everyday work nor a deny class: the default policies leave it to the experts."""
     response = agent.post(
-        "/validate", {"tool_name": "Bash", "tool_input": {"command": "npm test"}, "context": {"cwd": str(cwd)}}
+        "/validate",
+        {"tool_name": "Bash", "tool_input": {"command": "docker run --rm alpine true"}, "context": {"cwd": str(cwd)}},
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
@@ -247,7 +248,7 @@ def test_the_llm_expert_votes_through_a_local_openai_compatible_server(
         request = FakeOpenAI.requests[-1]
         assert request["path"] == "/v1/chat/completions"
         assert request["auth"] == "Bearer test-key"
-        assert "npm test" in request["body"]["messages"][1]["content"]
+        assert "docker run --rm alpine true" in request["body"]["messages"][1]["content"]
 
 
 def test_the_round_is_a_finished_execution_with_every_vote_in_the_audit_trail(
@@ -299,7 +300,7 @@ def test_the_hook_answers_with_the_experts_verdict_when_it_arrives_within_the_wa
                     {
                         "hook_event_name": "PreToolUse",
                         "tool_name": "Bash",
-                        "tool_input": {"command": "npm publish"},
+                        "tool_input": {"command": "docker run --rm alpine true"},
                         "cwd": str(workspace),
                         "session_id": "s-1",
                     }

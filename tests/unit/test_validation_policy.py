@@ -44,7 +44,12 @@ def test_an_explicit_forbid_blocks_and_no_permit_escalates(tmp_path: object) -> 
     verdict = engine.evaluate("dev", "agent", facts)
     assert verdict.outcome == "forbid"
     assert verdict.policies == ("no-git",)
-    facts = resolve(analyze("Bash", {"command": "make"}, "/srv/p", "/home/u"), "/srv/p", ("/srv/p",), "/home/u")
+    facts = resolve(
+        analyze("Bash", {"command": "docker run --rm alpine true"}, "/srv/p", "/home/u"),
+        "/srv/p",
+        ("/srv/p",),
+        "/home/u",
+    )
     assert PolicyEngine(default_policies()).evaluate("dev", "agent", facts).outcome == "no_permit"
 
 

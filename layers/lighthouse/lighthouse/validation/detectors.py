@@ -227,7 +227,7 @@ def _network(scan: Scan) -> str:
 def _git(scan: Scan) -> str:
     sub = scan.operands[0].lower() if scan.operands else ""
     if sub in NETWORK_GIT:
-        if sub == "push" and any(o in ("-f", "--force", "--force-with-lease") for o in scan.options):
+        if sub == "push" and any(o in ("-f", "--force") for o in scan.options):
             scan.flag("force_push", "rewrites a remote branch (git push --force)", "risk")
         return "network"
     return "read_only" if sub in READ_ONLY_GIT or not sub else "mutating"

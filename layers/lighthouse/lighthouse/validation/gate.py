@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
+from lighthouse.validation import catalog
 from lighthouse.validation.policy import PolicyEngine, PolicyVerdict
 from lighthouse.validation.rules import Analysis, Facts, analyze, resolve
+from lighthouse.validation.where import Where
 
 Decision = Literal["approved", "blocked", "escalate"]
+TEMP_DIRS = ("/tmp", "/var/tmp")  # noqa: S108 - deleting or writing there is everyday work
+_HOME_OF = re.compile(r"^(/home/[^/]+|/Users/[^/]+|/root)(?=/|$)")
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -70,11 +76,13 @@ class DecisionGate:
         allowed_roots: Sequence[str] = (),
         home: str | None = None,
         cache_size: int = 10_000,
+        temp_dirs: Sequence[str] = TEMP_DIRS,
     ) -> None:
         self._engine = policy_engine
         self._roots = tuple(allowed_roots)
+        self._temp = tuple(temp_dirs)
         self._home = home or os.path.expanduser("~")
-        self._analyses: LruCache[tuple[str, str, str], Analysis] = LruCache(cache_size)
+        self._analyses: LruCache[tuple[Any, ...], Analysis] = LruCache(cache_size)
         self._verdicts: LruCache[tuple[Any, ...], PolicyVerdict] = LruCache(cache_size)
 
     def roots_for(self, cwd: str | None) -> tuple[str, ...]:
@@ -85,18 +93,42 @@ class DecisionGate:
             return (cwd,)
         return ()
 
-    def decide(
-        self, agent_id: str, role: str, tool_name: str, tool_input: dict[str, Any], cwd: str | None = None
-    ) -> GateDecision:
+    def where(self, cwd: str | None, env: dict[str, str] | None = None) -> Where:
+        """The request's own HOME and TMPDIR (else HOME from a cwd under /home/<user>, else this
+        service's), its project roots, and the temp dirs."""
+        env = env or {}
+        inferred = _HOME_OF.match(cwd or "")
+        home = env.get("HOME") or (inferred.group(0) if inferred else self._home)
         roots = self.roots_for(cwd)
         work_dir = cwd or (roots[0] if roots else "/")
-        analysis_key = (tool_name, json.dumps(tool_input, sort_keys=True, default=str), work_dir)
+        tmpdir = env.get("TMPDIR", "")
+        temp = tuple(dict.fromkeys((*self._temp, *([posixpath.normpath(tmpdir)] if tmpdir else []))))
+        return Where(work_dir, home, tmpdir or "/tmp", roots, temp)  # noqa: S108
+
+    def decide(
+        self,
+        agent_id: str,
+        role: str,
+        tool_name: str,
+        tool_input: dict[str, Any],
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> GateDecision:
+        where = self.where(cwd, env)
+        work_dir, roots = where.cwd, (*where.roots, *where.temp)
+        analysis_key = (
+            tool_name,
+            json.dumps(tool_input, sort_keys=True, default=str),
+            work_dir,
+            where.home,
+            where.tmpdir,
+        )
         analysis = self._analyses.get(analysis_key)
         analysis_hit = analysis is not None
         if analysis is None:
-            analysis = analyze(tool_name, tool_input, work_dir, self._home)
+            analysis = analyze(tool_name, tool_input, work_dir, where.home, where)
             self._analyses.put(analysis_key, analysis)
-        facts = resolve(analysis, work_dir, roots, self._home)
+        facts = resolve(analysis, work_dir, roots, where.home, where.tmpdir)
         blocked = _blocked_by_rules(facts, analysis_hit)
         if blocked is not None:
             return blocked
@@ -156,7 +188,14 @@ def _by_policy(tool_name: str, facts: Facts, verdict: PolicyVerdict, cache_hit: 
             "approved", confidence, reason, policy_rules, cache_hit, "policy", facts, version, verdict.policies
         )
     if verdict.outcome == "forbid":
+        denied = [f for f in facts.analysis.findings if f.severity == "deny"]
         reason = f"forbidden by policy {policies}"
+        if denied:
+            reason = f"denied by rule {denied[0].rule} (policy {policies}): {denied[0].reason}"
+        elif "deny-push-to-protected-branches" in verdict.policies:
+            branches = ", ".join(facts.analysis.push_branches)
+            described = catalog.describe("git_push_protected", branches)
+            reason = f"denied by rule git_push_protected (policy {policies}): {described}"
         if facts.outside_roots:
             reason += f" (outside the allowed roots: {facts.outside_roots[0]})"
         return GateDecision("blocked", 0.9, reason, policy_rules, cache_hit, "policy", facts, version, verdict.policies)

@@ -201,5 +201,7 @@ def context_of(facts: Facts) -> dict[str, Any]:
         "reads_within_roots": facts.reads_within_roots,
         "writes_within_roots": facts.writes_within_roots,
         "unparseable": analysis.parse_error is not None,
+        "everyday": analysis.everyday,
+        "push_branches": list(analysis.push_branches),
         "matched_rules": sorted({f.rule for f in analysis.findings}),
     }

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lighthouse.errors import ValidationFailed
-from lighthouse.validation import shell
+from lighthouse.validation import catalog, shell
+from lighthouse.validation.classes import classify
 from lighthouse.validation.detectors import PIPE_TO_SHELL_FINDING, Scan, inspect
 from lighthouse.validation.vocabulary import (
     CREDENTIAL_PATH,
@@ -30,6 +31,7 @@ from lighthouse.validation.vocabulary import (
     Finding,
     expand,
 )
+from lighthouse.validation.where import Where
 
 __all__ = ["READ_TOOLS", "SEARCH_TOOLS", "WRITE_TOOLS", "Analysis", "Facts", "Finding", "analyze", "resolve"]
 
@@ -45,6 +47,8 @@ class Analysis:
     write_paths: tuple[str, ...] = ()
     parse_error: str | None = None
     known_tool: bool = True
+    everyday: bool = False  # made only of everyday work (catalog.EVERYDAY), with nothing found against it
+    push_branches: tuple[str, ...] = ()
 
     @property
     def blocking(self) -> tuple[Finding, ...]:
@@ -76,10 +80,10 @@ class Facts:
         return rules
 
 
-def analyze(tool_name: str, tool_input: dict[str, Any], cwd: str, home: str) -> Analysis:
+def analyze(tool_name: str, tool_input: dict[str, Any], cwd: str, home: str, where: Where | None = None) -> Analysis:
     """Classify one tool call. Raises ValidationFailed when a known tool lacks its required input."""
     if tool_name == "Bash":
-        return analyze_command(_bash_command(tool_input), cwd, home)
+        return analyze_command(_bash_command(tool_input), cwd, home, where)
     if tool_name in READ_TOOLS:
         return Analysis(tool_name, "read_only", read_paths=(_path_of(tool_name, tool_input, READ_TOOLS),))
     if tool_name in WRITE_TOOLS:
@@ -116,17 +120,21 @@ def _path_of(tool_name: str, tool_input: dict[str, Any], tools: dict[str, str]) 
     return path
 
 
-def analyze_command(command: str, cwd: str, home: str) -> Analysis:
+def analyze_command(command: str, cwd: str, home: str, where: Where | None = None) -> Analysis:
+    where = where or Where(cwd, home, roots=(cwd,))
     parsed = shell.parse(command)
     findings: list[Finding] = []
     reads: list[str] = []
     writes: list[str] = []
     classes = {inspect(Scan(simple, cwd, home, findings, reads, writes)) for simple in parsed.commands}
+    verdicts = [classify(simple, where) for simple in parsed.commands]
+    findings += [Finding(rule, catalog.describe(rule, matched), "deny") for v in verdicts for rule, matched in v.denies]
     findings += _whole_command_findings(parsed, findings)
     findings += _credential_findings(parsed, [*reads, *writes, *_words(parsed.commands)], home)
     if parsed.parse_error:
         findings.append(Finding("unparseable_command", f"the command does not parse: {parsed.parse_error}", "risk"))
     findings = _unique(findings)
+    against = [f for f in findings if f.rule not in _EVERYDAY_RISKS]
     return Analysis(
         "Bash",
         _overall_class(classes, findings),
@@ -134,7 +142,13 @@ def analyze_command(command: str, cwd: str, home: str) -> Analysis:
         read_paths=tuple(dict.fromkeys(reads)),
         write_paths=tuple(dict.fromkeys(writes)),
         parse_error=parsed.parse_error,
+        everyday=bool(verdicts) and all(v.everyday for v in verdicts) and not against and not parsed.parse_error,
+        push_branches=tuple(dict.fromkeys(b for v in verdicts for b in v.push_branches)),
     )
+
+
+# Risks the everyday classes have already weighed (a recursive delete they only call everyday inside the roots).
+_EVERYDAY_RISKS = frozenset({"recursive_delete"})
 
 
 def _whole_command_findings(parsed: shell.ParsedCommand, found: list[Finding]) -> list[Finding]:
@@ -168,7 +182,7 @@ def _credential_finding(path: str, networked: bool) -> Finding:
 
 
 def _overall_class(classes: Iterable[str], findings: Sequence[Finding]) -> CommandClass:
-    if any(f.severity == "block" for f in findings):
+    if any(f.severity in ("block", "deny") for f in findings):
         return "dangerous"
     if any(f.rule == "unparseable_command" for f in findings):
         return "unknown"
@@ -188,10 +202,17 @@ def _words(commands: Sequence[shell.SimpleCommand]) -> list[str]:
     return [arg for c in commands for arg in c.args if not arg.startswith("-")]
 
 
-def resolve(analysis: Analysis, cwd: str, roots: Sequence[str], home: str) -> Facts:
+def resolve(
+    analysis: Analysis,
+    cwd: str,
+    roots: Sequence[str],
+    home: str,
+    tmpdir: str = "/tmp",  # noqa: S108 - $TMPDIR's default
+) -> Facts:
     """Resolve every path with the operating system and check it against the allowed roots."""
     real_roots = [os.path.realpath(root) for root in roots]
-    reads, writes = _real(analysis.read_paths, cwd, home), _real(analysis.write_paths, cwd, home)
+    where = Where(cwd, home, tmpdir)
+    reads, writes = _real(analysis.read_paths, cwd, where), _real(analysis.write_paths, cwd, where)
     real_cwd = os.path.realpath(cwd)
     cwd_inside = _within(real_cwd, real_roots)
     outside = tuple(p for p in (*reads, *writes) if not _within(p, real_roots))
@@ -208,9 +229,9 @@ def resolve(analysis: Analysis, cwd: str, roots: Sequence[str], home: str) -> Fa
     )
 
 
-def _real(paths: Sequence[str], cwd: str, home: str) -> tuple[str, ...]:
+def _real(paths: Sequence[str], cwd: str, where: Where) -> tuple[str, ...]:
     # No lexical normalisation first: `link/..` is the parent of the link's target, not `.`.
-    return tuple(os.path.realpath(posixpath.join(cwd, expand(p, home))) for p in paths)
+    return tuple(os.path.realpath(posixpath.join(cwd, where.expand(p))) for p in paths)
 
 
 def _touches_credentials(analysis: Analysis, resolved: tuple[str, ...]) -> bool:

@@ -165,7 +165,11 @@ class ValidationService:
         cwd = request.context.get("cwd")
         if cwd is not None and (not isinstance(cwd, str) or not cwd.startswith("/")):
             raise ValidationFailed("context.cwd must be an absolute path", {"path": "context.cwd"})
-        gate = self._gate.decide(principal.agent_id, principal.role, request.tool_name, request.tool_input, cwd)
+        env = request.context.get("env") or {}
+        if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise ValidationFailed("context.env must be an object of strings (HOME, TMPDIR)", {"path": "context.env"})
+        known = {key: env[key] for key in ("HOME", "TMPDIR") if key in env and env[key].startswith("/")}
+        gate = self._gate.decide(principal.agent_id, principal.role, request.tool_name, request.tool_input, cwd, known)
         panel = self._panel(principal.agent_id) if gate.decision == "escalate" else []
         reason = gate.reason
         if gate.decision == "escalate" and not panel:

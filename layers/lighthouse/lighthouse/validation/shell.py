@@ -9,10 +9,13 @@ Unicode look-alikes, quoting inside words, upper case).
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import unicodedata
 from dataclasses import dataclass, field
+
+from lighthouse.validation import scripts
 
 # Wrappers that run their arguments as a command; their own options are skipped.
 WRAPPERS = frozenset(
@@ -26,6 +29,8 @@ _REDIRECT = re.compile(r"^(\d*|&)(>>|>\||>&|>|<<<|<<|<>|<&|<)$")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _IFS = re.compile(r"\$\{IFS[^}]*\}|\$IFS\b")
 _SUBSTITUTION = re.compile(r"\$\(([^()]*(?:\([^()]*\)[^()]*)*)\)|`([^`]*)`|[<>]\(([^()]*)\)")
+_HEREDOC = re.compile(r"(?<!<)<<(?!<)(-?)[ \t]*(?:'([^'\n]+)'|\"([^\"\n]+)\"|\\?([A-Za-z_][A-Za-z0-9_]*))")
+_HEREDOC_MARK = re.compile(r"^__lighthouse_heredoc_(\d+)__$")
 _KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for", "in", "{", "}", "!"})
 MAX_NESTING = 4
 
@@ -39,6 +44,7 @@ class SimpleCommand:
     redirects: list[tuple[str, str]] = field(default_factory=list)  # (operator, target)
     privileged: bool = False
     upstream: tuple[str, ...] = ()  # the commands earlier in the same pipeline, whose output flows here
+    stdin_text: str | None = None  # a heredoc's body or a here-string: what the command reads on stdin
 
     @property
     def argv(self) -> list[str]:
@@ -59,8 +65,40 @@ def normalize(text: str) -> str:
     return text.replace("\r", "\n").replace("\t", " ")
 
 
+def heredocs(text: str) -> tuple[str, list[str]]:
+    """Take each heredoc's body out of the text (a shell reads it as the command's stdin, not as
+    commands) and leave a numbered mark as the redirection's target; the bodies, by number."""
+    bodies: list[str] = []
+    lines = text.split("\n")
+    kept: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        pending: list[tuple[str, bool]] = []
+        kept.append(_HEREDOC.sub(functools.partial(_mark, pending=pending, numbered=len(bodies)), line))
+        for delimiter, strip_tabs in pending:
+            body: list[str] = []
+            while index < len(lines):
+                # normalize() has turned tabs into spaces already
+                candidate = lines[index].lstrip(" \t") if strip_tabs else lines[index]
+                index += 1
+                if candidate == delimiter:
+                    break
+                body.append(candidate)
+            bodies.append("\n".join(body))
+    return "\n".join(kept), bodies
+
+
+def _mark(match: re.Match[str], pending: list[tuple[str, bool]], numbered: int) -> str:
+    """Record a heredoc's delimiter (and whether `<<-` strips tabs); its numbered mark."""
+    delimiter = next(group for group in match.groups()[1:] if group is not None)
+    pending.append((delimiter, match.group(1) == "-"))
+    return f"<< __lighthouse_heredoc_{numbered + len(pending) - 1}__"
+
+
 def parse(command_line: str, depth: int = 0) -> ParsedCommand:
-    text = normalize(command_line)
+    text, bodies = heredocs(normalize(command_line))
     collapsed = " ".join(text.lower().split())
     nested: list[SimpleCommand] = []
     error: str | None = None
@@ -77,8 +115,19 @@ def parse(command_line: str, depth: int = 0) -> ParsedCommand:
         return ParsedCommand(commands=nested + _fallback_words(text), normalized=collapsed, parse_error=str(problem))
     commands = nested + _split(tokens, depth)
     for command in commands:
+        _attach_stdin(command, bodies)
+    for command in commands:
         error = error or _nested_error(command, depth)
     return ParsedCommand(commands=commands + _inline_scripts(commands, depth), normalized=collapsed, parse_error=error)
+
+
+def _attach_stdin(command: SimpleCommand, bodies: list[str]) -> None:
+    for operator, target in command.redirects:
+        marked = _HEREDOC_MARK.match(target)
+        if operator == "<<" and marked and int(marked.group(1)) < len(bodies):
+            command.stdin_text = bodies[int(marked.group(1))]
+        elif operator == "<<<":
+            command.stdin_text = target
 
 
 def _tokens(text: str) -> list[str]:
@@ -204,12 +253,15 @@ def _command_name(word: str) -> str:
 
 
 def _inline_script(command: SimpleCommand) -> str | None:
-    """The script a shell or `eval` runs from an argument: `bash -c '...'`, `eval "..."`."""
+    """The script a shell or `eval` runs from an argument or stdin: `bash -c '...'`, `eval "..."`,
+    `bash <<EOF ... EOF`."""
     if command.name == "eval":
         return " ".join(command.args)
     if command.name not in SHELLS and command.name not in ("xargs", "su"):
         return None
     script = _dash_c_script(command.args)
+    if script is None and command.name in SHELLS and command.stdin_text is not None:
+        return command.stdin_text
     if script is None and command.name == "xargs":
         start = next((i for i, a in enumerate(command.args) if not a.startswith("-")), None)
         return shlex.join(command.args[start:]) if start is not None else None
@@ -231,6 +283,9 @@ def _inline_scripts(commands: list[SimpleCommand], depth: int) -> list[SimpleCom
         script = _inline_script(command)
         if script:
             found.extend(parse(script, depth + 1).commands)
+        code = scripts.inline_code(command) if command.name in scripts.LANGUAGES else None
+        for embedded in scripts.embedded_commands(code) if code else []:
+            found.extend(parse(embedded, depth + 1).commands)
     return found
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 CommandClass = Literal["read_only", "mutating", "network", "privileged", "dangerous", "unknown"]
-Severity = Literal["block", "risk"]
+Severity = Literal["block", "deny", "risk"]  # block: always; deny: by the default policy (overridable)
 
 READ_TOOLS = {"Read": "file_path", "NotebookRead": "notebook_path"}
 SEARCH_TOOLS = {"Glob": "path", "Grep": "path", "LS": "path"}

@@ -1,0 +1,165 @@
+"""Which named class (catalog.py) one simple shell command falls in: a deny class, with the words
+that matched, or an everyday class, or neither (then the policy and, failing it, a review decide).
+
+`classify` sees one command after shell.py has unwrapped its disguises (quotes, `${IFS}`, wrappers,
+`bash -c`, substitutions, heredocs fed to a shell); inline code for other interpreters goes to
+scripts.py. Paths are judged lexically here against `Where` (the roots, the temp dirs, the
+request's HOME and TMPDIR); rules.resolve checks them again with the operating system.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from lighthouse.validation import shell
+from lighthouse.validation.gitrules import git
+from lighthouse.validation.tools import TOOL_HANDLERS, payload
+from lighthouse.validation.vocabulary import READ_ONLY_COMMANDS
+from lighthouse.validation.where import Verdict, Where, deny
+
+_HELP = frozenset({"--help", "--version", "help", "--usage"})
+_DRY_RUN = re.compile(r"^(--dry-?run(=(client|server|true))?|--dryrun|--what-if)$")
+_DRY_RUN_N = frozenset({"make", "rsync"})  # where `-n` means "show, do not do"
+
+
+def classify(command: shell.SimpleCommand, where: Where) -> Verdict:
+    """The command's deny classes, or its everyday class (None: neither)."""
+    verdict = Verdict()
+    if _asks_for_help(command):
+        verdict.everyday = "everyday_help"
+        return verdict
+    handler = _HANDLERS.get(command.name)
+    if handler is not None:
+        handler(command, where, verdict)
+    elif command.name in READ_ONLY_COMMANDS:
+        verdict.everyday = "everyday_read"
+    elif command.name in _BUILD_TOOLS or _is_project_script(command.name):
+        verdict.everyday = "everyday_build"
+    elif command.name in shell.SHELLS:
+        _shell(command, where, verdict)
+    payload(command, verdict)
+    if verdict.denies:
+        verdict.everyday = None
+    return verdict
+
+
+def _asks_for_help(command: shell.SimpleCommand) -> bool:
+    """`--help`/`--version` anywhere, or `--dry-run`-style flags on a tool that honours them."""
+    if command.stdin_text is not None and command.name in shell.INTERPRETERS:
+        return False
+    args = [a.lower() for a in command.args]
+    if any(a in _HELP for a in args[:3]) or args in (["-h"], ["-v"], ["-V"]):
+        return True
+    dry = any(_DRY_RUN.match(a) for a in args) or (command.name in _DRY_RUN_N and "-n" in args)
+    return dry and command.name not in ("rm", "sed", "sort", "head", "tail", "grep", "xargs", "find", "sh", "bash")
+
+
+# ---- deletion and files -----------------------------------------------------------------------------
+
+
+def _rm(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
+    operands = [a for a in command.args if not a.startswith("-") or a == "-"]
+    if command.name == "shred":
+        if not all(where.inside(o) for o in operands):
+            deny(verdict, "shred", command)
+        return
+    if operands and all(where.inside(o) for o in operands):
+        verdict.everyday = "everyday_file_change"
+
+
+_FIND_EXEC = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
+
+
+def _find(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
+    lowered = [a.lower() for a in command.args]
+    roots = [
+        a
+        for a in command.args[
+            : next((i for i, a in enumerate(command.args) if a.startswith(("-", "(", "!"))), len(command.args))
+        ]
+    ]
+    inside = all(where.inside(r) for r in roots or ["."])
+    runs = [lowered[i + 1].rsplit("/", 1)[-1] for i, a in enumerate(lowered[:-1]) if a in _FIND_EXEC]
+    deletes = "-delete" in lowered or bool(set(runs) & {"rm", "shred", "unlink"})
+    runs_other = bool(runs)
+    if deletes and not inside:
+        deny(verdict, "find_delete_outside", command)
+    elif not runs_other or deletes:
+        verdict.everyday = "everyday_read" if not deletes else "everyday_file_change"
+
+
+def _xargs(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
+    runs = next((a for a in command.args if not a.startswith("-")), "")
+    if runs.rsplit("/", 1)[-1] in ("rm", "shred", "unlink") and "find" in command.upstream:
+        # The upstream find's roots are not visible here; deleting what a find produced is denied
+        # unless every path named on the xargs line is inside the project.
+        named = [a for a in command.args[1:] if a.startswith(("/", "~", "$"))]
+        if not named or not all(where.inside(n) for n in named):
+            deny(verdict, "xargs_rm_outside", command)
+
+
+def _truncate(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
+    targets = [a for a in command.args if not a.startswith("-") and not re.fullmatch(r"[+\-<>/%]?\d+[KMGTkmgt]?", a)]
+    if targets and all(where.inside(t) for t in targets):
+        verdict.everyday = "everyday_file_change"
+    elif targets:
+        deny(verdict, "truncate_outside", command)
+
+
+def _rsync(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
+    lowered = [a.lower() for a in command.args]
+    operands = [a for a in command.args if not a.startswith("-")]
+    deleting = any(a.startswith("--delete") or a in ("--del", "--remove-source-files") for a in lowered)
+    if deleting and operands and (":" in operands[-1] or not where.inside(operands[-1])):
+        deny(verdict, "rsync_delete_outside", command)
+    elif operands and all(":" not in o and where.inside(o) for o in operands):
+        verdict.everyday = "everyday_file_change"
+
+
+def _file_change(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
+    verdict.everyday = "everyday_file_change"
+
+
+def _chmod(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
+    operands = [a for a in command.args if not a.startswith("-")]
+    if all(where.inside(o) for o in operands[1:]):
+        verdict.everyday = "everyday_file_change"
+
+
+_HANDLERS: dict[str, Callable[[shell.SimpleCommand, Where, Verdict], None]] = {
+    "git": git,
+    "rm": _rm,
+    "rmdir": _rm,
+    "unlink": _rm,
+    "shred": _rm,
+    "find": _find,
+    "xargs": _xargs,
+    "truncate": _truncate,
+    "rsync": _rsync,
+    "chmod": _chmod,
+    **{name: _file_change for name in ("mkdir", "touch", "cp", "mv", "ln", "tee", "patch", "tar", "unzip", "zip",
+                                        "gzip", "gunzip", "install")},
+}  # fmt: skip
+_HANDLERS.update(TOOL_HANDLERS)
+
+# Build, test, lint, format: local development tools, run in the project.
+_BUILD_TOOLS = frozenset(
+    {"make", "cmake", "ninja", "gcc", "g++", "cc", "clang", "rustc", "javac", "pytest", "py.test", "tox", "nox",
+     "mypy", "ruff", "black", "isort", "flake8", "pylint", "pyright", "eslint", "prettier", "tsc", "jest", "vitest",
+     "mocha", "mvn", "gradle", "rake", "rspec", "swift", "shellcheck", "hadolint", "pre-commit", "coverage",
+     "sphinx-build", "mkdocs", "hugo", "base64", "xxd", "gofmt", "rustfmt", "clang-format", "ctest"}
+)  # fmt: skip
+
+
+def _shell(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
+    """A shell running an inline script is as everyday as the script's own commands (classified on
+    their own, shell.py parses them out); one running a script file of the project is the project's."""
+    operands = [a for a in command.args if not a.startswith("-")]
+    inline = any(a.startswith("-") and "c" in a[1:] and not a.startswith("--") for a in command.args)
+    if inline or command.stdin_text is not None or (operands and where.inside(operands[0])):
+        verdict.everyday = "everyday_script"
+
+
+def _is_project_script(name: str) -> bool:
+    return name in ("./gradlew", "./mvnw", "gradlew", "mvnw")
