@@ -44,6 +44,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m tests.perf.bench_hardening
 	$(BIN)/python -m tests.perf.bench_durability
 	$(BIN)/python -m tests.perf.bench_targets
+	$(BIN)/python -m tests.perf.bench_gate_corpus
 
 # A long schemathesis run against the served OpenAPI document (the test suite runs a short one).
 fuzz: $(STAMP)
