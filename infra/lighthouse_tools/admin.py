@@ -78,6 +78,8 @@ def as_admin(name: str, args: argparse.Namespace, action: Callable[[LighthouseCl
             print(f"  {problem['file']} {problem['path']}: {problem['message']} [{problem['rule']}]", file=sys.stderr)
         for field in error.body.get("error", {}).get("details", {}).get("fields", []):
             print(f"  {field.get('path', '')}: {field.get('message', '')}", file=sys.stderr)
+        for problem in error.body.get("error", {}).get("details", {}).get("errors", []):
+            print(f"  {problem}", file=sys.stderr)
         return 1
     except requests.RequestException as error:
         print(f"lighthouse {name}: the API did not answer: {error}", file=sys.stderr)

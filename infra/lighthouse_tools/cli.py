@@ -33,6 +33,7 @@ from lighthouse_tools.deploy import add_arguments as add_deploy_arguments
 from lighthouse_tools.deploy import cmd_deploy
 from lighthouse_tools.localcloud.durable.datadir import DATA_DIR_VARIABLE, DEFAULT_DATA_DIR, DataDirectoryError
 from lighthouse_tools.localcloud.durable.datadir import resolve as resolve_data_dir
+from lighthouse_tools.policy_cli import register as register_policy_commands
 
 DEFAULT_STATE_FILE = Path(".lighthouse/local.json")
 ROLES = ("agent", "expert", "human", "admin")
@@ -409,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_deploy_arguments(deploy)
     deploy.set_defaults(func=cmd_deploy)
+
+    register_policy_commands(commands)
 
     env = commands.add_parser("env", help="print `export` lines for a deployed stack's resources")
     env.add_argument("--stack", default="lighthouse")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -157,6 +158,44 @@ def test_boto3_against_the_printed_endpoint_sees_the_template_and_feeds_the_queu
     )
 
 
+def test_a_project_turns_a_deny_class_into_an_allow_with_the_policy_cli(platform: Platform, tmp_path: Path) -> None:
+    secret = json.loads(platform.cli("agents", "add", "e2e-pusher", "--json").stdout)["secret"]
+    headers = {"Authorization": f"Bearer {open_session(platform, 'e2e-pusher', secret)}"}
+    push = {
+        "tool_name": "Bash",
+        "tool_input": {"command": "git push --force origin feature"},
+        "context": {"cwd": "/srv/p"},
+    }
+
+    def decision() -> str:
+        response = requests.post(f"{platform.api_url}/validate", json=push, headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+        return str(response.json()["decision"])
+
+    assert decision() == "blocked"
+    shipped = platform.cli("policy", "defaults").stdout
+    assert "permit-everyday-work" in shipped
+    team = re.sub(r'\s*"git_push_force",', "", shipped) + (
+        '\n@id("team-allows-force-push")\n'
+        'permit (principal, action, resource) when { context.matched_rules.contains("git_push_force") };\n'
+    )
+    (tmp_path / "team.cedar").write_text(team)
+    (tmp_path / "broken.cedar").write_text("permit (principal, action, resource) when { context.no_such_fact };")
+
+    broken = platform.cli("policy", "set", str(tmp_path / "broken.cedar"))
+    replaced = platform.cli("policy", "set", str(tmp_path / "team.cedar"))
+
+    assert broken.returncode == 1
+    assert "no_such_fact" in broken.stderr
+    assert replaced.returncode == 0, replaced.stderr
+    assert "team-allows-force-push" in platform.cli("policy", "show").stdout
+    wait_for(lambda: decision() == "approved", timeout=30)  # the gate reloads policies every few seconds
+    (tmp_path / "shipped.cedar").write_text(shipped)
+    assert platform.cli("policy", "set", str(tmp_path / "shipped.cedar")).returncode == 0
+    wait_for(lambda: decision() == "blocked", timeout=30)
+
+
+# Last: it stops the module's platform.
 @pytest.mark.embedded_only("stops the `lighthouse up` process")
 def test_ctrl_c_shuts_down_cleanly(platform: Platform) -> None:
     assert platform.process is not None
