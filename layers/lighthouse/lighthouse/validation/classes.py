@@ -44,15 +44,22 @@ def classify(command: shell.SimpleCommand, where: Where) -> Verdict:
     return verdict
 
 
+_NO_DRY_RUN = frozenset({"rm", "sed", "sort", "head", "tail", "grep", "xargs", "find", "sh", "bash"})
+
+
 def _asks_for_help(command: shell.SimpleCommand) -> bool:
-    """`--help`/`--version` anywhere, or `--dry-run`-style flags on a tool that honours them."""
+    """`--help`/`--version` among the first words (or a lone `-h`), or a `--dry-run`-style flag on a
+    tool that honours one."""
     if command.stdin_text is not None and command.name in shell.INTERPRETERS:
         return False
     args = [a.lower() for a in command.args]
-    if any(a in _HELP for a in args[:3]) or args in (["-h"], ["-v"], ["-V"]):
+    if any(a in _HELP for a in args[:3]) or args == ["-h"]:
         return True
-    dry = any(_DRY_RUN.match(a) for a in args) or (command.name in _DRY_RUN_N and "-n" in args)
-    return dry and command.name not in ("rm", "sed", "sort", "head", "tail", "grep", "xargs", "find", "sh", "bash")
+    return command.name not in _NO_DRY_RUN and _dry_run(command.name, args)
+
+
+def _dry_run(name: str, args: list[str]) -> bool:
+    return any(_DRY_RUN.match(a) for a in args) or (name in _DRY_RUN_N and "-n" in args)
 
 
 # ---- deletion and files -----------------------------------------------------------------------------
@@ -73,20 +80,20 @@ _FIND_EXEC = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
 
 def _find(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
     lowered = [a.lower() for a in command.args]
-    roots = [
-        a
-        for a in command.args[
-            : next((i for i, a in enumerate(command.args) if a.startswith(("-", "(", "!"))), len(command.args))
-        ]
-    ]
-    inside = all(where.inside(r) for r in roots or ["."])
-    runs = [lowered[i + 1].rsplit("/", 1)[-1] for i, a in enumerate(lowered[:-1]) if a in _FIND_EXEC]
-    deletes = "-delete" in lowered or bool(set(runs) & {"rm", "shred", "unlink"})
-    runs_other = bool(runs)
-    if deletes and not inside:
+    runs = {lowered[i + 1].rsplit("/", 1)[-1] for i, a in enumerate(lowered[:-1]) if a in _FIND_EXEC}
+    deletes = "-delete" in lowered or bool(runs & {"rm", "shred", "unlink"})
+    if deletes and not _searches_inside(command.args, where):
         deny(verdict, "find_delete_outside", command)
-    elif not runs_other or deletes:
-        verdict.everyday = "everyday_read" if not deletes else "everyday_file_change"
+    elif deletes:
+        verdict.everyday = "everyday_file_change"
+    elif not runs:
+        verdict.everyday = "everyday_read"
+
+
+def _searches_inside(args: list[str], where: Where) -> bool:
+    """find's starting points (the words before the first test) are all inside the roots."""
+    first_test = next((i for i, a in enumerate(args) if a.startswith(("-", "(", "!"))), len(args))
+    return all(where.inside(start) for start in args[:first_test] or ["."])
 
 
 def _xargs(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
@@ -108,13 +115,20 @@ def _truncate(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> N
 
 
 def _rsync(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
-    lowered = [a.lower() for a in command.args]
-    operands = [a for a in command.args if not a.startswith("-")]
-    deleting = any(a.startswith("--delete") or a in ("--del", "--remove-source-files") for a in lowered)
-    if deleting and operands and (":" in operands[-1] or not where.inside(operands[-1])):
+    local = _local_operands(command.args, where)
+    if local and _rsync_deletes(command.args) and not local[-1]:
         deny(verdict, "rsync_delete_outside", command)
-    elif operands and all(":" not in o and where.inside(o) for o in operands):
+    elif local and all(local):
         verdict.everyday = "everyday_file_change"
+
+
+def _local_operands(args: list[str], where: Where) -> list[bool]:
+    """For each source and target: a local path inside the roots (not `host:path`)."""
+    return [":" not in o and where.inside(o) for o in args if not o.startswith("-")]
+
+
+def _rsync_deletes(args: list[str]) -> bool:
+    return any(a.lower().startswith("--delete") or a.lower() in ("--del", "--remove-source-files") for a in args)
 
 
 def _file_change(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:

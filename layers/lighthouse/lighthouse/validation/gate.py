@@ -188,16 +188,22 @@ def _by_policy(tool_name: str, facts: Facts, verdict: PolicyVerdict, cache_hit: 
             "approved", confidence, reason, policy_rules, cache_hit, "policy", facts, version, verdict.policies
         )
     if verdict.outcome == "forbid":
-        denied = [f for f in facts.analysis.findings if f.severity == "deny"]
-        reason = f"forbidden by policy {policies}"
-        if denied:
-            reason = f"denied by rule {denied[0].rule} (policy {policies}): {denied[0].reason}"
-        elif "deny-push-to-protected-branches" in verdict.policies:
-            branches = ", ".join(facts.analysis.push_branches)
-            described = catalog.describe("git_push_protected", branches)
-            reason = f"denied by rule git_push_protected (policy {policies}): {described}"
-        if facts.outside_roots:
-            reason += f" (outside the allowed roots: {facts.outside_roots[0]})"
+        reason = _forbid_reason(facts, verdict.policies)
         return GateDecision("blocked", 0.9, reason, policy_rules, cache_hit, "policy", facts, version, verdict.policies)
     reason = f"no policy permits {tool_name} ({command_class}); needs a review"
     return GateDecision("escalate", 0.5, reason, policy_rules, cache_hit, "policy", facts, version)
+
+
+def _forbid_reason(facts: Facts, forbidding: tuple[str, ...]) -> str:
+    """Which rule a forbid enforces, what it matched and the safer alternative, when a class says so."""
+    policies = ", ".join(forbidding)
+    denied = [f for f in facts.analysis.findings if f.severity == "deny"]
+    reason = f"forbidden by policy {policies}"
+    if denied:
+        reason = f"denied by rule {denied[0].rule} (policy {policies}): {denied[0].reason}"
+    elif "deny-push-to-protected-branches" in forbidding:
+        described = catalog.describe("git_push_protected", ", ".join(facts.analysis.push_branches))
+        reason = f"denied by rule git_push_protected (policy {policies}): {described}"
+    if facts.outside_roots:
+        reason += f" (outside the allowed roots: {facts.outside_roots[0]})"
+    return reason

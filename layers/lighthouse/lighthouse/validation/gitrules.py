@@ -24,12 +24,19 @@ def git(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
     lowered = [a.lower() for a in args]
     rule = _GIT_RULES[sub](args, lowered, where) if sub in _GIT_RULES else None
     if sub == "push":
-        refspecs = [a for a in args if not a.startswith("-")][1:]
-        verdict.push_branches += [r.lstrip("+").rsplit(":", 1)[-1].removeprefix("refs/heads/") for r in refspecs]
+        verdict.push_branches += _pushed_branches(args)
     if rule:
         deny(verdict, rule, command)
-    elif sub in READ_ONLY_GIT or sub in _GIT_EVERYDAY or not sub:
-        verdict.everyday = "everyday_git" if sub not in READ_ONLY_GIT else "everyday_read"
+    elif sub in READ_ONLY_GIT or not sub:
+        verdict.everyday = "everyday_read"
+    elif sub in _GIT_EVERYDAY:
+        verdict.everyday = "everyday_git"
+
+
+def _pushed_branches(args: list[str]) -> list[str]:
+    """The branch names a push's refspecs write (`src:dst` -> dst, `+b` -> b)."""
+    refspecs = [a for a in args if not a.startswith("-")][1:]
+    return [r.lstrip("+").rsplit(":", 1)[-1].removeprefix("refs/heads/") for r in refspecs]
 
 
 def _git_reset(args: list[str], lowered: list[str], where: Where) -> str | None:
@@ -56,15 +63,20 @@ def _git_clean(args: list[str], lowered: list[str], where: Where) -> str | None:
 
 
 def _git_push(args: list[str], lowered: list[str], where: Where) -> str | None:
-    leased = any(a.startswith(("--force-with-lease", "--force-if-includes")) for a in lowered)
-    forced = "--force" in lowered or "f" in short_flags(args) or "--mirror" in lowered
-    operands = [a for a in args if not a.startswith("-")]
-    refspecs = operands[1:]
-    if forced or (not leased and any(r.startswith("+") for r in refspecs)):
+    flags = short_flags(args)
+    refspecs = [a for a in args if not a.startswith("-")][1:]
+    if _forced(lowered, flags, refspecs):
         return "git_push_force"
-    if "--delete" in lowered or "d" in short_flags(args) or any(r.startswith(":") for r in refspecs):
-        return "git_push_delete"
-    return None  # a push to a protected branch is the policy's call: it sees the branch names
+    deleting = "--delete" in lowered or "d" in flags or any(r.startswith(":") for r in refspecs)
+    # A push to a protected branch is the policy's call: it sees the branch names.
+    return "git_push_delete" if deleting else None
+
+
+def _forced(lowered: list[str], flags: set[str], refspecs: list[str]) -> bool:
+    """--force, -f, --mirror, or a `+refspec` not guarded by --force-with-lease/--force-if-includes."""
+    leased = any(a.startswith(("--force-with-lease", "--force-if-includes")) for a in lowered)
+    plus = any(r.startswith("+") for r in refspecs)
+    return "--force" in lowered or "f" in flags or "--mirror" in lowered or (plus and not leased)
 
 
 def _git_branch(args: list[str], lowered: list[str], where: Where) -> str | None:

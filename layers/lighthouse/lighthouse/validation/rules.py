@@ -31,7 +31,7 @@ from lighthouse.validation.vocabulary import (
     Finding,
     expand,
 )
-from lighthouse.validation.where import Where
+from lighthouse.validation.where import Verdict, Where
 
 __all__ = ["READ_TOOLS", "SEARCH_TOOLS", "WRITE_TOOLS", "Analysis", "Facts", "Finding", "analyze", "resolve"]
 
@@ -128,13 +128,12 @@ def analyze_command(command: str, cwd: str, home: str, where: Where | None = Non
     writes: list[str] = []
     classes = {inspect(Scan(simple, cwd, home, findings, reads, writes)) for simple in parsed.commands}
     verdicts = [classify(simple, where) for simple in parsed.commands]
-    findings += [Finding(rule, catalog.describe(rule, matched), "deny") for v in verdicts for rule, matched in v.denies]
+    findings += _deny_findings(verdicts)
     findings += _whole_command_findings(parsed, findings)
     findings += _credential_findings(parsed, [*reads, *writes, *_words(parsed.commands)], home)
     if parsed.parse_error:
         findings.append(Finding("unparseable_command", f"the command does not parse: {parsed.parse_error}", "risk"))
     findings = _unique(findings)
-    against = [f for f in findings if f.rule not in _EVERYDAY_RISKS]
     return Analysis(
         "Bash",
         _overall_class(classes, findings),
@@ -142,9 +141,19 @@ def analyze_command(command: str, cwd: str, home: str, where: Where | None = Non
         read_paths=tuple(dict.fromkeys(reads)),
         write_paths=tuple(dict.fromkeys(writes)),
         parse_error=parsed.parse_error,
-        everyday=bool(verdicts) and all(v.everyday for v in verdicts) and not against and not parsed.parse_error,
+        everyday=_everyday(verdicts, findings, parsed),
         push_branches=tuple(dict.fromkeys(b for v in verdicts for b in v.push_branches)),
     )
+
+
+def _deny_findings(verdicts: Sequence[Verdict]) -> list[Finding]:
+    return [Finding(rule, catalog.describe(rule, matched), "deny") for v in verdicts for rule, matched in v.denies]
+
+
+def _everyday(verdicts: Sequence[Verdict], findings: Sequence[Finding], parsed: shell.ParsedCommand) -> bool:
+    """Every simple command is everyday work, and nothing was found against the call."""
+    against = [f for f in findings if f.rule not in _EVERYDAY_RISKS]
+    return bool(verdicts) and all(v.everyday for v in verdicts) and not against and not parsed.parse_error
 
 
 # Risks the everyday classes have already weighed (a recursive delete they only call everyday inside the roots).

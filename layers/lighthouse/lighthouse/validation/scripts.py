@@ -41,15 +41,20 @@ _PATH = re.compile(r"^(/|~|\.\.?/|\$HOME|\$\{HOME\})")
 
 def inline_code(command: SimpleCommand) -> str | None:
     """The code given on the command line or on stdin; None when the interpreter runs a file."""
-    args = command.args
+    given = _code_argument(command.name, command.args)
+    if given is not None:
+        return given
+    operands = [a for a in command.args if not a.startswith("-") or a == "-"]
+    reads_stdin = not operands or operands[0] == "-"
+    return command.stdin_text if reads_stdin else None
+
+
+def _code_argument(name: str, args: list[str]) -> str | None:
     for index, arg in enumerate(args):
-        if command.name in _CODE_FLAGS.get(arg, ()) and index + 1 < len(args):
+        if name in _CODE_FLAGS.get(arg, ()) and index + 1 < len(args):
             return args[index + 1]
-        if arg.startswith("-c") and len(arg) > 2 and command.name.startswith("python"):
+        if arg.startswith("-c") and len(arg) > 2 and name.startswith("python"):
             return arg[2:]
-    operands = [a for a in args if not a.startswith("-") or a == "-"]
-    if command.stdin_text is not None and (not operands or operands[0] == "-"):
-        return command.stdin_text
     return None
 
 
@@ -70,15 +75,16 @@ def embedded_commands(code: str) -> list[str]:
 
 def dangers(code: str, where: Where) -> str | None:
     """What recursive deletion the code makes (None if none, or only of paths inside the roots)."""
-    matched = _RECURSIVE_DELETE.search(code)
-    if matched is None and _MANY.search(code):
-        matched = _FILE_DELETE.search(code)
-    if matched is None:
-        return None
-    paths = [a or b for a, b in re.findall(r"\"([^\"]*)\"|'([^']*)'", code) if _PATH.match(a or b)]
-    if paths and all(where.inside(p) for p in paths):
+    matched = _RECURSIVE_DELETE.search(code) or (_FILE_DELETE.search(code) if _MANY.search(code) else None)
+    if matched is None or _only_inside(code, where):
         return None
     return f"{matched.group(0).strip()} in `{code.strip()[:160]}`"
+
+
+def _only_inside(code: str, where: Where) -> bool:
+    """Every path the code names is inside the roots (and it names at least one)."""
+    paths = [a or b for a, b in re.findall(r"\"([^\"]*)\"|'([^']*)'", code) if _PATH.match(a or b)]
+    return bool(paths) and all(where.inside(p) for p in paths)
 
 
 def is_plain(code: str) -> bool:

@@ -162,14 +162,8 @@ class ValidationService:
 
     def validate(self, principal: Principal, request: ValidateRequest) -> ValidationResult:
         self._limiter.consume(f"{VALIDATE_SCOPE}#{principal.agent_id}", self._limit)
-        cwd = request.context.get("cwd")
-        if cwd is not None and (not isinstance(cwd, str) or not cwd.startswith("/")):
-            raise ValidationFailed("context.cwd must be an absolute path", {"path": "context.cwd"})
-        env = request.context.get("env") or {}
-        if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-            raise ValidationFailed("context.env must be an object of strings (HOME, TMPDIR)", {"path": "context.env"})
-        known = {key: env[key] for key in ("HOME", "TMPDIR") if key in env and env[key].startswith("/")}
-        gate = self._gate.decide(principal.agent_id, principal.role, request.tool_name, request.tool_input, cwd, known)
+        cwd, env = _where_it_runs(request.context)
+        gate = self._gate.decide(principal.agent_id, principal.role, request.tool_name, request.tool_input, cwd, env)
         panel = self._panel(principal.agent_id) if gate.decision == "escalate" else []
         reason = gate.reason
         if gate.decision == "escalate" and not panel:
@@ -395,3 +389,17 @@ class ValidationService:
             for expert in logic.open_experts(outcome.state):
                 self._elicitations.withdraw(logic.vote_elicitation_id(request_id, expert), SYSTEM_AGENT)
         return {"decided": True, "decision": completed.decision}
+
+
+def _where_it_runs(context: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
+    """The request's working directory and the environment the gate expands paths with (HOME, TMPDIR)."""
+    cwd = context.get("cwd")
+    if cwd is not None and (not isinstance(cwd, str) or not cwd.startswith("/")):
+        raise ValidationFailed("context.cwd must be an absolute path", {"path": "context.cwd"})
+    return cwd, _paths_environment(context.get("env") or {})
+
+
+def _paths_environment(env: Any) -> dict[str, str]:
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise ValidationFailed("context.env must be an object of strings (HOME, TMPDIR)", {"path": "context.env"})
+    return {key: env[key] for key in ("HOME", "TMPDIR") if key in env and env[key].startswith("/")}

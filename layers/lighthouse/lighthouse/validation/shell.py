@@ -260,12 +260,16 @@ def _inline_script(command: SimpleCommand) -> str | None:
     if command.name not in SHELLS and command.name not in ("xargs", "su"):
         return None
     script = _dash_c_script(command.args)
-    if script is None and command.name in SHELLS and command.stdin_text is not None:
-        return command.stdin_text
-    if script is None and command.name == "xargs":
-        start = next((i for i, a in enumerate(command.args) if not a.startswith("-")), None)
-        return shlex.join(command.args[start:]) if start is not None else None
-    return script
+    if script is not None:
+        return script
+    if command.name in SHELLS:
+        return command.stdin_text  # `bash <<EOF`: the heredoc is the script
+    return _xargs_command(command.args) if command.name == "xargs" else None
+
+
+def _xargs_command(args: list[str]) -> str | None:
+    start = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
+    return shlex.join(args[start:]) if start is not None else None
 
 
 def _dash_c_script(args: list[str]) -> str | None:

@@ -127,20 +127,25 @@ _CLOUD_DELETE = re.compile(r"^(delete|remove|rm|rb|destroy|purge|terminate)([-_]
 
 
 def _cloud(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
-    words, lowered = _words(command), _lowered(command)
-    if (
-        (command.name == "aws" and words[:2] == ["s3", "rm"] and {"--recursive", "-r"} & set(lowered))
-        or (command.name == "aws" and words[:2] == ["s3", "rb"] and "--force" in lowered)
-        or (
-            command.name == "aws"
-            and words[:1] != ["s3"]
-            and any(re.match(r"^(delete|terminate|remove)-", w) for w in words[1:2])
-        )
-        or (command.name in ("gcloud", "az") and any(_CLOUD_DELETE.match(w) for w in words))
-    ):
+    words = _words(command)
+    deleting = _aws_deletes(words, set(_lowered(command))) if command.name == "aws" else _names_a_delete(words)
+    if deleting:
         deny(verdict, "cloud_delete", command)
     elif any(w.startswith(("list", "describe", "get", "show")) or w == "ls" for w in words[1:3]):
         verdict.everyday = "everyday_read"
+
+
+def _aws_deletes(words: list[str], options: set[str]) -> bool:
+    if words[:2] == ["s3", "rm"]:
+        return bool({"--recursive", "-r"} & options)
+    if words[:2] == ["s3", "rb"]:
+        return "--force" in options
+    return words[:1] != ["s3"] and any(re.match(r"^(delete|terminate|remove)-", w) for w in words[1:2])
+
+
+def _names_a_delete(words: list[str]) -> bool:
+    """gcloud and az: any word of the command path is a delete verb (`compute instances delete`)."""
+    return any(_CLOUD_DELETE.match(w) for w in words)
 
 
 def _docker(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
@@ -178,18 +183,30 @@ def _mongo(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None
 
 def _http(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
     """An HTTP DELETE to a host that is not this machine; other requests are left to the policy."""
-    args, lowered = command.args, _lowered(command)
-    method = ""
-    for index, arg in enumerate(lowered):
-        if arg in ("-x", "--request", "--method") and index + 1 < len(args):
-            method = args[index + 1].upper()
-        elif arg.startswith(("-x", "--request=", "--method=")) and len(arg) > 2:
-            method = arg.split("=", 1)[-1].upper() if "=" in arg else args[index][2:].upper()
-    if command.name == "http" and args and args[0].upper() == "DELETE":
-        method = "DELETE"
-    urls = [a for a in args if re.match(r"^(https?://|[\w.-]+\.[a-z]{2,}(/|:|$))", a, re.IGNORECASE)]
-    if method == "DELETE" and any(not _LOCAL_HOST.match(u) for u in urls):
+    urls = [a for a in command.args if _URL.match(a)]
+    if _method(command) == "DELETE" and any(not _LOCAL_HOST.match(u) for u in urls):
         deny(verdict, "http_delete_remote", command)
+
+
+_URL = re.compile(r"^(https?://|[\w.-]+\.[a-z]{2,}(/|:|$))", re.IGNORECASE)
+_METHOD_OPTIONS = ("-x", "--request", "--method")
+
+
+def _method(command: shell.SimpleCommand) -> str:
+    """The request method curl (-X), wget (--method) or httpie (a leading METHOD word) sends."""
+    args = command.args
+    if command.name in ("http", "https") and args and args[0].upper() == "DELETE":
+        return "DELETE"
+    method = ""
+    for index, arg in enumerate(args):
+        lowered = arg.lower()
+        if lowered in _METHOD_OPTIONS and index + 1 < len(args):
+            method = args[index + 1].upper()
+        elif lowered.startswith(("--request=", "--method=")):
+            method = arg.split("=", 1)[1].upper()
+        elif lowered.startswith("-x") and len(arg) > 2:
+            method = arg[2:].upper()
+    return method
 
 
 def _gh(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
