@@ -71,7 +71,7 @@ def _rm(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
         if not all(where.inside(o) for o in operands):
             deny(verdict, "shred", command)
         return
-    if operands and all(where.inside(o) for o in operands):
+    if all(where.inside(o) for o in operands):  # none: a no-op by itself (xargs decides what it deletes)
         verdict.everyday = "everyday_file_change"
 
 
@@ -96,14 +96,28 @@ def _searches_inside(args: list[str], where: Where) -> bool:
     return all(where.inside(start) for start in args[:first_test] or ["."])
 
 
+_XARGS_VALUE_OPTIONS = frozenset({"-n", "-L", "-P", "-I", "-i", "-d", "-E", "-e", "-s", "-a"})
+
+
 def _xargs(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
-    runs = next((a for a in command.args if not a.startswith("-")), "")
-    if runs.rsplit("/", 1)[-1] in ("rm", "shred", "unlink") and "find" in command.upstream:
-        # The upstream find's roots are not visible here; deleting what a find produced is denied
-        # unless every path named on the xargs line is inside the project.
-        named = [a for a in command.args[1:] if a.startswith(("/", "~", "$"))]
-        if not named or not all(where.inside(n) for n in named):
-            deny(verdict, "xargs_rm_outside", command)
+    """Deleting what a find produced is as free as the find's starting points are inside the roots;
+    deleting paths from any other feeder is left to the policy. Other commands are judged as nested
+    commands (shell.py parses them out)."""
+    if _xargs_program(command.args).rsplit("/", 1)[-1] not in ("rm", "shred", "unlink"):
+        verdict.everyday = "everyday_script"
+        return
+    finds = [feeder for feeder in command.feeders if feeder.name == "find"]
+    if finds and all(_searches_inside(find.args, where) for find in finds):
+        verdict.everyday = "everyday_file_change"
+    elif finds:
+        deny(verdict, "xargs_rm_outside", command)
+
+
+def _xargs_program(args: list[str]) -> str:
+    index = 0
+    while index < len(args) and args[index].startswith("-"):
+        index += 2 if args[index] in _XARGS_VALUE_OPTIONS else 1
+    return args[index] if index < len(args) else ""
 
 
 def _truncate(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
@@ -131,6 +145,11 @@ def _rsync_deletes(args: list[str]) -> bool:
     return any(a.lower().startswith("--delete") or a.lower() in ("--del", "--remove-source-files") for a in args)
 
 
+def _history(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
+    if not command.args:  # `history -c` and friends are the detectors' history wiping
+        verdict.everyday = "everyday_read"
+
+
 def _file_change(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
     verdict.everyday = "everyday_file_change"
 
@@ -143,6 +162,7 @@ def _chmod(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None
 
 _HANDLERS: dict[str, Callable[[shell.SimpleCommand, Where, Verdict], None]] = {
     "git": git,
+    "history": _history,
     "rm": _rm,
     "rmdir": _rm,
     "unlink": _rm,

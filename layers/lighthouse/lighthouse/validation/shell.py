@@ -44,6 +44,7 @@ class SimpleCommand:
     redirects: list[tuple[str, str]] = field(default_factory=list)  # (operator, target)
     privileged: bool = False
     upstream: tuple[str, ...] = ()  # the commands earlier in the same pipeline, whose output flows here
+    feeders: tuple[SimpleCommand, ...] = field(default=(), repr=False, compare=False)  # those commands
     stdin_text: str | None = None  # a heredoc's body or a here-string: what the command reads on stdin
 
     @property
@@ -182,7 +183,7 @@ class _Splitter:
         self.commands: list[SimpleCommand] = []
         self.words: list[str] = []
         self.redirects: list[tuple[str, str]] = []
-        self.pipeline: list[str] = []
+        self.pipeline: list[SimpleCommand] = []
 
     def take(self, tokens: list[str], index: int) -> int:
         """Consume the token at `index` (and a redirection's target); the index of the next one."""
@@ -200,20 +201,22 @@ class _Splitter:
     def _end(self, operator: str) -> None:
         command = _simple(self.words, self.redirects) if self.words else None
         if command is not None:
-            command.upstream = tuple(self.pipeline)
-            self.commands.append(command)
+            self._feed(command)
         if operator not in ("|", "|&"):
             self.pipeline = []
         elif command is not None:
-            self.pipeline = [*self.pipeline, command.name]
+            self.pipeline = [*self.pipeline, command]
         self.words, self.redirects = [], []
 
     def finish(self) -> list[SimpleCommand]:
         if self.words or self.redirects:
-            command = _simple(self.words or [":"], self.redirects)
-            command.upstream = tuple(self.pipeline)
-            self.commands.append(command)
+            self._feed(_simple(self.words or [":"], self.redirects))
         return self.commands
+
+    def _feed(self, command: SimpleCommand) -> None:
+        command.upstream = tuple(c.name for c in self.pipeline)
+        command.feeders = tuple(self.pipeline)
+        self.commands.append(command)
 
 
 def _simple(words: list[str], redirects: list[tuple[str, str]]) -> SimpleCommand:

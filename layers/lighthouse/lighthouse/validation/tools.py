@@ -184,8 +184,12 @@ def _mongo(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None
 def _http(command: shell.SimpleCommand, where: Where, verdict: Verdict) -> None:
     """An HTTP DELETE to a host that is not this machine; other requests are left to the policy."""
     urls = [a for a in command.args if _URL.match(a)]
-    if _method(command) == "DELETE" and any(not _LOCAL_HOST.match(u) for u in urls):
+    local = bool(urls) and all(_LOCAL_HOST.match(u) for u in urls)
+    method = _method(command)
+    if method == "DELETE" and not local:
         deny(verdict, "http_delete_remote", command)
+    elif local and method != "DELETE" and not command.upstream:
+        verdict.everyday = "everyday_read"  # the project's own service on this machine
 
 
 _URL = re.compile(r"^(https?://|[\w.-]+\.[a-z]{2,}(/|:|$))", re.IGNORECASE)
