@@ -65,7 +65,9 @@ def admin_client(args: argparse.Namespace) -> LighthouseClient:
         )
     if not api_url:
         raise SystemExit("no API URL: pass --api-url or set LIGHTHOUSE_API_URL")
-    return LighthouseClient(api_url, agent_id, secret)
+    # The operator's token is kept beside its credential, for the next command (one process each).
+    kept = path.with_name("operator.session.json") if path.exists() else None
+    return LighthouseClient(api_url, agent_id, secret, session_file=kept)
 
 
 def as_admin(name: str, args: argparse.Namespace, action: Callable[[LighthouseClient], int]) -> int:

@@ -127,6 +127,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     cloud.stop()
     state_file.unlink(missing_ok=True)
     credential.unlink(missing_ok=True)  # its secret derives from this run's master secret
+    credential.with_name("operator.session.json").unlink(missing_ok=True)
     print("Stopped.", flush=True)
     return 0
 

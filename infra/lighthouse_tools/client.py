@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -25,7 +28,13 @@ class ApiError(Exception):
 
 
 class LighthouseClient:
-    def __init__(self, api_url: str, agent_id: str, secret: str, timeout: float = 30.0) -> None:
+    """Signs in once per token lifetime. With `session_file`, the token is kept there (mode 0600)
+    for the next process: the CLI runs one process per command, and signing in for each would spend
+    the sign-in budget (30 a minute per agent) a script of admin commands needs."""
+
+    def __init__(
+        self, api_url: str, agent_id: str, secret: str, timeout: float = 30.0, session_file: Path | None = None
+    ) -> None:
         self.api_url = api_url.rstrip("/")
         self.agent_id = agent_id
         self._secret = secret
@@ -34,36 +43,82 @@ class LighthouseClient:
         self._token = ""
         self._expires_at = 0.0
         self._lock = threading.Lock()
+        self._session_file = session_file
 
     def _ensure_session(self) -> None:
         with self._lock:
+            if not self._token:
+                self._load_session()
             if self._token and time.time() < self._expires_at - RENEW_MARGIN_SECONDS:
                 return
-            timestamp, nonce = int(time.time()), secrets.token_hex(16)
-            body = {
-                "agent_id": self.agent_id,
-                "timestamp": timestamp,
-                "nonce": nonce,
-                "signature": sign_session_request(self._secret, self.agent_id, timestamp, nonce),
-            }
-            response = self._http.post(f"{self.api_url}/sessions", json=body, timeout=self._timeout)
-            if response.status_code != 201:
-                raise ApiError(response.status_code, _json(response))
-            session = response.json()
-            self._token, self._expires_at = session["token"], float(session["expires_at"])
+            self._sign_in()
+
+    def _load_session(self) -> None:
+        if self._session_file is None:
+            return
+        try:
+            kept = json.loads(self._session_file.read_text())
+        except (OSError, ValueError):
+            return
+        if isinstance(kept, dict) and (kept.get("api_url"), kept.get("agent_id")) == (self.api_url, self.agent_id):
+            self._token, self._expires_at = str(kept.get("token", "")), float(kept.get("expires_at", 0))
+
+    def _keep_session(self) -> None:
+        if self._session_file is None:
+            return
+        kept = {
+            "api_url": self.api_url,
+            "agent_id": self.agent_id,
+            "token": self._token,
+            "expires_at": self._expires_at,
+        }
+        staging = self._session_file.with_name(f".{self._session_file.name}.{os.getpid()}")
+        descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(kept, file)
+        staging.replace(self._session_file)
+
+    def _forget_session(self) -> None:
+        with self._lock:
+            self._token, self._expires_at = "", 0.0
+            if self._session_file is not None:
+                self._session_file.unlink(missing_ok=True)
+
+    def _sign_in(self) -> None:
+        timestamp, nonce = int(time.time()), secrets.token_hex(16)
+        body = {
+            "agent_id": self.agent_id,
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "signature": sign_session_request(self._secret, self.agent_id, timestamp, nonce),
+        }
+        response = self._http.post(f"{self.api_url}/sessions", json=body, timeout=self._timeout)
+        if response.status_code != 201:
+            raise ApiError(response.status_code, _json(response))
+        session = response.json()
+        self._token, self._expires_at = session["token"], float(session["expires_at"])
+        self._keep_session()
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         self._ensure_session()
-        response = self._http.request(
+        response = self._send(method, path, body, headers)
+        if response.status_code == 401 and self._session_file is not None:
+            # A kept token the API no longer takes (revoked, another platform, a new master secret).
+            self._forget_session()
+            self._ensure_session()
+            response = self._send(method, path, body, headers)
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _json(response))
+        return response.json() if response.content else None
+
+    def _send(self, method: str, path: str, body: Any, headers: dict[str, str] | None) -> requests.Response:
+        return self._http.request(
             method,
             f"{self.api_url}{path}",
             json=body,
             headers={"Authorization": f"Bearer {self._token}", **(headers or {})},
             timeout=self._timeout,
         )
-        if response.status_code >= 400:
-            raise ApiError(response.status_code, _json(response))
-        return response.json() if response.content else None
 
     # ---- elicitation ------------------------------------------------------------------------------
 

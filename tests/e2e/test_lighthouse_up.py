@@ -208,5 +208,6 @@ def test_ctrl_c_shuts_down_cleanly(platform: Platform) -> None:
     assert "Stopped." in "".join(platform.output)
     assert not platform.state_file.exists()
     assert not (platform.state_file.parent / "operator.json").exists()
+    assert not (platform.state_file.parent / "operator.session.json").exists()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{platform.api_url}/health", timeout=2)
