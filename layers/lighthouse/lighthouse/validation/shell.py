@@ -138,8 +138,46 @@ def _tokens(text: str) -> list[str]:
     lexer.commenters = ""
     tokens: list[str] = []
     for token in lexer:
-        tokens.extend(_split_newlines(token))
+        for piece in _split_newlines(token):
+            tokens.extend(_operators(piece))
     return tokens
+
+
+# shlex joins adjacent punctuation into one token (`))`, `|(`, `;)`); a shell reads operators.
+_OPERATORS = (
+    "<<<",
+    "&&",
+    "||",
+    ";;",
+    "|&",
+    ">>",
+    "<<",
+    ">&",
+    "<&",
+    "&>",
+    ">|",
+    "<>",
+    ";",
+    "&",
+    "|",
+    "(",
+    ")",
+    "<",
+    ">",
+)
+_PUNCTUATION = frozenset(";&|()<>")
+
+
+def _operators(token: str) -> list[str]:
+    """A run of punctuation split into the operators a shell sees, longest first; other tokens as they are."""
+    if len(token) < 2 or not set(token) <= _PUNCTUATION or token in _OPERATORS:
+        return [token]
+    found: list[str] = []
+    while token:
+        operator = next(o for o in _OPERATORS if token.startswith(o))
+        found.append(operator)
+        token = token[len(operator) :]
+    return found
 
 
 def _split_newlines(token: str) -> list[str]:
@@ -202,8 +240,8 @@ class _Splitter:
         command = _simple(self.words, self.redirects) if self.words else None
         if command is not None:
             self._feed(command)
-        if operator not in ("|", "|&"):
-            self.pipeline = []
+        if operator not in ("|", "|&", "(") or (operator == "(" and command is not None):
+            self.pipeline = []  # a subshell opened right after a pipe reads that pipe
         elif command is not None:
             self.pipeline = [*self.pipeline, command]
         self.words, self.redirects = [], []
