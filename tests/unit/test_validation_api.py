@@ -63,6 +63,9 @@ def test_validate_decides_and_records_both_events(parts: Components, api: Client
         ({"tool_input": {}}, 422, "tool_name"),
         ({"tool_name": "Bash", "tool_input": {}}, 422, "tool_input.command"),
         ({"tool_name": "Bash", "tool_input": {"command": "ls"}, "context": {"cwd": "relative"}}, 422, "absolute path"),
+        ({"tool_name": "Bash", "tool_input": {"command": "ls"}, "context": {"env": "HOME=/x"}}, 422, "context.env"),
+        ({"tool_name": "Bash", "tool_input": {"command": "ls"}, "context": {"env": {"HOME": 1}}}, 422, "context.env"),
+        ({"tool_name": "Bash", "tool_input": {"command": "ls"}, "context": {"env": ["TMPDIR"]}}, 422, "context.env"),
         ({"tool_name": "bad name!", "tool_input": {}}, 422, "tool_name"),
         ({"tool_name": "Bash", "tool_input": {"command": "ls"}, "extra": 1}, 422, "extra"),
     ],
@@ -75,6 +78,25 @@ def test_bad_requests_are_refused_and_nothing_is_recorded(
     assert response.status_code == status
     assert text in json.dumps(response.json_body)
     assert parts.read_models.list("validation-audit#dev", None)[0] == []
+
+
+def test_the_requests_tmpdir_is_where_rm_rf_is_everyday_if_it_is_a_temp_dir(
+    parts: Components, api: Client, tmp_path: Path
+) -> None:
+    token = login(parts, api, "dev")
+    project = tmp_path / "project"
+
+    def decide(env: dict[str, str]) -> str:
+        context = {"cwd": str(project), "env": env}
+        body = {"tool_name": "Bash", "tool_input": {"command": "rm -rf $TMPDIR/cache"}, "context": context}
+        return str(call(api, "POST", "/validate", token, body).json_body["decision"])
+
+    assert decide({"TMPDIR": "/var/folders/xy/T"}) == "approved"  # macOS
+    assert decide({"TMPDIR": "scratch"}) == "approved"  # not absolute: ignored, so $TMPDIR is /tmp
+    # An agent cannot make deleting anywhere everyday by declaring it its temp dir (this API allows an
+    # agent 5 validations a minute: the gate's own tests try more directories).
+    for claimed in ("/", "/home/dev"):
+        assert decide({"TMPDIR": claimed}) == "blocked", claimed
 
 
 def test_malformed_json_is_400_and_unauthenticated_is_401(parts: Components, api: Client) -> None:

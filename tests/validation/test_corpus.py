@@ -116,8 +116,14 @@ def test_quotes_wrappers_whitespace_and_look_alikes_never_make_a_denied_command_
 
 @pytest.mark.parametrize("command", ["rm -rf /tmp/x", "rm -rf $TMPDIR/cache", "rm -rf ${TMPDIR}/x"])
 def test_the_requests_tmpdir_is_a_temp_dir_and_the_services_is_not(command: str) -> None:
-    env = {"HOME": "/home/dev", "TMPDIR": "/scratch/dev"}
+    env = {"HOME": "/home/dev", "TMPDIR": "/var/folders/q1/T"}  # macOS's per-user temp dir
     assert GATE.decide("p", "agent", "Bash", {"command": command}, build_corpus.CWD, env).decision == "approved"
-    assert (
-        GATE.decide("p", "agent", "Bash", {"command": "rm -rf /scratch/dev/x"}, build_corpus.CWD).decision == "blocked"
-    )
+    elsewhere = GATE.decide("p", "agent", "Bash", {"command": "rm -rf /var/folders/q1/T/x"}, build_corpus.CWD)
+    assert elsewhere.decision == "blocked"
+
+
+@pytest.mark.parametrize("claimed", ["/", "/etc", "/home/dev", "/home/dev/project/..", "/srv"])
+def test_an_agent_cannot_declare_any_directory_its_temp_dir(claimed: str) -> None:
+    env = {"HOME": "/home/dev", "TMPDIR": claimed}
+    decided = GATE.decide("p", "agent", "Bash", {"command": "rm -rf $TMPDIR/data"}, build_corpus.CWD, env)
+    assert decided.decision != "approved", decided.reason

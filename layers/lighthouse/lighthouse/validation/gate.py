@@ -19,6 +19,8 @@ from lighthouse.validation.where import Where
 
 Decision = Literal["approved", "blocked", "escalate"]
 TEMP_DIRS = ("/tmp", "/var/tmp")  # noqa: S108 - deleting or writing there is everyday work
+# Where operating systems put per-user temp dirs (Linux, macOS's /var/folders/../T).
+_TEMP_PARENTS = ("/tmp/", "/var/tmp/", "/var/folders/", "/private/var/folders/", "/private/tmp/", "/run/user/")  # noqa: S108
 _HOME_OF = re.compile(r"^(/home/[^/]+|/Users/[^/]+|/root)(?=/|$)")
 K = TypeVar("K")
 V = TypeVar("V")
@@ -97,13 +99,16 @@ class DecisionGate:
         """The request's own HOME and TMPDIR (else HOME from a cwd under /home/<user>, else this
         service's), its project roots, and the temp dirs."""
         env = env or {}
-        inferred = _HOME_OF.match(cwd or "")
-        home = env.get("HOME") or (inferred.group(0) if inferred else self._home)
+        home = env.get("HOME") or self._home_of(cwd)
         roots = self.roots_for(cwd)
         work_dir = cwd or (roots[0] if roots else "/")
-        tmpdir = env.get("TMPDIR", "")
-        temp = tuple(dict.fromkeys((*self._temp, *([posixpath.normpath(tmpdir)] if tmpdir else []))))
-        return Where(work_dir, home, tmpdir or "/tmp", roots, temp)  # noqa: S108
+        tmpdir = posixpath.normpath(env["TMPDIR"]) if env.get("TMPDIR") else ""
+        extra = [tmpdir] if _plausible_temp(tmpdir, home) else []
+        return Where(work_dir, home, tmpdir or "/tmp", roots, tuple(dict.fromkeys((*self._temp, *extra))))  # noqa: S108
+
+    def _home_of(self, cwd: str | None) -> str:
+        inferred = _HOME_OF.match(cwd or "")
+        return inferred.group(0) if inferred else self._home
 
     def decide(
         self,
@@ -207,3 +212,13 @@ def _forbid_reason(facts: Facts, forbidding: tuple[str, ...]) -> str:
     if facts.outside_roots:
         reason += f" (outside the allowed roots: {facts.outside_roots[0]})"
     return reason
+
+
+def _plausible_temp(tmpdir: str, home: str) -> bool:
+    """The request says what its TMPDIR is; it makes deleting there everyday work only if it is a
+    temp dir by its place (under a system temp dir, or a `tmp`/`temp` dir inside HOME), so an agent
+    cannot declare `/` or its home its temp dir."""
+    if not tmpdir or tmpdir.startswith(_TEMP_PARENTS):
+        return bool(tmpdir)
+    name = posixpath.basename(tmpdir).lower().lstrip(".")
+    return name in ("tmp", "temp") and tmpdir.startswith(home.rstrip("/") + "/")
