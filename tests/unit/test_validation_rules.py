@@ -355,3 +355,11 @@ def test_a_nul_in_a_command_or_path_is_refused_not_crashed_on(
 ) -> None:
     with pytest.raises(ValidationFailed, match="NUL"):
         gate.decide("dev", "agent", tool_name, tool_input, PROJECT)
+
+
+@pytest.mark.parametrize("cwd", ["/etc", "/etc/nginx", "/usr/lib", "/var", "/home/dev", "/Users/me", "/"])
+def test_a_cwd_in_the_systems_own_directories_makes_nothing_a_project(gate: DecisionGate, cwd: str) -> None:
+    # The cwd is what the agent reports: reporting /etc must not make deleting there everyday work.
+    assert gate.roots_for(cwd) == ()
+    decided = gate.decide("dev", "agent", "Bash", {"command": f"rm -rf {cwd.rstrip('/')}/sub"}, cwd)
+    assert decided.decision != "approved", decided.reason

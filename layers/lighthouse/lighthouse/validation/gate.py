@@ -21,6 +21,11 @@ Decision = Literal["approved", "blocked", "escalate"]
 TEMP_DIRS = ("/tmp", "/var/tmp")  # noqa: S108 - deleting or writing there is everyday work
 # Where operating systems put per-user temp dirs (Linux, macOS's /var/folders/../T).
 _TEMP_PARENTS = ("/tmp/", "/var/tmp/", "/var/folders/", "/private/var/folders/", "/private/tmp/", "/run/user/")  # noqa: S108
+# The operating system's own directories (and the bare parents of projects): never a project root.
+_SYSTEM_DIR = re.compile(
+    r"^/(etc|usr|bin|sbin|lib\w*|boot|dev|proc|sys|var|home|Users|root|opt|System|Library)?/?$"
+    r"|^/(etc|usr|bin|sbin|lib\w*|boot|dev|proc|sys|System)(/|$)"
+)
 _HOME_OF = re.compile(r"^(/home/[^/]+|/Users/[^/]+|/root)(?=/|$)")
 K = TypeVar("K")
 V = TypeVar("V")
@@ -88,12 +93,14 @@ class DecisionGate:
         self._verdicts: LruCache[tuple[Any, ...], PolicyVerdict] = LruCache(cache_size)
 
     def roots_for(self, cwd: str | None) -> tuple[str, ...]:
-        """The configured roots, or else the project directory the agent works in (never `/` or home)."""
+        """The configured roots, or else the project directory the agent works in (never `/`, a home
+        directory, or the operating system's own directories: a cwd there makes nothing a project)."""
         if self._roots:
             return self._roots
-        if cwd and os.path.realpath(cwd) not in ("/", os.path.realpath(self._home)):
-            return (cwd,)
-        return ()
+        real = os.path.realpath(cwd) if cwd else ""
+        if not real or real == os.path.realpath(self._home) or _SYSTEM_DIR.match(real) or _HOME_OF.fullmatch(real):
+            return ()
+        return (str(cwd),)
 
     def where(self, cwd: str | None, env: dict[str, str] | None = None) -> Where:
         """The request's own HOME and TMPDIR (else HOME from a cwd under /home/<user>, else this
