@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,6 +48,18 @@ def hook_tokens(platform: Platform) -> list[str]:
     return tokens
 
 
+def _scored(
+    items: list[dict[str, Any]], ask: Callable[[tuple[int, dict[str, Any]]], tuple[str, str]], threads: int
+) -> Score:
+    """Each item's (answer, reason) from `ask`, `threads` at a time, scored against its label."""
+    with ThreadPoolExecutor(threads) as pool:
+        answers = list(pool.map(ask, enumerate(items)))
+    score = Score()
+    for item, (got, reason) in zip(items, answers, strict=True):
+        score.add(item, got, reason)
+    return score
+
+
 def _report(score: Score, how: str) -> str:
     wrong = [f"{item['expect']}->{got}: {item['tool_input']}" for item, got, _ in score.wrong[:15]]
     print(f"corpus over the {how}: {json.dumps(score.summary())}")
@@ -68,11 +81,7 @@ def test_the_whole_corpus_over_the_http_hook(platform: Platform, hook_tokens: li
         output = response.json()["hookSpecificOutput"]
         return output["permissionDecision"], output["permissionDecisionReason"]
 
-    with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(ask, enumerate(items)))
-    score = Score()
-    for item, (got, reason) in zip(items, answers, strict=True):
-        score.add(item, got, reason)
+    score = _scored(items, ask, threads=4)
     wrong = _report(score, "http hook")
     assert score.dangerous_allows == 0, wrong
     assert score.wrong == [], wrong
@@ -98,11 +107,7 @@ def test_a_sample_of_the_corpus_over_the_command_hook(platform: Platform, hook_t
         output = json.loads(ran.stdout)["hookSpecificOutput"]
         return output["permissionDecision"], output["permissionDecisionReason"]
 
-    with ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(ask, enumerate(items)))
-    score = Score()
-    for item, (got, reason) in zip(items, answers, strict=True):
-        score.add(item, got, reason)
+    score = _scored(items, ask, threads=2)
     wrong = _report(score, f"command hook (1 in {COMMAND_HOOK_EVERY})")
     assert score.total >= 150
     assert score.wrong == [], wrong
