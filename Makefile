@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install up test lint typecheck bench fuzz localstack-up localstack-deploy localstack-test ministack-test clean
+.PHONY: mqtt install up test lint typecheck bench fuzz localstack-up localstack-deploy localstack-test ministack-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,9 +12,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# The fleet's local MQTT broker and its command-line clients (Debian packages; tests use both).
+MOSQUITTO := /usr/sbin/mosquitto
+$(MOSQUITTO):
+	command -v apt-get >/dev/null || { echo "install mosquitto and mosquitto-clients (2.0) with your package manager"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto=2.0.11-1.2+deb12u2 mosquitto-clients=2.0.11-1.2+deb12u2
 
-up: $(STAMP)
+mqtt: $(MOSQUITTO)
+
+install: $(STAMP) $(MOSQUITTO)
+
+up: $(STAMP) $(MOSQUITTO)
 	$(BIN)/lighthouse up
 
 lint: $(STAMP)
@@ -24,7 +32,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP)
+test: $(STAMP) $(MOSQUITTO)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -36,7 +44,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) $(MOSQUITTO)
 	$(BIN)/python -m tests.perf.bench_foundation
 	$(BIN)/python -m tests.perf.bench_elicitation
 	$(BIN)/python -m tests.perf.bench_validation
@@ -65,5 +73,5 @@ clean:
 
 # Deploy template.yaml to a fresh MiniStack (no Docker) with the SAM CLI, as to AWS, and run the
 # end-to-end suite against the deployed stack (both tools install into .lighthouse/tools, pinned).
-ministack-test: $(STAMP)
+ministack-test: $(STAMP) $(MOSQUITTO) $(MOSQUITTO)
 	$(BIN)/python -m tests.e2e.on_ministack

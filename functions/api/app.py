@@ -40,7 +40,21 @@ from lighthouse.elicitation.models import (
 )
 from lighthouse.elicitation.service import ElicitationService
 from lighthouse.errors import Conflict, LighthouseError, MalformedRequest, Unauthenticated
+from lighthouse.fleet.models import (
+    CommandAccepted,
+    CommandView,
+    ComponentUpload,
+    ComponentUploadUrl,
+    FleetAgentDetail,
+    FleetAgentView,
+    FleetPage,
+    MqttCredentials,
+    SendCommand,
+    SetTags,
+)
+from lighthouse.fleet.service import FleetService
 from lighthouse.health import Check, run_checks
+from lighthouse.lazy import Lazy
 from lighthouse.pipelines.connections import Connection, ConnectionList, ConnectionStore, ConnectionView
 from lighthouse.pipelines.models import (
     CreateTask,
@@ -81,6 +95,7 @@ class ApiRoot:
     pipelines: PipelineRegistry
     tasks: TaskService
     connections: ConnectionStore
+    fleet: Lazy[FleetService]
     health_checks: dict[str, Check]
 
 
@@ -95,6 +110,7 @@ def compose(parts: Components) -> ApiRoot:
         pipelines=parts.pipelines,
         tasks=parts.tasks,
         connections=parts.connections,
+        fleet=Lazy(lambda: parts.fleet),
         health_checks=parts.health_checks(),
     )
 
@@ -602,6 +618,115 @@ def recall(
     api: ApiRoot, request: Request, principal: Principal, store: str, scope: str, project: str | None, limit: int
 ) -> MemoryPage:
     return api.tasks.recall(principal, store, scope, project, limit)
+
+
+# ---- fleet -------------------------------------------------------------------------------------
+
+FLEET_FILTERS = (
+    Query("status", "choice", "online, offline or unknown", choices=("online", "offline", "unknown")),
+    Query("component", "str", "agents with this component installed", pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$"),
+    Query("tag", "str", "agents with this tag", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:=-]{0,63}$"),
+)
+
+
+@endpoints.route(
+    "/fleet/mqtt-credentials",
+    "POST",
+    objects="the caller's own MQTT account",
+    summary="MQTT credentials for the caller (username = its id); a new request replaces the last password",
+    response_model=MqttCredentials,
+    errors=(404, 503),
+)
+def mqtt_credentials(api: ApiRoot, request: Request, principal: Principal) -> MqttCredentials:
+    return api.fleet.get().mqtt_credentials(principal)
+
+
+@endpoints.route(
+    "/fleet/components",
+    "POST",
+    roles=ADMIN,
+    status=201,
+    summary="A presigned URL to upload a component wheel to; install commands then name it artifact:components/...",
+    body=ComponentUpload,
+    max_body=1 * KiB,
+    response_model=ComponentUploadUrl,
+)
+def component_upload(api: ApiRoot, request: Request, principal: Principal, body: ComponentUpload) -> ComponentUploadUrl:
+    return api.fleet.get().component_upload(body.filename)
+
+
+@endpoints.route(
+    "/fleet/agents",
+    "GET",
+    roles=ADMIN,
+    summary="The fleet: each agent's presence, core version, components and tags (?status=&component=&tag=)",
+    response_model=FleetPage,
+    query=(*PAGE, *FLEET_FILTERS),
+)
+def fleet_agents(
+    api: ApiRoot,
+    request: Request,
+    principal: Principal,
+    limit: int,
+    next_token: str | None,
+    status: str | None,
+    component: str | None,
+    tag: str | None,
+) -> FleetPage:
+    return api.fleet.get().agents(limit, next_token, status, component, tag)
+
+
+@endpoints.route(
+    "/fleet/agents/{agent_id}",
+    "GET",
+    roles=ADMIN,
+    summary="One agent's fleet detail: every retained snapshot it last published",
+    response_model=FleetAgentDetail,
+)
+def fleet_agent(api: ApiRoot, request: Request, principal: Principal, agent_id: str) -> FleetAgentDetail:
+    return api.fleet.get().agent(agent_id)
+
+
+@endpoints.route(
+    "/fleet/agents/{agent_id}/tags",
+    "PUT",
+    roles=ADMIN,
+    summary="Replace an agent's fleet tags (rollout selectors and ?tag= use them)",
+    body=SetTags,
+    max_body=4 * KiB,
+    response_model=FleetAgentView,
+)
+def fleet_tags(api: ApiRoot, request: Request, principal: Principal, agent_id: str, body: SetTags) -> FleetAgentView:
+    return api.fleet.get().set_tags(principal, agent_id, body.tags)
+
+
+@endpoints.route(
+    "/fleet/agents/{agent_id}/commands",
+    "POST",
+    roles=ADMIN,
+    status=202,
+    summary="Send install, uninstall, refresh or cfg_set to an agent (waits up to ttl_seconds for it if offline)",
+    body=SendCommand,
+    max_body=16 * KiB,
+    response_model=CommandAccepted,
+    errors=(404, 503),
+)
+def send_command(
+    api: ApiRoot, request: Request, principal: Principal, agent_id: str, body: SendCommand
+) -> CommandAccepted:
+    return api.fleet.get().send(principal, agent_id, body)
+
+
+@endpoints.route(
+    "/fleet/commands/{command_id}",
+    "GET",
+    roles=ADMIN,
+    summary="A command's status and the agent's result; ?wait=N waits for the result",
+    response_model=CommandView,
+    query=(WAIT,),
+)
+def fleet_command(api: ApiRoot, request: Request, principal: Principal, command_id: str, wait: int) -> CommandView:
+    return api.fleet.get().command(command_id, wait)
 
 
 def create_app(root: Callable[[], ApiRoot]) -> Chalice:

@@ -31,6 +31,7 @@ from lighthouse_tools.admin import (
 )
 from lighthouse_tools.deploy import add_arguments as add_deploy_arguments
 from lighthouse_tools.deploy import cmd_deploy
+from lighthouse_tools.fleet_cli import register as register_fleet_commands
 from lighthouse_tools.localcloud.durable.datadir import DATA_DIR_VARIABLE, DEFAULT_DATA_DIR, DataDirectoryError
 from lighthouse_tools.localcloud.durable.datadir import resolve as resolve_data_dir
 from lighthouse_tools.policy_cli import register as register_policy_commands
@@ -75,6 +76,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         worker_processes=args.workers,
         data_dir=resolve_data_dir(args.data_dir),
         fresh=args.fresh,
+        mqtt_url=args.mqtt_url,
     )
     cloud = LocalCloud(options)
     # The handler only flips a flag: setting a threading.Event from a signal handler takes the
@@ -102,6 +104,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         "aws_endpoint_url": cloud.aws_endpoint_url,
         "region": REGION,
         "environment": cloud.function_environment(),
+        "mqtt_url": cloud.mqtt_url,
         "pid": os.getpid(),
     }
     state_file.write_text(json.dumps(state, indent=2))
@@ -110,6 +113,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"Lighthouse is up on the embedded local cloud (ready in {cloud.started_in_seconds:.2f} s)")
     print(f"  API:          {cloud.api_url}")
     print(f"  AWS endpoint: {cloud.aws_endpoint_url}  (region {REGION}; any access key works)")
+    print(f"  MQTT broker:  {cloud.mqtt_url}  (`lighthouse agent-core`; credentials: POST /fleet/mqtt-credentials)")
     print(f"  State file:   {state_file}")
     if cloud.persistence is not None:
         report = cloud.persistence.report
@@ -311,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where the state is kept (default: ${DATA_DIR_VARIABLE}, else {DEFAULT_DATA_DIR})",
     )
     up.add_argument("--fresh", action="store_true", help="delete the data directory's contents and start empty")
+    up.add_argument(
+        "--mqtt-url", help="use this MQTT broker (its dynamic-security plugin) instead of starting mosquitto"
+    )
     up.set_defaults(func=cmd_up)
 
     agents = commands.add_parser("agents", help="manage agents").add_subparsers(dest="agents_command", required=True)
@@ -413,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.set_defaults(func=cmd_deploy)
 
     register_policy_commands(commands)
+    register_fleet_commands(commands)
 
     env = commands.add_parser("env", help="print `export` lines for a deployed stack's resources")
     env.add_argument("--stack", default="lighthouse")
@@ -432,7 +440,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if "agent-core" in arguments:
+        # Its own parser: the daemon re-executes itself with exactly these arguments.
+        from lighthouse_tools.agent_core.main import main as agent_core
+
+        at = arguments.index("agent-core")
+        before = arguments[:at]
+        if before[:1] == ["--state-file"] and len(before) == 2:
+            return agent_core(["--state-file", before[1], *arguments[at + 1 :]])
+        if not before:
+            return agent_core(arguments[at + 1 :])
+    args = build_parser().parse_args(arguments)
     return int(args.func(args))
 
 

@@ -56,7 +56,7 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
 
 @dataclass
 class Resolver:
-    """Evaluates Ref / GetAtt / Sub / Join / If / Equals against known physical ids and attributes."""
+    """Evaluates Ref / GetAtt / Sub / Join / If / Equals / Not against known physical ids and attributes."""
 
     parameters: dict[str, str]
     physical_ids: dict[str, str] = field(default_factory=dict)
@@ -99,6 +99,10 @@ class Resolver:
             if key == "Fn::Equals":
                 left, right = self.resolve(argument)
                 return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self.resolve(argument[0])
+            if key == "Condition":
+                return self.conditions[argument]
             if key.startswith("Fn::"):
                 raise TemplateError(f"{key} is not supported by the local cloud")
         return {key: self.resolve(item) for key, item in value.items()}

@@ -77,6 +77,10 @@ class LocalCloudOptions:
     fresh: bool = False
     # fsync each group commit; off only for benchmarks that measure what durability costs.
     fsync: bool = True
+    # The fleet's MQTT broker: start mosquitto (True), or use the broker at mqtt_url (whose
+    # dynamic-security plugin has the platform account; see README), or none (mqtt False).
+    mqtt: bool = True
+    mqtt_url: str | None = None
 
 
 class _LambdaInvokeBridge:
@@ -146,6 +150,9 @@ class LocalCloud:
         self.started_in_seconds = 0.0
         self._components: Components | None = None
         self.persistence: Persistence | None = None
+        self.broker: Any = None  # LocalBroker
+        self.mqtt_url: str | None = None
+        self.topic_rules: Any = None  # TopicRuleRunner
         self.resumed_executions: list[str] = []
         self._recovery: threading.Thread | None = None
         # Every AWS call, Lambda invocation and state transition the emulator serves (see calls.py).
@@ -197,6 +204,7 @@ class LocalCloud:
                     for spec in self.stack.functions.values()
                 }
             )
+        self._plan_mqtt()
         described["memory_mb"] = {spec.logical_id: spec.memory_mb for spec in self.stack.functions.values()}
         described["api_function"] = self.stack.api_function().logical_id
         self._set_env(self.function_environment())
@@ -209,6 +217,8 @@ class LocalCloud:
             interrupted = self._restore()
         finally:
             aws_pipe.restored.set()
+        # After the restore: a data directory brings back its own master secret.
+        self._start_mqtt()
         _bridge.install(self.runtime)
         routes = [(method, path) for _, method, path in self.stack.api_routes]
         gateway = ApiGateway(self.runtime, api.logical_id, routes)
@@ -268,8 +278,51 @@ class LocalCloud:
             self.stack.functions, options.max_concurrency, options.worker_processes, worker_environment(base), topics
         )
 
+    def _plan_mqtt(self) -> None:
+        """The broker's URL, in the functions' environment before any of them composes."""
+        options = self.options
+        if not options.mqtt:
+            return
+        from lighthouse_tools.localcloud.mqtt import LocalBroker
+
+        assert self.stack is not None
+        if options.mqtt_url:
+            self.mqtt_url = options.mqtt_url
+        else:
+            directory = options.data_dir / "mqtt" if options.data_dir is not None else None
+            self.broker = LocalBroker("", options.host, directory=directory)
+            self.mqtt_url = self.broker.url
+        for spec in self.stack.functions.values():
+            spec.environment["LIGHTHOUSE_FLEET_BROKER"] = "mosquitto"
+            spec.environment["LIGHTHOUSE_MQTT_URL"] = self.mqtt_url
+
+    def _start_mqtt(self) -> None:
+        """mosquitto (unless the operator runs the broker) and the runner of the template's topic rules."""
+        if self.mqtt_url is None:
+            return
+        from lighthouse.auth.keys import mqtt_platform_password
+        from lighthouse_tools.localcloud.mqtt import TopicRule, TopicRuleRunner
+
+        assert self.stack is not None
+        password = mqtt_platform_password(self._master_secret())
+        if self.broker is not None:
+            self.broker.start(password)
+        rules = [TopicRule.parse(name, payload) for name, payload in self.stack.topic_rules.items()]
+        self.topic_rules = TopicRuleRunner(rules, self.mqtt_url, password, self.client("sqs")).start()
+
+    def _master_secret(self) -> str:
+        assert self.stack is not None
+        arn = next(iter(self.stack.functions.values())).environment["LIGHTHOUSE_MASTER_SECRET_ARN"]
+        return str(self.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
+
     def stop(self) -> None:
         self._stop.set()
+        if self.topic_rules is not None:
+            self.topic_rules.stop()
+            self.topic_rules = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
         for poller in self.pollers:
             poller.join(timeout=5)
         if self._recovery is not None:
@@ -333,6 +386,8 @@ class LocalCloud:
         merged.setdefault("LIGHTHOUSE_LONG_POLL_FIRST_RECHECK_SECONDS", "5")
         merged.setdefault("LIGHTHOUSE_LONG_POLL_RECHECK_SECONDS", "5")
         merged["POWERTOOLS_METRICS_DISABLED"] = "true"
+        if self.aws_server is not None:
+            merged["LIGHTHOUSE_PRESIGN_ENDPOINT_URL"] = self.aws_endpoint_url
         merged["POWERTOOLS_LOG_LEVEL"] = os.environ.get("LIGHTHOUSE_LOG_LEVEL", "WARNING")
         return merged
 

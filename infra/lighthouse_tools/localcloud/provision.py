@@ -16,7 +16,13 @@ from typing import Any
 
 from lighthouse_tools.template import PROJECT_ROOT, Resolver, TemplateError
 
-NOT_EMULATED = {"AWS::CloudWatch::Alarm", "AWS::Serverless::LayerVersion"}
+# IoT Core's authorizer (and its invoke permission): locally mosquitto's dynamic security authorizes.
+NOT_EMULATED = {
+    "AWS::CloudWatch::Alarm",
+    "AWS::Serverless::LayerVersion",
+    "AWS::IoT::Authorizer",
+    "AWS::Lambda::Permission",
+}
 
 
 @dataclass
@@ -74,6 +80,7 @@ class Stack:
     schedules: list[Schedule] = field(default_factory=list)
     api_routes: list[tuple[str, str, str]] = field(default_factory=list)  # (function, method, path)
     skipped: list[str] = field(default_factory=list)
+    topic_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> TopicRulePayload
     outputs: dict[str, str] = field(default_factory=dict)
 
     def api_function(self) -> FunctionSpec:
@@ -123,6 +130,8 @@ class Provisioner:
             }
         )
         self.stack = Stack(stack_name, region, account, Resolver(parameters))
+        for condition, expression in self._template.get("Conditions", {}).items():
+            self.stack.resolver.conditions[condition] = bool(self.stack.resolver.resolve(expression))
         self._queue_urls_by_arn: dict[str, str] = {}
 
     def provision(self) -> Stack:
@@ -157,6 +166,14 @@ class Provisioner:
     def _create(self, logical_id: str, resource: dict[str, Any]) -> None:
         kind = resource["Type"]
         properties = resource.get("Properties", {})
+        if "Condition" in resource and not self.stack.resolver.conditions[resource["Condition"]]:
+            self.stack.skipped.append(f"{logical_id} (condition {resource['Condition']} is false)")
+            return
+        if kind == "AWS::IoT::TopicRule":
+            # Run by the local rule runner beside mosquitto (localcloud/rules.py), into the same queue.
+            payload = self.stack.resolver.resolve(properties["TopicRulePayload"])
+            self.stack.topic_rules[logical_id] = payload
+            return
         if kind in NOT_EMULATED:
             self.stack.skipped.append(f"{logical_id} ({kind})")
             self.stack.resolver.physical_ids[logical_id] = self._name(logical_id)
@@ -297,7 +314,7 @@ class Provisioner:
 
     def _state_machine(self, logical_id: str, properties: dict[str, Any]) -> None:
         resolver = self.stack.resolver
-        name = properties.get("Name") or self._name(logical_id)
+        name = resolver.resolve(properties["Name"]) if "Name" in properties else self._name(logical_id)
         if "DefinitionUri" in properties:
             definition = (PROJECT_ROOT / properties["DefinitionUri"]).read_text()
         else:

@@ -21,7 +21,7 @@ from lighthouse.agents.models import AgentView
 from lighthouse.agents.service import AgentService, PresencePolicy, SignInLimits
 from lighthouse.api.guards import Guards
 from lighthouse.auth.hook_tokens import HookTokens
-from lighthouse.auth.keys import hook_token_key, session_token_key
+from lighthouse.auth.keys import hook_token_key, mqtt_password_key, mqtt_platform_password, session_token_key
 from lighthouse.auth.nonces import NonceStore
 from lighthouse.auth.tokens import Principal, TokenSigner
 from lighthouse.aws import AwsClients
@@ -34,6 +34,7 @@ from lighthouse.elicitation.service import ElicitationLimits, ElicitationService
 from lighthouse.elicitation.store import ElicitationRecords
 from lighthouse.events import CounterProjection, EventStore, Projection, Projector, ReadModelStore
 from lighthouse.events.inline import InlineState
+from lighthouse.fleet.service import FleetService
 from lighthouse.lazy import Lazy
 from lighthouse.leases import Lease, WaitCaps, WaitLeases
 from lighthouse.notify import Pacing, admission, notifier
@@ -161,6 +162,47 @@ class Components:
                 failures_per_agent=Limit(settings.signin_failures_per_minute_per_agent, settings.rate_limit_burst),
             ),
             heartbeat_limit=Limit(settings.heartbeats_per_minute, settings.rate_limit_burst),
+        )
+
+    @cached_property
+    def fleet(self) -> FleetService:
+        from lighthouse.fleet.broker import Broker, IotCoreBroker, MosquittoBroker
+        from lighthouse.fleet.service import FleetService, SourcePolicy
+        from lighthouse.fleet.store import command_states, fleet_states
+
+        settings, table = self.settings, self.settings.read_models_table
+        broker: Broker
+        if settings.fleet_broker == "iot-core":
+            endpoint = settings.iot_data_endpoint
+            broker = IotCoreBroker(functools.cache(lambda: _iot_data_client(endpoint)))
+        else:
+            broker = MosquittoBroker(settings.mqtt_url, lambda: mqtt_platform_password(self.master_secret.get()))
+        s3 = _presigning_s3(settings.presign_endpoint_url) if settings.presign_endpoint_url else self.client("s3")
+        machine = settings.fleet_command_state_machine_arn
+
+        def start_deadline(request_id: str, expires_at: float) -> None:
+            if machine:
+                self.task_tokens.start(machine, request_id, {"request_id": request_id, "expires_at": _iso(expires_at)})
+
+        return FleetService(
+            events=self.events,
+            read_models=self.read_models,
+            agents=self.agents,
+            fleet=fleet_states(self.client("dynamodb"), table, self.events),
+            commands=command_states(self.client("dynamodb"), table, self.events),
+            broker=broker,
+            passwords=TokenSigner(self.master_secret.map(mqtt_password_key)),
+            clock=self.clock,
+            mqtt_url=settings.mqtt_url,
+            sources=SourcePolicy(
+                settings.fleet_source_prefixes,
+                settings.workspace_bucket,
+                lambda method, bucket, key, seconds: s3.generate_presigned_url(
+                    method, Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
+                ),
+            ),
+            credential_ttl_seconds=settings.mqtt_credential_ttl_seconds,
+            start_deadline=start_deadline,
         )
 
     @cached_property
@@ -414,3 +456,24 @@ def lazy_root(compose: Callable[[Components], R]) -> Callable[[], R]:
     module can be loaded to read its routes without any setting present)."""
     root: Lazy[R] = Lazy(lambda: compose(Components.from_environment()))
     return root.get
+
+
+def _iso(epoch: float) -> str:
+    """A Step Functions timestamp (a Wait state's TimestampPath)."""
+    import datetime
+
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iot_data_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client("iot-data", endpoint_url=endpoint or None)
+
+
+def _presigning_s3(endpoint: str) -> Any:
+    """Presigns only (no request is sent): URLs on the emulator's address, path-style."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=endpoint, config=Config(s3={"addressing_style": "path"}))

@@ -79,6 +79,24 @@ class Settings(BaseSettings):
     # Named LLM connections are the Secrets Manager secrets `<prefix>/<name>`.
     connection_secret_prefix: str = "lighthouse/connections"  # noqa: S105 - a name prefix, not a secret
 
+    # ---- fleet
+    # "mosquitto": the broker at mqtt_url, accounts through its dynamic-security plugin (local);
+    # "iot-core": AWS IoT Core (commands through iot-data, accounts checked by the custom authorizer).
+    fleet_broker: Literal["", "mosquitto", "iot-core"] = ""
+    mqtt_url: str = ""
+    iot_data_endpoint: str = ""
+    fleet_ingest_dead_letter_queue_url: str = ""
+    fleet_command_state_machine_arn: str = ""
+    # Comma-separated URL prefixes install sources may start with (besides the platform's bucket).
+    fleet_allowed_sources: str = ""
+    # The S3 endpoint agents download presigned component URLs from (the emulator's; empty on AWS).
+    presign_endpoint_url: str = ""
+    mqtt_credential_ttl_seconds: int = Field(default=86400, ge=300, le=30 * 86400)
+
+    @property
+    def fleet_source_prefixes(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.fleet_allowed_sources.split(",") if p.strip())
+
     @property
     def allowed_roots(self) -> list[str]:
         return [root for root in self.validation_allowed_roots.split(":") if root]

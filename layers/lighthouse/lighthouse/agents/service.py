@@ -168,6 +168,20 @@ class AgentService:
             next_heartbeat_before=now + self._presence.heartbeat_interval_seconds,
         )
 
+    def record_beat(self, agent_id: str, at: float, status: str) -> None:
+        """A heartbeat that arrived another way (the agent's MQTT status), already authenticated."""
+        execute(self._events, stream_id(agent_id), logic.FOLD, logic.beat, Beat(at, status, {}))
+
+    def record_offline(self, agent_id: str, at: float, reason: str) -> None:
+        """The agent said (or its MQTT will said) it is gone: offline now, unless heard from since."""
+        execute(
+            self._events,
+            stream_id(agent_id),
+            logic.FOLD,
+            logic.mark_offline,
+            MarkOffline(at=at, cutoff=at, reason=reason),
+        )
+
     def sweep_offline(self) -> list[str]:
         """Mark offline (the agent's last will) every online agent silent for 3 intervals."""
         now = self._clock.now()

@@ -23,6 +23,7 @@ PATH_PATTERNS: dict[str, str] = {
     "token_id": HEX_ID,
     "name": NAME,
     "connection": CONNECTION_NAME,
+    "command_id": r"^cmd-[0-9a-f]{24}$",
 }
 _COMPILED = {name: re.compile(pattern) for name, pattern in PATH_PATTERNS.items()}
 

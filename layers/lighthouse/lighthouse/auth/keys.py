@@ -37,3 +37,13 @@ def sign_session_request(secret: str, agent_id: str, timestamp: int, nonce: str)
     """HMAC-SHA256 an agent sends to POST /sessions, hex encoded."""
     message = f"{agent_id}\n{timestamp}\n{nonce}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def mqtt_password_key(master_secret: str) -> bytes:
+    """Signs MQTT passwords (checked by IoT Core's custom authorizer); never a session or hook token."""
+    return derive(master_secret, "mqtt-password/v1")
+
+
+def mqtt_platform_password(master_secret: str) -> str:
+    """The platform's own MQTT account (mosquitto's dynamic-security admin), set when the broker starts."""
+    return derive(master_secret, "mqtt-platform/v1").hex()

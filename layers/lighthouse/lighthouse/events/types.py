@@ -27,6 +27,7 @@ CATALOG = (
     "lighthouse.elicitation.models",
     "lighthouse.validation.models",
     "lighthouse.pipelines.models",
+    "lighthouse.fleet.models",
 )
 
 

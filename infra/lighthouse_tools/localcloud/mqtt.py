@@ -1,0 +1,267 @@
+"""The local MQTT side of the fleet: a mosquitto broker (Debian's `mosquitto`, dynamic-security
+plugin, 127.0.0.1 only) and a runner for the template's IoT topic rules, so agents' messages reach
+the same SQS queue and the same ingest function as on AWS.
+
+Why mosquitto and not a broker in Python: see DESIGN.md (amqtt replays retained messages past ACLs,
+never enforces keepalive, lets a wrong password drop a real session, ...).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import queue
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from lighthouse.fleet.broker import ADMIN_ROLE, PLATFORM_USERNAME, admin_role_acls
+
+logger = logging.getLogger("lighthouse.localcloud.mqtt")
+DYNSEC_PLUGIN_PATHS = (
+    "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/mosquitto_dynamic_security.so",
+)
+INSTALL_HINT = (
+    "install Debian's mosquitto and mosquitto-clients (`make mqtt`, or apt-get install -y mosquitto mosquitto-clients)"
+)
+
+
+class BrokerError(RuntimeError):
+    pass
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _plugin() -> str:
+    for path in DYNSEC_PLUGIN_PATHS:
+        if Path(path).exists():
+            return path
+    raise BrokerError(f"mosquitto's dynamic-security plugin was not found; {INSTALL_HINT}")
+
+
+class LocalBroker:
+    """mosquitto on a free port; `platform_password` is the platform account's (from the master secret)."""
+
+    def __init__(
+        self, platform_password: str, host: str = "127.0.0.1", port: int = 0, directory: Path | None = None
+    ) -> None:
+        self.host = host
+        self.port = port or _free_port(host)
+        self._password = platform_password
+        self._owned = directory is None
+        self.directory = directory or Path(tempfile.mkdtemp(prefix="lighthouse-mqtt-"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def start(self, platform_password: str | None = None) -> LocalBroker:
+        if platform_password is not None:
+            self._password = platform_password
+        for tool in ("mosquitto", "mosquitto_ctrl"):
+            if shutil.which(tool) is None:
+                raise BrokerError(f"{tool} is not installed; {INSTALL_HINT}")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        dynsec = self.directory / "dynamic-security.json"
+        dynsec.unlink(missing_ok=True)  # accounts are re-granted from the API; the platform's password may differ
+        init = subprocess.run(  # noqa: S603
+            ["mosquitto_ctrl", "dynsec", "init", str(dynsec), PLATFORM_USERNAME, self._password],  # noqa: S607
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if init.returncode != 0:
+            raise BrokerError(f"mosquitto_ctrl dynsec init failed: {init.stderr.strip() or init.stdout.strip()}")
+        self._add_fleet_admin_role(dynsec)
+        config = self.directory / "mosquitto.conf"
+        config.write_text(
+            "\n".join(
+                [
+                    f"listener {self.port} {self.host}",
+                    "allow_anonymous false",
+                    # Started by root, mosquitto switches to the `mosquitto` user, who cannot read
+                    # this private directory: stay whoever started it.
+                    f"user {getpass.getuser()}",
+                    f"plugin {_plugin()}",
+                    f"plugin_opt_config_file {dynsec}",
+                    "persistence true",
+                    f"persistence_location {self.directory}/",
+                    "max_queued_messages 1000",
+                    "log_type error",
+                    "log_type warning",
+                    "log_dest stderr",
+                    "",
+                ]
+            )
+        )
+        self.process = subprocess.Popen(  # noqa: S603
+            ["mosquitto", "-c", str(config)],  # noqa: S607
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self._wait_until_listening()
+        return self
+
+    def _wait_until_listening(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                error = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise BrokerError(f"mosquitto exited at start: {error.strip()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout} s")
+
+    @staticmethod
+    def _add_fleet_admin_role(dynsec: Path) -> None:
+        """The platform account administers accounts (dynsec's `admin` role, from init) and the fleet
+        topics. Written into the file before mosquitto starts: granting a role to a connected
+        client makes dynamic security disconnect it, before it could read the answer."""
+        document = json.loads(dynsec.read_text())
+        document["roles"].append({"rolename": ADMIN_ROLE, "acls": admin_role_acls()})
+        for client in document["clients"]:
+            if client["username"] == PLATFORM_USERNAME:
+                client["roles"].append({"rolename": ADMIN_ROLE})
+        dynsec.write_text(json.dumps(document))
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+        if self._owned:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+# ---- topic rules --------------------------------------------------------------------------------
+
+_SQL = re.compile(r"^SELECT\s+(?P<fields>.+?)\s+FROM\s+'(?P<filter>[^']+)'\s*$", re.IGNORECASE)
+_FIELD = re.compile(
+    r"^(?:\*|(?P<function>topic|timestamp)\(\)\s+AS\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*))$", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class TopicRule:
+    """The part of IoT SQL the template's rules use: `SELECT *, topic() AS a, timestamp() AS b FROM 'filter'`."""
+
+    name: str
+    topic_filter: str
+    star: bool
+    computed: tuple[tuple[str, str], ...]  # (function, name)
+    queue_url: str
+
+    @classmethod
+    def parse(cls, name: str, payload: dict[str, Any]) -> TopicRule:
+        match = _SQL.match(payload["Sql"].strip())
+        if not match:
+            raise BrokerError(
+                f"{name}: the local rule runner reads only SELECT ... FROM 'filter', got {payload['Sql']!r}"  # noqa: S608
+            )
+        star, computed = False, []
+        for field_text in (f.strip() for f in match["fields"].split(",")):
+            field_match = _FIELD.match(field_text)
+            if not field_match:
+                raise BrokerError(f"{name}: the local rule runner does not evaluate {field_text!r}")
+            if field_match["function"]:
+                computed.append((field_match["function"].lower(), field_match["name"]))
+            else:
+                star = True
+        queues = [action["Sqs"]["QueueUrl"] for action in payload.get("Actions", []) if "Sqs" in action]
+        if len(queues) != 1:
+            raise BrokerError(f"{name}: the local rule runner needs exactly one Sqs action")
+        return cls(name, match["filter"], star, tuple(computed), queues[0])
+
+    def select(self, topic: str, payload: dict[str, Any], received_ms: int) -> dict[str, Any]:
+        selected = dict(payload) if self.star else {}
+        for function, name in self.computed:
+            selected[name] = topic if function == "topic" else received_ms
+        return selected
+
+
+class TopicRuleRunner:
+    """Subscribes as the platform to every rule's filter and sends each message's selection to the
+    rule's queue. Retained snapshots arrive on subscribe too: the ingest keeps only what is news."""
+
+    def __init__(self, rules: list[TopicRule], broker_url: str, platform_password: str, sqs: Any) -> None:
+        self.rules = rules
+        self._sqs = sqs
+        host, _, port = broker_url.removeprefix("mqtt://").partition(":")
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="lighthouse-topic-rules", protocol=mqtt.MQTTv5
+        )
+        self._client.username_pw_set(PLATFORM_USERNAME, platform_password)
+        self._client.on_connect = self._on_connect
+        self._client.on_message = lambda client, userdata, message: self._pending.put(message)
+        self._address = (host, int(port))
+        self._pending: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue()
+        self._sender = threading.Thread(target=self._send_all, name="topic-rules", daemon=True)
+        self.forwarded = 0
+        self.dropped = 0
+
+    def start(self) -> TopicRuleRunner:
+        self._sender.start()
+        self._client.connect(*self._address, keepalive=30)
+        self._client.loop_start()
+        return self
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            logger.error("the topic rule runner could not connect: %s", reason)
+            return
+        client.subscribe([(rule.topic_filter, 1) for rule in self.rules])
+
+    def _send_all(self) -> None:
+        while True:
+            message = self._pending.get()
+            if message is None:
+                return
+            try:
+                self._forward(message)
+            except Exception:  # the runner must outlive one message the queue refused
+                logger.exception("could not forward a message on %s", message.topic)
+
+    def _forward(self, message: mqtt.MQTTMessage) -> None:
+        try:
+            payload = json.loads(message.payload)
+        except (UnicodeDecodeError, ValueError):
+            payload = None
+        if not isinstance(payload, dict):
+            # IoT Core's `SELECT *` needs a JSON object too; such a message reaches no queue.
+            self.dropped += 1
+            logger.warning("dropped a message on %s: its payload is not a JSON object", message.topic)
+            return
+        received_ms = int(time.time() * 1000)
+        for rule in self.rules:
+            if mqtt.topic_matches_sub(rule.topic_filter, message.topic):
+                body = json.dumps(rule.select(message.topic, payload, received_ms))
+                self._sqs.send_message(QueueUrl=rule.queue_url, MessageBody=body)
+                self.forwarded += 1
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._pending.put(None)
+        self._sender.join(timeout=5)
