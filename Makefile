@@ -73,5 +73,5 @@ clean:
 
 # Deploy template.yaml to a fresh MiniStack (no Docker) with the SAM CLI, as to AWS, and run the
 # end-to-end suite against the deployed stack (both tools install into .lighthouse/tools, pinned).
-ministack-test: $(STAMP) $(MOSQUITTO) $(MOSQUITTO)
+ministack-test: $(STAMP) $(MOSQUITTO)
 	$(BIN)/python -m tests.e2e.on_ministack

@@ -251,6 +251,7 @@ def _concrete(path: str) -> str:
         "token_id": "0" * 32,
         "name": "ghost",
         "connection": "ghost",
+        "command_id": "cmd-" + "0" * 24,
     }
     return re.sub(r"\{(\w+)\}", lambda m: samples[m.group(1)], path)
 

@@ -164,6 +164,7 @@ def test_only_the_functions_that_sign_or_verify_can_read_the_master_secret() -> 
         "ApiFunction",
         "PresenceIngestFunction",
         "ValidationRoundFunction",
+        "FleetAuthorizerFunction",
     }
 
 

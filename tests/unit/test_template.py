@@ -83,18 +83,16 @@ def test_every_work_queue_has_a_dlq_and_a_visibility_timeout_of_six_function_tim
         assert properties["RedrivePolicy"]["maxReceiveCount"] >= 1, name
         assert properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] in dead_letter, name
         consumers = [
-            function
+            (function, event)
             for function in resources_of(template, "AWS::Serverless::Function").values()
             for event in function["Properties"].get("Events", {}).values()
             if event["Type"] == "SQS" and event["Properties"]["Queue"] == {"Fn::GetAtt": [name, "Arn"]}
         ]
-        for consumer in consumers:
+        assert consumers, f"{name} has no consumer"
+        for consumer, event in consumers:
             timeout = consumer["Properties"].get("Timeout", default_timeout)
             assert properties["VisibilityTimeout"] >= 6 * timeout, name
-            assert (
-                "ReportBatchItemFailures"
-                in consumer["Properties"]["Events"]["Heartbeats"]["Properties"]["FunctionResponseTypes"]
-            )
+            assert "ReportBatchItemFailures" in event["Properties"]["FunctionResponseTypes"], name
 
 
 def test_every_stream_consumer_retries_and_keeps_failures(template: dict[str, Any]) -> None:
