@@ -209,7 +209,9 @@ def register(commands: Any) -> None:
             sub.add_argument("--wheel", type=Path, help="upload this wheel and install it (source and sha256 from it)")
             sub.add_argument("--source", help="artifact:components/<file>.whl or an allowed URL")
             sub.add_argument("--sha256")
-    fleet.add_parser("schemas", help="write the commands' JSON Schemas to schemas/fleet/").set_defaults(func=cmd_schemas)
+    fleet.add_parser("schemas", help="write the commands' JSON Schemas to schemas/fleet/").set_defaults(
+        func=cmd_schemas
+    )
     upload = fleet.add_parser("upload", help="upload a component wheel; prints its source and sha256")
     upload.add_argument("wheel", type=Path)
     upload.set_defaults(func=cmd_upload)

@@ -54,7 +54,11 @@ class AgentConnection:
         self.core = core
         self.agent_id = agent_id
         self._broker = broker
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=agent_id, protocol=mqtt.MQTTv311)
+        # A persistent session: commands sent while the core is away wait at the broker (until
+        # their message expiry, the command's ttl) and arrive when it reconnects.
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=agent_id, protocol=mqtt.MQTTv311, clean_session=False
+        )
         self.client.username_pw_set(username, password)
         if broker.tls:
             self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED)

@@ -26,7 +26,7 @@ from lighthouse_tools.agent_core.files import read_json, write_json_atomically
 
 MAX_WHEEL_BYTES = 64 * 1024 * 1024
 PIP_TIMEOUT_SECONDS = 300
-_WHEEL_NAME = re.compile(r"^(?P<dist>[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?)-(?P<version>[^-]+)(-[^-]+){2,3}\.whl$")
+_WHEEL_NAME = re.compile(r"^(?P<dist>[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?)-(?P<version>[^-]+)(-[^-]+){3,4}\.whl$")
 
 
 class ComponentError(RuntimeError):

@@ -105,7 +105,8 @@ class LocalBroker:
                     "max_queued_messages 1000",
                     "log_type error",
                     "log_type warning",
-                    "log_dest stderr",
+                    # A file, not a pipe: a pipe nobody reads fills up and then blocks the broker.
+                    f"log_dest file {self.directory / 'mosquitto.log'}",
                     "",
                 ]
             )
@@ -113,7 +114,7 @@ class LocalBroker:
         self.process = subprocess.Popen(  # noqa: S603
             ["mosquitto", "-c", str(config)],  # noqa: S607
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         self._wait_until_listening()
         return self
@@ -122,7 +123,8 @@ class LocalBroker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                error = self.process.stderr.read().decode() if self.process.stderr else ""
+                log = self.directory / "mosquitto.log"
+                error = log.read_text(errors="replace")[-2000:] if log.exists() else ""
                 raise BrokerError(f"mosquitto exited at start: {error.strip()}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):

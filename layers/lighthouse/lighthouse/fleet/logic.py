@@ -181,8 +181,9 @@ def mismatch(state: CommandState, answer: Answer) -> str | None:
 
 
 def complete(state: CommandState, answer: Answer) -> list[Event]:
-    """The first result decides; a repeat (the agent answering a redelivery) changes nothing."""
-    if state.status in ("succeeded", "failed"):
+    """The first result decides; a repeat (the agent answering a redelivery) changes nothing, and
+    neither does a result after the command expired (its ttl said how long the answer mattered)."""
+    if state.status in FINAL_STATUSES:
         return []
     return [FleetCommandCompleted(ok=bool(answer.result.get("ok")), result=answer.result, at=answer.at)]
 
