@@ -51,7 +51,10 @@ from lighthouse.fleet.models import (
     MqttCredentials,
     SendCommand,
     SetTags,
+    StartRollout,
 )
+from lighthouse.fleet.rollout_service import RolloutService
+from lighthouse.fleet.rollouts import RolloutView
 from lighthouse.fleet.service import FleetService
 from lighthouse.health import Check, run_checks
 from lighthouse.lazy import Lazy
@@ -96,6 +99,7 @@ class ApiRoot:
     tasks: TaskService
     connections: ConnectionStore
     fleet: Lazy[FleetService]
+    rollouts: Lazy[RolloutService]
     health_checks: dict[str, Check]
 
 
@@ -111,6 +115,7 @@ def compose(parts: Components) -> ApiRoot:
         tasks=parts.tasks,
         connections=parts.connections,
         fleet=Lazy(lambda: parts.fleet),
+        rollouts=Lazy(lambda: parts.fleet_rollouts),
         health_checks=parts.health_checks(),
     )
 
@@ -727,6 +732,31 @@ def send_command(
 )
 def fleet_command(api: ApiRoot, request: Request, principal: Principal, command_id: str, wait: int) -> CommandView:
     return api.fleet.get().command(command_id, wait)
+
+
+@endpoints.route(
+    "/fleet/rollouts",
+    "POST",
+    roles=ADMIN,
+    status=202,
+    summary="Send a command to the agents a selector names: a canary, then batches; halts past max_failure_percent",
+    body=StartRollout,
+    max_body=256 * KiB,
+    response_model=RolloutView,
+)
+def start_rollout(api: ApiRoot, request: Request, principal: Principal, body: StartRollout) -> RolloutView:
+    return api.rollouts.get().start(principal, body)
+
+
+@endpoints.route(
+    "/fleet/rollouts/{rollout_id}",
+    "GET",
+    roles=ADMIN,
+    summary="A rollout's progress: its batches, each agent's outcome, the failure rate so far",
+    response_model=RolloutView,
+)
+def get_rollout(api: ApiRoot, request: Request, principal: Principal, rollout_id: str) -> RolloutView:
+    return api.rollouts.get().get(rollout_id)
 
 
 def create_app(root: Callable[[], ApiRoot]) -> Chalice:

@@ -1,8 +1,10 @@
-"""Task states of the fleet's state machines: a command's deadline (expire it if no result came)."""
+"""Task states of the fleet's state machines: a command's deadline (expire it if no result came), and
+a rollout's steps (send the next batch; check whether the batch has settled)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
@@ -11,27 +13,42 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from lighthouse.composition import Components, lazy_root
+from lighthouse.fleet.rollout_service import RolloutService
 from lighthouse.fleet.service import FleetService
 
 logger = Logger(service="lighthouse-fleet-command")
 
 
-class CommandStep(BaseModel):
-    action: Literal["expire"]
-    request_id: str
+class Step(BaseModel):
+    action: Literal["expire", "rollout_batch", "rollout_check"]
+    request_id: str | None = None
+    rollout_id: str | None = None
+    batch: int | None = None
 
 
-def compose(parts: Components) -> FleetService:
-    return parts.fleet
+@dataclass(frozen=True)
+class Root:
+    fleet: FleetService
+    rollouts: RolloutService
 
 
-def create_handler(fleet: Callable[[], FleetService]) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+def compose(parts: Components) -> Root:
+    return Root(parts.fleet, parts.fleet_rollouts)
+
+
+def create_handler(root: Callable[[], Root]) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     @logger.inject_lambda_context
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        step = parse(event=event, model=CommandStep)
-        view = fleet().expire(step.request_id)
-        logger.info("command deadline reached", extra={"request_id": view.request_id, "status": view.status})
-        return {"request_id": view.request_id, "status": view.status}
+        step = parse(event=event, model=Step)
+        if step.action == "expire" and step.request_id:
+            view = root().fleet.expire(step.request_id)
+            logger.info("command deadline reached", extra={"request_id": view.request_id, "status": view.status})
+            return {"request_id": view.request_id, "status": view.status}
+        if step.action == "rollout_batch" and step.rollout_id:
+            return root().rollouts.send_batch(step.rollout_id)
+        if step.action == "rollout_check" and step.rollout_id and step.batch is not None:
+            return root().rollouts.check(step.rollout_id, step.batch)
+        raise ValueError(f"step {step.action} is missing its request_id, rollout_id or batch")
 
     return handler
 

@@ -67,6 +67,9 @@ class AgentClient:
     def post(self, path: str, body: Any) -> requests.Response:
         return self.http.post(f"{self.api_url}{path}", data=json.dumps(body), timeout=10)
 
+    def put(self, path: str, body: Any) -> requests.Response:
+        return self.http.put(f"{self.api_url}{path}", data=json.dumps(body), timeout=10)
+
 
 @pytest.fixture(scope="module")
 def parts(cloud: LocalCloud) -> Components:

@@ -370,3 +370,61 @@ def test_messages_the_ingest_can_never_record_go_to_its_dead_letter_queue(cloud:
         return int(attributes["Attributes"]["ApproximateNumberOfMessages"]) >= 3
 
     eventually(dead_letters, timeout=20)
+
+
+# ---- rollouts -----------------------------------------------------------------------------------
+
+
+def test_a_rollout_runs_a_canary_then_batches_and_halts_when_one_agent_fails(
+    operator: AgentClient, start_core: Any, parts: Components, tmp_path: Path
+) -> None:
+    # GIVEN five cores tagged for this rollout; the third (in id order) has a component recorded
+    # without a dist name, so a strict uninstall of it fails there and is a no-op everywhere else
+    tag = f"wave-{secrets.token_hex(3)}"
+    cores = []
+    for index in range(5):
+        agent_id = f"{tag}-{index}"
+        secret = parts.agents.register(agent_id, "agent").secret
+        if index == 2:
+            (tmp_path / agent_id).mkdir(parents=True)
+            legacy = {"legacy": {"component_id": "legacy", "version": "0.9", "entrypoint": "legacy:main"}}
+            (tmp_path / agent_id / "components.json").write_text(json.dumps(legacy))
+        cores.append(start_core(agent_id, secret))
+        assert operator.put(f"/fleet/agents/{agent_id}/tags", {"tags": [tag]}).status_code == 200
+    # WHEN a rollout of that uninstall runs in batches of two, allowing 10% failures
+    body = {
+        "command": {"type": "uninstall", "component_id": "legacy"},
+        "selector": {"tags": [tag]},
+        "batch_size": 2,
+        "max_failure_percent": 10,
+        "batch_timeout_seconds": 30,
+    }
+    started = operator.post("/fleet/rollouts", body)
+    assert started.status_code == 202, started.text
+    rollout_id = started.json()["rollout_id"]
+    assert started.json()["agents"] == [c.agent_id for c in cores]
+    # THEN the canary (one agent) and the first batch run; the failure halts it before the last batch
+    finished = eventually(
+        lambda: (v := operator.get(f"/fleet/rollouts/{rollout_id}").json())["status"] != "running" and v, timeout=60
+    )
+    assert finished["status"] == "halted", finished
+    assert [b["agents"] for b in finished["batches"]] == [[cores[0].agent_id], [cores[1].agent_id, cores[2].agent_id]]
+    assert finished["outcomes"] == {
+        cores[0].agent_id: "succeeded",
+        cores[1].agent_id: "succeeded",
+        cores[2].agent_id: "failed",
+    }
+    assert finished["pending"] == 2
+    assert "over the 10.0% allowed" in finished["reason"]
+    failed = operator.get(f"/fleet/commands/{finished['batches'][1]['commands'][cores[2].agent_id]}").json()
+    assert "no recorded dist_name" in failed["result"]["error"]
+    assert failed["rollout_id"] == rollout_id
+
+
+def test_a_rollout_with_nobody_selected_or_a_bad_command_is_refused(operator: AgentClient) -> None:
+    nobody = operator.post("/fleet/rollouts", {"command": {"type": "refresh"}, "selector": {"tags": ["no-such-tag"]}})
+    assert nobody.status_code == 422
+    assert "names no agent" in nobody.text
+    bad = operator.post("/fleet/rollouts", {"command": {"type": "cfg_set"}, "selector": {"tags": ["x"]}})
+    assert bad.status_code == 422
+    assert operator.get("/fleet/rollouts/ro-" + "0" * 24).status_code == 404

@@ -252,6 +252,7 @@ def _concrete(path: str) -> str:
         "name": "ghost",
         "connection": "ghost",
         "command_id": "cmd-" + "0" * 24,
+        "rollout_id": "ro-" + "0" * 24,
     }
     return re.sub(r"\{(\w+)\}", lambda m: samples[m.group(1)], path)
 

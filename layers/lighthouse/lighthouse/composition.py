@@ -32,8 +32,10 @@ from lighthouse.elicitation.logic import ElicitationMetricsProjection
 from lighthouse.elicitation.models import CreateElicitation
 from lighthouse.elicitation.service import ElicitationLimits, ElicitationService
 from lighthouse.elicitation.store import ElicitationRecords
+from lighthouse.errors import ConfigurationError
 from lighthouse.events import CounterProjection, EventStore, Projection, Projector, ReadModelStore
 from lighthouse.events.inline import InlineState
+from lighthouse.fleet.rollout_service import RolloutService
 from lighthouse.fleet.service import FleetService
 from lighthouse.lazy import Lazy
 from lighthouse.leases import Lease, WaitCaps, WaitLeases
@@ -203,6 +205,30 @@ class Components:
             ),
             credential_ttl_seconds=settings.mqtt_credential_ttl_seconds,
             start_deadline=start_deadline,
+        )
+
+    @cached_property
+    def fleet_rollouts(self) -> RolloutService:
+        from lighthouse.fleet.rollout_service import RolloutService
+        from lighthouse.fleet.store import command_states, rollout_states
+
+        settings, table, dynamodb = self.settings, self.settings.read_models_table, self.client("dynamodb")
+        machine = settings.fleet_rollout_state_machine_arn
+
+        def start_execution(rollout_id: str) -> None:
+            if not machine:
+                raise ConfigurationError(
+                    "no rollout state machine is configured (LIGHTHOUSE_FLEET_ROLLOUT_STATE_MACHINE_ARN)"
+                )
+            self.task_tokens.start(machine, rollout_id, {"rollout_id": rollout_id})
+
+        return RolloutService(
+            events=self.events,
+            rollouts_state=rollout_states(dynamodb, table, self.events),
+            commands=command_states(dynamodb, table, self.events),
+            fleet=self.fleet,
+            clock=self.clock,
+            start_execution=start_execution,
         )
 
     @cached_property

@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     iot_data_endpoint: str = ""
     fleet_ingest_dead_letter_queue_url: str = ""
     fleet_command_state_machine_arn: str = ""
+    fleet_rollout_state_machine_arn: str = ""
     # Comma-separated URL prefixes install sources may start with (besides the platform's bucket).
     fleet_allowed_sources: str = ""
     # The S3 endpoint agents download presigned component URLs from (the emulator's; empty on AWS).

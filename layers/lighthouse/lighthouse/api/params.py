@@ -24,6 +24,7 @@ PATH_PATTERNS: dict[str, str] = {
     "name": NAME,
     "connection": CONNECTION_NAME,
     "command_id": r"^cmd-[0-9a-f]{24}$",
+    "rollout_id": r"^ro-[0-9a-f]{24}$",
 }
 _COMPILED = {name: re.compile(pattern) for name, pattern in PATH_PATTERNS.items()}
 

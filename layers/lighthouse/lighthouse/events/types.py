@@ -28,6 +28,7 @@ CATALOG = (
     "lighthouse.validation.models",
     "lighthouse.pipelines.models",
     "lighthouse.fleet.models",
+    "lighthouse.fleet.rollouts",
 )
 
 

@@ -233,7 +233,7 @@ class FleetService:
         request_id = f"cmd-{secrets.token_hex(12)}"
         fields = request.model_extra or {}
         payload = {"schema": contract.SCHEMA, "request_id": request_id, **fields}
-        _validate(request.type, payload)
+        validate_command(request.type, payload)
         if request.type == "install":
             payload["source"] = self._sources.resolve(str(payload["source"]), request.ttl_seconds + 3600)
         issued = Issue(
@@ -353,7 +353,7 @@ def require_admin(principal: Principal) -> None:
         raise Forbidden("only admins may steer the fleet")
 
 
-def _validate(kind: str, payload: dict[str, Any]) -> None:
+def validate_command(kind: str, payload: dict[str, Any]) -> None:
     validator = jsonschema.Draft202012Validator(command_schema(kind))
     errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
     if errors:

@@ -7,7 +7,8 @@ from typing import Any
 from lighthouse.events import EventStore
 from lighthouse.events.inline import InlineState
 from lighthouse.fleet import logic
-from lighthouse.fleet.models import COMMAND_MODEL, FLEET_MODEL, CommandState, FleetAgentState
+from lighthouse.fleet.models import COMMAND_MODEL, FLEET_MODEL, ROLLOUT_MODEL, CommandState, FleetAgentState
+from lighthouse.fleet.rollouts import ROLLOUT_FOLD, RolloutState
 
 CREDENTIALS_MODEL = "mqtt-credentials"  # the live credential of each MQTT username (its token id)
 
@@ -28,3 +29,7 @@ def command_states(client: Any, table: str, events: EventStore) -> InlineState[C
     return InlineState(
         client, table, COMMAND_MODEL, logic.COMMAND_FOLD, events, key_of=lambda s: s.removeprefix("fleetcmd#")
     )
+
+
+def rollout_states(client: Any, table: str, events: EventStore) -> InlineState[RolloutState]:
+    return InlineState(client, table, ROLLOUT_MODEL, ROLLOUT_FOLD, events, key_of=lambda s: s.removeprefix("rollout#"))
