@@ -428,3 +428,21 @@ def test_a_rollout_with_nobody_selected_or_a_bad_command_is_refused(operator: Ag
     bad = operator.post("/fleet/rollouts", {"command": {"type": "cfg_set"}, "selector": {"tags": ["x"]}})
     assert bad.status_code == 422
     assert operator.get("/fleet/rollouts/ro-" + "0" * 24).status_code == 404
+
+
+def test_the_broker_comes_back_after_a_crash_and_cores_reconnect(
+    cloud: LocalCloud, operator: AgentClient, start_core: Any, watcher: Watcher
+) -> None:
+    core = start_core()
+    broker = cloud.broker
+    assert broker is not None
+    # WHEN mosquitto dies
+    broker.process.kill()
+    # THEN the local cloud starts it again on the same port, the core reconnects with its account
+    # (kept in the dynamic-security file), and commands reach it
+    eventually(lambda: broker.restarts == 1 and broker.process.poll() is None, timeout=20)
+    watcher.wait_for(
+        contract.topic(core.agent_id, contract.STATUS), where=lambda p: p.get("state") == "online", timeout=30
+    )
+    refreshed = send(operator, core.agent_id, {"type": "refresh"})
+    assert refreshed["status"] == "succeeded", refreshed

@@ -58,8 +58,9 @@ def test_topics_outside_the_contract_do_not_parse(topic: str) -> None:
 def test_the_mosquitto_account_of_an_agent_carries_exactly_its_acl() -> None:
     commands = grant_commands("a1", "pw", contract.agent_acl("a1"))
     names = [c["command"] for c in commands]
-    assert names[:2] == ["deleteRole", "createRole"]
-    assert names[-2:] == ["deleteClient", "createClient"]
+    # the client before its role: deleting a role a client still holds crashes mosquitto 2.0.11
+    assert names[:3] == ["deleteClient", "deleteRole", "createRole"]
+    assert names[-1] == "createClient"
     acls = {(c["acltype"], c["topic"]) for c in commands if c["command"] == "addRoleACL"}
     acl = contract.agent_acl("a1")
     assert acls == {("publishClientSend", t) for t in acl.publish} | {("subscribeLiteral", t) for t in acl.subscribe}

@@ -68,6 +68,9 @@ class LocalBroker:
         self._owned = directory is None
         self.directory = directory or Path(tempfile.mkdtemp(prefix="lighthouse-mqtt-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._config = self.directory / "mosquitto.conf"
 
     @property
     def url(self) -> str:
@@ -101,6 +104,7 @@ class LocalBroker:
                     f"plugin {_plugin()}",
                     f"plugin_opt_config_file {dynsec}",
                     "persistence true",
+                    "autosave_interval 5",
                     f"persistence_location {self.directory}/",
                     "max_queued_messages 1000",
                     "log_type error",
@@ -111,13 +115,38 @@ class LocalBroker:
                 ]
             )
         )
+        self._config = config
+        self._launch()
+        self._watchdog = threading.Thread(target=self._relaunch_if_it_dies, name="mosquitto-watchdog", daemon=True)
+        self._watchdog.start()
+        return self
+
+    def _launch(self) -> None:
         self.process = subprocess.Popen(  # noqa: S603
-            ["mosquitto", "-c", str(config)],  # noqa: S607
+            ["mosquitto", "-c", str(self._config)],  # noqa: S607
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         self._wait_until_listening()
-        return self
+
+    def _relaunch_if_it_dies(self) -> None:
+        """A broker that crashes comes back on the same port with the accounts it saved (dynamic
+        security writes its file on every change; retained messages and sessions are persisted)."""
+        while not self._stopping.is_set():
+            process = self.process
+            if process is None:
+                return
+            code = process.wait()
+            if self._stopping.is_set():
+                return
+            self.restarts += 1
+            logger.error("mosquitto exited with %s; starting it again (restart %d)", code, self.restarts)
+            time.sleep(min(5.0, 0.1 * self.restarts))
+            try:
+                self._launch()
+            except BrokerError:
+                logger.exception("mosquitto could not be started again")
+                return
 
     def _wait_until_listening(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -146,6 +175,7 @@ class LocalBroker:
         dynsec.write_text(json.dumps(document))
 
     def stop(self) -> None:
+        self._stopping.set()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

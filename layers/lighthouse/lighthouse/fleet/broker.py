@@ -57,12 +57,13 @@ def agent_role_acls(acl: Acl) -> list[dict[str, Any]]:
 def grant_commands(username: str, password: str, acl: Acl | None) -> list[dict[str, Any]]:
     """Dynamic-security commands that leave exactly this account, whatever existed before."""
     role = ADMIN_ROLE if acl is None else f"agent:{username}"
-    commands: list[dict[str, Any]] = []
+    # The client goes first: mosquitto 2.0.11 crashes later (use after free) when a role is deleted
+    # while a client still holds it.
+    commands: list[dict[str, Any]] = [{"command": "deleteClient", "username": username}]
     if acl is not None:
         commands += [{"command": "deleteRole", "rolename": role}, {"command": "createRole", "rolename": role}]
         commands += [{"command": "addRoleACL", "rolename": role, **entry} for entry in agent_role_acls(acl)]
     commands += [
-        {"command": "deleteClient", "username": username},
         {
             "command": "createClient",
             "username": username,
