@@ -34,6 +34,12 @@ TARGET = os.environ.get("LIGHTHOUSE_TARGET", "embedded")
 
 # What a deployed target lacks: key -> (the target, why, where the minimal reproduction is).
 TARGET_GAPS = {
+    "fleet-mqtt-broker": (
+        "ministack",
+        "the fleet's MQTT broker on a deployed stack is IoT Core with the template's custom authorizer; "
+        "MiniStack 1.5.33 has no AWS::IoT::Authorizer, so the stack deploys with FleetCustomAuthorizer=false "
+        "and no IotEndpoint, and agents have no broker to connect to (localstack/ministack-notes.md, 3)",
+    ),
     "timeout-seconds-path": (
         "ministack",
         "MiniStack 1.5.33 ignores TimeoutSecondsPath on .waitForTaskToken, so deadlines never fire "
