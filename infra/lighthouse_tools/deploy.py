@@ -113,6 +113,14 @@ class DeployPlan:
         return [build, deploy]
 
 
+# What an emulator cannot create, switched off unless the caller says otherwise (ministack-notes.md, 3):
+# MiniStack has IoT topic rules but no AWS::IoT::Authorizer; LocalStack's community edition has no IoT.
+TARGET_PARAMETERS = {
+    "ministack": {"FleetCustomAuthorizer": "false"},
+    "localstack": {"FleetCustomAuthorizer": "false", "FleetTopicRules": "false"},
+}
+
+
 def plan(
     target: str,
     stack_name: str = "lighthouse",
@@ -132,7 +140,8 @@ def plan(
     if not endpoint:
         raise ValueError(f"{target} needs an endpoint")
     environment = {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1", **EMULATOR_CREDENTIALS}
-    return DeployPlan(target, stack_name, "us-east-1", dict(parameters or {}), endpoint, sam, environment)
+    merged = {**TARGET_PARAMETERS.get(target, {}), **(parameters or {})}
+    return DeployPlan(target, stack_name, "us-east-1", merged, endpoint, sam, environment)
 
 
 def environment_from_outputs(outputs: list[dict[str, Any]]) -> dict[str, str]:

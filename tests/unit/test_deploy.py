@@ -80,10 +80,11 @@ def test_emulators_serve_the_api_under_restapis_and_aws_as_stated() -> None:
         served_api_url("ministack", "http://127.0.0.1:4566", "http://example.com/x")
 
 
-def test_an_emulator_plan_only_adds_the_endpoint_and_dummy_credentials() -> None:
+def test_an_emulator_plan_only_adds_the_endpoint_dummy_credentials_and_its_gaps() -> None:
     endpoint = "http://127.0.0.1:4566"
     emulated = plan("ministack", parameters={"HeartbeatIntervalSeconds": "15"}, endpoint=endpoint)
-    real = plan("aws", parameters={"HeartbeatIntervalSeconds": "15"})
+    # what MiniStack cannot create is switched off, as an explicit parameter AWS would take as well
+    real = plan("aws", parameters={"HeartbeatIntervalSeconds": "15", "FleetCustomAuthorizer": "false"})
     build, sam_deploy = emulated.commands()
 
     assert build[:2] == ["sam", "build"]
@@ -94,6 +95,10 @@ def test_an_emulator_plan_only_adds_the_endpoint_and_dummy_credentials() -> None
     assert "--resolve-s3" in sam_deploy
     assert emulated.commands() == real.commands()  # same build, same deploy: only the environment differs
     assert real.environment == {}
+    assert "FleetCustomAuthorizer=false" in sam_deploy
+    assert "FleetCustomAuthorizer=false" not in plan("aws").commands()[1]
+    overridden = plan("localstack", parameters={"FleetTopicRules": "true"}, endpoint=endpoint).commands()[1]
+    assert "FleetTopicRules=true" in overridden
 
 
 def test_unknown_parameters_and_targets_are_refused() -> None:

@@ -467,7 +467,8 @@ class LocalCloud:
         assert self.runtime is not None
         sqs = self.client("sqs")
         for queue_source in self.stack.queue_sources:
-            self.pollers.append(SqsPoller(queue_source, sqs, self.runtime, REGION, self._stop, wake=queue_writes))
+            for _ in range(queue_source.concurrency):
+                self.pollers.append(SqsPoller(queue_source, sqs, self.runtime, REGION, self._stop, wake=queue_writes))
         for stream_source in self.stack.stream_sources:
             function = stream_source.function
             persistence = self.persistence

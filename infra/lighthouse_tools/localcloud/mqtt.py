@@ -266,31 +266,51 @@ class TopicRuleRunner:
         client.subscribe([(rule.topic_filter, 1) for rule in self.rules])
 
     def _send_all(self) -> None:
+        """Messages to their queues, up to ten per SendMessageBatch, as they come."""
         while True:
-            message = self._pending.get()
-            if message is None:
+            first = self._pending.get()
+            if first is None:
                 return
+            batch = [first]
+            while len(batch) < 64:
+                try:
+                    more = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._pending.put(None)
+                    break
+                batch.append(more)
             try:
-                self._forward(message)
-            except Exception:  # the runner must outlive one message the queue refused
-                logger.exception("could not forward a message on %s", message.topic)
+                self._forward(batch)
+            except Exception:  # the runner must outlive a batch the queue refused
+                logger.exception("could not forward %d messages", len(batch))
 
-    def _forward(self, message: mqtt.MQTTMessage) -> None:
-        try:
-            payload = json.loads(message.payload)
-        except (UnicodeDecodeError, ValueError):
-            payload = None
-        if not isinstance(payload, dict):
-            # IoT Core's `SELECT *` needs a JSON object too; such a message reaches no queue.
-            self.dropped += 1
-            logger.warning("dropped a message on %s: its payload is not a JSON object", message.topic)
-            return
+    def _forward(self, messages: list[mqtt.MQTTMessage]) -> None:
         received_ms = int(time.time() * 1000)
-        for rule in self.rules:
-            if mqtt.topic_matches_sub(rule.topic_filter, message.topic):
-                body = json.dumps(rule.select(message.topic, payload, received_ms))
-                self._sqs.send_message(QueueUrl=rule.queue_url, MessageBody=body)
-                self.forwarded += 1
+        by_queue: dict[str, list[str]] = {}
+        for message in messages:
+            try:
+                payload = json.loads(message.payload)
+            except (UnicodeDecodeError, ValueError):
+                payload = None
+            if not isinstance(payload, dict):
+                # IoT Core's `SELECT *` needs a JSON object too; such a message reaches no queue.
+                self.dropped += 1
+                logger.warning("dropped a message on %s: its payload is not a JSON object", message.topic)
+                continue
+            for rule in self.rules:
+                if mqtt.topic_matches_sub(rule.topic_filter, message.topic):
+                    by_queue.setdefault(rule.queue_url, []).append(
+                        json.dumps(rule.select(message.topic, payload, received_ms))
+                    )
+        for queue_url, bodies in by_queue.items():
+            for start in range(0, len(bodies), 10):
+                entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start : start + 10])]
+                sent = self._sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+                self.forwarded += len(sent.get("Successful", []))
+                for failed in sent.get("Failed", []):
+                    logger.error("the queue refused a forwarded message: %s", failed.get("Message"))
 
     def stop(self) -> None:
         self._client.disconnect()

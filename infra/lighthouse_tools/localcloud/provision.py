@@ -45,6 +45,8 @@ class QueueSource:
     queue_arn: str
     batch_size: int
     report_failures: bool
+    # ScalingConfig.MaximumConcurrency: batches delivered at once (Lambda scales pollers out too).
+    concurrency: int = 1
 
 
 @dataclass
@@ -366,6 +368,7 @@ class Provisioner:
                             arn,
                             int(props.get("BatchSize", 10)),
                             report,
+                            int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 1)),
                         )
                     )
                 elif kind == "DynamoDB":

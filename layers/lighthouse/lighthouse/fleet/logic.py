@@ -113,6 +113,8 @@ COMMAND_FOLD = CommandFold()
 def observe(state: FleetAgentState, command: Observe) -> list[Event]:
     """Events for a snapshot as delivered: nothing when it says what the last one said."""
     payload = command.payload
+    if command.at < state.recorded_at.get(command.name, 0.0):
+        return []  # delivered out of order: older than what is recorded
     if command.name != contract.STATUS:
         if state.snapshots.get(command.name) == payload:
             return []

@@ -115,6 +115,7 @@ class FleetService:
         self._sources = sources
         self._credential_ttl = credential_ttl_seconds
         self._start_deadline = start_deadline
+        self._known: set[str] = set()
 
     # ---- credentials ------------------------------------------------------------------------
 
@@ -171,8 +172,9 @@ class FleetService:
         if not isinstance(payload, dict):
             raise MalformedRequest("payload must be a JSON object")
         at = received_at or self._clock.now()
-        if not self._agents.exists(parsed.agent_id):
+        if parsed.agent_id not in self._known and not self._agents.exists(parsed.agent_id):
             raise MalformedRequest(f"agent {parsed.agent_id!r} is not registered")
+        self._known.add(parsed.agent_id)  # agents are never deleted: one lookup per container
         if parsed.kind == "result":
             self._record_result(parsed.agent_id, parsed.suffix, payload, at)
             return
