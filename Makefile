@@ -53,6 +53,7 @@ bench: $(BENCH_STAMP) $(MOSQUITTO)
 	$(BIN)/python -m tests.perf.bench_durability
 	$(BIN)/python -m tests.perf.bench_targets
 	$(BIN)/python -m tests.perf.bench_gate_corpus
+	$(BIN)/python -m tests.perf.bench_fleet
 
 # A long schemathesis run against the served OpenAPI document (the test suite runs a short one).
 fuzz: $(STAMP)

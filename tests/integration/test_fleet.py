@@ -446,3 +446,42 @@ def test_the_broker_comes_back_after_a_crash_and_cores_reconnect(
     )
     refreshed = send(operator, core.agent_id, {"type": "refresh"})
     assert refreshed["status"] == "succeeded", refreshed
+
+
+def test_the_iot_authorizer_accepts_only_the_live_password_of_its_own_account(
+    parts: Components, new_agent: Any
+) -> None:
+    import base64
+    import importlib.util
+
+    agent = new_agent()
+    first = agent.post("/fleet/mqtt-credentials", {}).json()
+    second = agent.post("/fleet/mqtt-credentials", {}).json()
+    fleet = parts.fleet
+    assert fleet.authorize(agent.agent_id, second["password"]) is not None
+    assert fleet.authorize(agent.agent_id, first["password"]) is None  # replaced: revoked
+    assert fleet.authorize("someone-else", second["password"]) is None
+    assert fleet.authorize(agent.agent_id, "lh1.garbage.x") is None
+    # the function IoT Core calls, with a CONNECT's fields as IoT Core sends them
+    spec = importlib.util.spec_from_file_location("fleet_authorizer_app", "functions/fleet_authorizer/app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler = module.create_handler(lambda: fleet)
+
+    def connect(username: str, password: str) -> dict[str, Any]:
+        event = {"protocols": ["mqtt"], "protocolData": {"mqtt": {
+            "username": username, "password": base64.b64encode(password.encode()).decode(), "clientId": agent.agent_id,
+        }}}  # fmt: skip
+        return dict(handler(event, None))
+
+    allowed = connect(f"{agent.agent_id}?x-amz-customauthorizer-name=lighthouse-fleet", second["password"])
+    assert allowed["isAuthenticated"] is True
+    policy = json.loads(allowed["policyDocuments"][0])
+    publish = next(s["Resource"] for s in policy["Statement"] if s["Action"] == "iot:Publish")
+    assert all(f"/lighthouse/agents/{agent.agent_id}/" in resource for resource in publish)
+    assert connect(agent.agent_id, first["password"]) == {"isAuthenticated": False}
+    assert handler({"protocolData": {"mqtt": {"username": agent.agent_id, "password": "%%%"}}}, None) == {
+        "isAuthenticated": False
+    }

@@ -49,6 +49,20 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def platform_pids(exclude: set[int]) -> list[int]:
+    """This process and its children (the function workers), less the broker and the simulators."""
+    me, pids = os.getpid(), [os.getpid()]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        if int(fields[1]) == me and pid not in exclude:
+            pids.append(pid)
+    return pids
+
+
 # ---- simulated agents (in their own processes) ---------------------------------------------------
 
 
@@ -185,11 +199,9 @@ def recorded_agents(cloud: LocalCloud, prefix: str) -> int:
             return count
 
 
-def scale(cloud: LocalCloud, operator: requests.Session, agents: int) -> dict[str, Any]:
+def accounts_for(cloud: LocalCloud, prefix: str, tag: str, agents: int) -> list[tuple[str, str]]:
+    """Registered agents with MQTT credentials and the rollout's tag (in-process: set-up, not measured)."""
     parts = cloud.components()
-    prefix = f"sim{agents}-{secrets.token_hex(2)}-"
-    tag = prefix.rstrip("-")
-    began = time.perf_counter()
     accounts = []
     for index in range(agents):
         agent_id = f"{prefix}{index:05d}"
@@ -197,6 +209,35 @@ def scale(cloud: LocalCloud, operator: requests.Session, agents: int) -> dict[st
         principal = Principal(agent_id=agent_id, role="agent", issued_at=0, expires_at=0, token_id="bench")
         accounts.append((agent_id, parts.fleet.mqtt_credentials(principal).password))
         parts.fleet.set_tags(ADMIN, agent_id, [tag])
+    return accounts
+
+
+def until(check: Any, limit: float) -> float | None:
+    """Seconds until `check()` is true (polled every 0.5 s), None past `limit`."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < limit:
+        if check():
+            return time.perf_counter() - began
+        time.sleep(0.5)
+    return None
+
+
+def completed_results(cloud: LocalCloud, view: dict[str, Any]) -> int:
+    """FLEET_COMMAND_COMPLETED events in the rollout's command streams."""
+    events = cloud.components().events
+    return sum(
+        1
+        for batch in view.get("batches", [])
+        for request_id in batch["commands"].values()
+        if any(e.type == "FLEET_COMMAND_COMPLETED" for e in events.load(f"fleetcmd#{request_id}"))
+    )
+
+
+def scale(cloud: LocalCloud, operator: requests.Session, agents: int) -> dict[str, Any]:
+    prefix = f"sim{agents}-{secrets.token_hex(2)}-"
+    tag = prefix.rstrip("-")
+    began = time.perf_counter()
+    accounts = accounts_for(cloud, prefix, tag, agents)
     setup_s = time.perf_counter() - began
     go, stop = multiprocessing.Event(), multiprocessing.Event()
     workers = [
@@ -206,32 +247,22 @@ def scale(cloud: LocalCloud, operator: requests.Session, agents: int) -> dict[st
     for worker in workers:
         worker.start()
     time.sleep(1)
-    began = time.perf_counter()
     go.set()
-    connected_s = None
-    while time.perf_counter() - began < 600:
-        if recorded_agents(cloud, prefix) == agents:
-            connected_s = time.perf_counter() - began
-            break
-        time.sleep(0.5)
-    started = time.perf_counter()
+    connected_s = until(lambda: recorded_agents(cloud, prefix) == agents, 600)
     body = {"command": {"type": "refresh"}, "selector": {"tags": [tag]}, "batch_size": 100,
             "max_failure_percent": 10, "batch_timeout_seconds": 120}  # fmt: skip
+    started = time.perf_counter()
     rollout = operator.post(f"{cloud.api_url}/fleet/rollouts", json=body, timeout=120).json()
-    view: dict[str, Any] = {}
-    while time.perf_counter() - started < 900:
-        view = operator.get(f"{cloud.api_url}/fleet/rollouts/{rollout['rollout_id']}", timeout=60).json()
-        if view["status"] != "running":
-            break
-        time.sleep(0.5)
+    views: list[dict[str, Any]] = [{}]
+
+    def finished() -> bool:
+        views[0] = operator.get(f"{cloud.api_url}/fleet/rollouts/{rollout['rollout_id']}", timeout=60).json()
+        return bool(views[0]["status"] != "running")
+
+    until(finished, 900)
     rollout_s = time.perf_counter() - started
-    events = parts.events
-    completed = sum(
-        1
-        for batch in view.get("batches", [])
-        for request_id in batch["commands"].values()
-        if any(e.type == "FLEET_COMMAND_COMPLETED" for e in events.load(f"fleetcmd#{request_id}"))
-    )
+    view = views[0]
+    simulators = {w.pid or 0 for w in workers}
     figures = {
         "agents": agents,
         "account_setup_s": round(setup_s, 1),
@@ -239,9 +270,10 @@ def scale(cloud: LocalCloud, operator: requests.Session, agents: int) -> dict[st
         "rollout_s": round(rollout_s, 2),
         "rollout_status": view.get("status"),
         "rollout_batches": len(view.get("batches", [])),
-        "results_recorded_as_events": completed,
+        "results_recorded_as_events": completed_results(cloud, view),
         "broker_rss_mb": rss_mb(cloud.broker.process.pid),
-        "platform_rss_mb": rss_mb(os.getpid()),
+        # this process (the emulator, pollers, rule runner) and the function worker processes
+        "platform_rss_mb": round(sum(rss_mb(p) for p in platform_pids({cloud.broker.process.pid, *simulators})), 1),
     }
     stop.set()
     for worker in workers:
@@ -254,7 +286,8 @@ def main() -> None:
     parser.add_argument("--round-trips", type=int, default=50)
     parser.add_argument("--agents", type=int, nargs="*", default=[1000, 2000])
     args = parser.parse_args()
-    options = LocalCloudOptions(aws_port=0, api_port=0, start_schedules=False)
+    # As `lighthouse up` runs: the function code in two worker processes.
+    options = LocalCloudOptions(aws_port=0, api_port=0, start_schedules=False, worker_processes=2)
     with LocalCloud(options) as cloud, tempfile.TemporaryDirectory() as workdir:
         operator = operator_session(cloud)
         table = cloud.function_environment()["LIGHTHOUSE_EVENTS_TABLE"]

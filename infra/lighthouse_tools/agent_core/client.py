@@ -61,7 +61,10 @@ class AgentConnection:
         )
         self.client.username_pw_set(username, password)
         if broker.tls:
-            self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+            context = ssl.create_default_context()
+            if broker.port == 443:
+                context.set_alpn_protocols(["mqtt"])  # IoT Core's MQTT (with a custom authorizer) on 443
+            self.client.tls_set_context(context)
         # The will is part of CONNECT: set before connecting, so a dead connection reads offline.
         will = json.dumps(snapshots.offline_will(agent_id), sort_keys=True)
         self.client.will_set(contract.topic(agent_id, contract.STATUS), will, qos=QOS, retain=True)

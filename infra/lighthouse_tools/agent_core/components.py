@@ -98,18 +98,7 @@ class Components:
 
     def _fetch(self, source: str, sha256: str) -> Path:
         """The wheel at `source` (a path, file://, https://, or http:// to this host) with that sha256."""
-        parsed = urlparse(source)
-        if parsed.scheme in ("", "file"):
-            path = Path(unquote(parsed.path) if parsed.scheme else source)
-            if not path.is_absolute() or not path.is_file():
-                raise ComponentError(f"source {source!r} is not an absolute path to a file")
-            if path.stat().st_size > MAX_WHEEL_BYTES:
-                raise ComponentError(f"source is larger than {MAX_WHEEL_BYTES} bytes")
-            data, name = path.read_bytes(), path.name
-        elif parsed.scheme == "https" or (parsed.scheme == "http" and _is_loopback(parsed.hostname or "")):
-            data, name = self._download(source), Path(unquote(parsed.path)).name
-        else:
-            raise ComponentError("source must be an https:// URL, a presigned URL of the platform, or a local path")
+        data, name = self._read_source(source)
         digest = hashlib.sha256(data).hexdigest()
         if digest != sha256:
             raise ComponentError(f"sha256 mismatch: the source has {digest}, the command says {sha256}")
@@ -118,6 +107,19 @@ class Components:
         target = self._downloads / name
         target.write_bytes(data)
         return target
+
+    def _read_source(self, source: str) -> tuple[bytes, str]:
+        parsed = urlparse(source)
+        if parsed.scheme in ("", "file"):
+            path = Path(unquote(parsed.path) if parsed.scheme else source)
+            if not path.is_absolute() or not path.is_file():
+                raise ComponentError(f"source {source!r} is not an absolute path to a file")
+            if path.stat().st_size > MAX_WHEEL_BYTES:
+                raise ComponentError(f"source is larger than {MAX_WHEEL_BYTES} bytes")
+            return path.read_bytes(), path.name
+        if parsed.scheme == "https" or (parsed.scheme == "http" and _is_loopback(parsed.hostname or "")):
+            return self._download(source), Path(unquote(parsed.path)).name
+        raise ComponentError("source must be an https:// URL, a presigned URL of the platform, or a local path")
 
     @staticmethod
     def _download(url: str) -> bytes:

@@ -204,6 +204,7 @@ class Components:
                 ),
             ),
             credential_ttl_seconds=settings.mqtt_credential_ttl_seconds,
+            authorizer_name=settings.iot_authorizer_name if settings.fleet_broker == "iot-core" else "",
             start_deadline=start_deadline,
         )
 

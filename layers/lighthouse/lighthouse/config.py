@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     fleet_broker: Literal["", "mosquitto", "iot-core"] = ""
     mqtt_url: str = ""
     iot_data_endpoint: str = ""
+    # The custom authorizer agents name in their MQTT username (IoT Core only).
+    iot_authorizer_name: str = ""
     fleet_ingest_dead_letter_queue_url: str = ""
     fleet_command_state_machine_arn: str = ""
     fleet_rollout_state_machine_arn: str = ""

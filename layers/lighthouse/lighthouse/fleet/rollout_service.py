@@ -8,6 +8,8 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
+
 from lighthouse.auth.tokens import Principal
 from lighthouse.clock import Clock
 from lighthouse.errors import LighthouseError, NotFound, ValidationFailed
@@ -19,6 +21,7 @@ from lighthouse.fleet.models import CommandState, SendCommand, StartRollout
 from lighthouse.fleet.rollouts import RolloutBatchSent, RolloutStarted, RolloutState, RolloutView, Settle
 from lighthouse.fleet.service import FleetService, validate_command
 from lighthouse.fleet.store import command_stream
+from lighthouse.http import validation_details
 
 MAX_AGENTS = 10_000
 
@@ -46,7 +49,10 @@ class RolloutService:
         self._start_execution = start_execution
 
     def start(self, principal: Principal, request: StartRollout) -> RolloutView:
-        command = SendCommand.model_validate(request.command)
+        try:
+            command = SendCommand.model_validate(request.command)
+        except ValidationError as error:
+            raise ValidationFailed(f"command: {error.errors()[0]['msg']}", validation_details(error)) from error
         validate_command(command.type, {**(command.model_extra or {}), "request_id": "cmd-placeholder"})
         agents = self._fleet.selected(request.selector.agent_ids, request.selector.tags)
         if not agents:

@@ -183,26 +183,28 @@ def settle(state: RolloutState, command: Settle) -> list[Event]:
     batch = next((b for b in state.batches if b.batch == command.batch), None)
     if batch is None or batch.settled_at is not None:
         return []
-    open_ = [a for a, s in command.statuses.items() if s not in ("succeeded", "failed", "expired")]
-    if open_ and command.at < batch.deadline:
+    ended = ("succeeded", "failed", "expired")
+    if command.at < batch.deadline and any(s not in ended for s in command.statuses.values()):
         return []
-    outcomes = {a: (s if s in ("succeeded", "failed", "expired") else "timed_out") for a, s in command.statuses.items()}
-    events: list[Event] = [RolloutBatchSettled(batch=command.batch, outcomes=outcomes, at=command.at)]
-    after = state.model_copy(
-        update={
-            "batches": [
-                b.model_copy(update={"outcomes": {**b.outcomes, **outcomes}}) if b is batch else b
-                for b in state.batches
-            ]
-        }
-    )
-    if after.failure_percent > state.max_failure_percent:
-        allowed = state.max_failure_percent
+    outcomes = {a: (s if s in ended else "timed_out") for a, s in command.statuses.items()}
+    settled = RolloutBatchSettled(batch=command.batch, outcomes=outcomes, at=command.at)
+    return [settled, *_ending(ROLLOUT_FOLD.evolve(state, _stored(state, settled)), command)]
+
+
+def _stored(state: RolloutState, event: Event) -> StoredEvent:
+    """`event` as the fold reads it, to decide on the state it leads to (nothing is stored here)."""
+    return StoredEvent(f"rollout#{state.rollout_id}", 0, event, "", 0.0)
+
+
+def _ending(after: RolloutState, command: Settle) -> list[Event]:
+    """The end of the rollout, if this settled batch brings it: too many failures, or nobody left."""
+    if after.failure_percent > after.max_failure_percent:
+        allowed = after.max_failure_percent
         reason = f"{after.failure_percent:.1f}% failed after batch {command.batch}, over the {allowed}% allowed"
-        events.append(RolloutFinished(status="halted", reason=reason, at=command.at))
-    elif not next_agents(after):
-        events.append(RolloutFinished(status="completed", reason="every batch settled", at=command.at))
-    return events
+        return [RolloutFinished(status="halted", reason=reason, at=command.at)]
+    if not next_agents(after):
+        return [RolloutFinished(status="completed", reason="every batch settled", at=command.at)]
+    return []
 
 
 def view(state: RolloutState) -> RolloutView:

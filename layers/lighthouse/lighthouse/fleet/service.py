@@ -101,6 +101,7 @@ class FleetService:
         mqtt_url: str,
         sources: SourcePolicy,
         credential_ttl_seconds: int = 86400,
+        authorizer_name: str = "",
         start_deadline: Any = None,  # (request_id, expires_at) -> None: the Step Functions wait
     ) -> None:
         self._events = events
@@ -114,6 +115,7 @@ class FleetService:
         self._mqtt_url = mqtt_url
         self._sources = sources
         self._credential_ttl = credential_ttl_seconds
+        self._authorizer_name = authorizer_name
         self._start_deadline = start_deadline
         self._known: set[str] = set()
 
@@ -139,9 +141,11 @@ class FleetService:
             ),
             expected_revision=current.revision,
         )
+        # IoT Core picks the custom authorizer by a query in the username; the authorizer strips it.
+        suffix = f"?x-amz-customauthorizer-name={self._authorizer_name}" if self._authorizer_name else ""
         return MqttCredentials(
             mqtt_url=self._mqtt_url,
-            username=principal.agent_id,
+            username=principal.agent_id + suffix,
             password=password,
             client_id=principal.agent_id,
             expires_at=issued.expires_at,
