@@ -180,3 +180,26 @@ def test_a_rule_selects_the_payload_and_the_computed_fields() -> None:
 def test_sql_the_runner_cannot_evaluate_is_refused_at_start(sql: str) -> None:
     with pytest.raises(BrokerError):
         TopicRule.parse("R", {"Sql": sql, "Actions": SQS})
+
+
+def test_the_command_schemas_in_schemas_fleet_are_the_ones_the_platform_validates_with() -> None:
+    from lighthouse_tools.fleet_cli import FLEET_SCHEMAS, render_schemas
+
+    rendered = render_schemas()
+    assert set(rendered) == {f"{kind}.json" for kind in contract.COMMAND_TYPES}
+    for name, content in rendered.items():
+        assert (FLEET_SCHEMAS / name).read_text() == content, f"run `lighthouse fleet schemas` ({name} is stale)"
+
+
+def test_lighthouse_agent_core_gets_its_arguments_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lighthouse_tools import cli
+    from lighthouse_tools.agent_core import main as agent_core
+
+    received: list[list[str]] = []
+    monkeypatch.setattr(agent_core, "main", lambda argv: received.append(argv) or 0)
+    assert cli.main(["agent-core", "--agent-id", "a1", "--state-dir", "/tmp/a1"]) == 0
+    assert cli.main(["--state-file", "x.json", "agent-core", "--agent-id", "a1", "--state-dir", "d"]) == 0
+    assert received == [
+        ["--agent-id", "a1", "--state-dir", "/tmp/a1"],
+        ["--state-file", "x.json", "--agent-id", "a1", "--state-dir", "d"],
+    ]
