@@ -77,6 +77,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         data_dir=resolve_data_dir(args.data_dir),
         fresh=args.fresh,
         mqtt_url=args.mqtt_url,
+        mqtt_port=args.mqtt_port,
     )
     cloud = LocalCloud(options)
     # The handler only flips a flag: setting a threading.Event from a signal handler takes the
@@ -315,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where the state is kept (default: ${DATA_DIR_VARIABLE}, else {DEFAULT_DATA_DIR})",
     )
     up.add_argument("--fresh", action="store_true", help="delete the data directory's contents and start empty")
+    up.add_argument("--mqtt-port", type=int, default=1883, help="the port mosquitto listens on (0 picks a free port)")
     up.add_argument(
         "--mqtt-url", help="use this MQTT broker (its dynamic-security plugin) instead of starting mosquitto"
     )

@@ -132,7 +132,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     workdir = tmp_path_factory.mktemp("lighthouse-up")
     state_file = workdir / "local.json"
     process = subprocess.Popen(
-        [LIGHTHOUSE, "--state-file", str(state_file), "up", "--api-port", "0", "--aws-port", "0"],
+        [LIGHTHOUSE, "--state-file", str(state_file), "up", "--api-port", "0", "--aws-port", "0", "--mqtt-port", "0"],
         cwd=workdir,
         stdout=subprocess.PIPE,
         stderr=(workdir / "stderr.log").open("w"),

@@ -39,7 +39,18 @@ class UpProcess:
 
     def start(self, *extra: str, expect_ready: bool = True) -> subprocess.Popen[str]:
         self.output = []
-        command = [LIGHTHOUSE, "--state-file", str(self.state_file), "up", "--api-port", "0", "--aws-port", "0"]
+        command = [
+            LIGHTHOUSE,
+            "--state-file",
+            str(self.state_file),
+            "up",
+            "--api-port",
+            "0",
+            "--aws-port",
+            "0",
+            "--mqtt-port",
+            "0",
+        ]
         command += ["--data-dir", str(self.data_dir), "--workers", str(self.workers), "--no-schedules", *extra]
         environment = {
             **os.environ,

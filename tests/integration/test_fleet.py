@@ -455,8 +455,9 @@ def test_the_iot_authorizer_accepts_only_the_live_password_of_its_own_account(
     import importlib.util
 
     agent = new_agent()
-    first = agent.post("/fleet/mqtt-credentials", {}).json()
-    second = agent.post("/fleet/mqtt-credentials", {}).json()
+    issued = [agent.post("/fleet/mqtt-credentials", {}) for _ in range(2)]
+    assert [r.status_code for r in issued] == [200, 200], [r.text for r in issued]
+    first, second = (r.json() for r in issued)
     fleet = parts.fleet
     assert fleet.authorize(agent.agent_id, second["password"]) is not None
     assert fleet.authorize(agent.agent_id, first["password"]) is None  # replaced: revoked

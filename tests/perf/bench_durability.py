@@ -136,7 +136,7 @@ def start_up(pristine: Path) -> dict[str, Any]:
             began = time.perf_counter()
             process = subprocess.Popen(
                 [LIGHTHOUSE, "--state-file", f"{scratch}/local.json", "up", "--api-port", "0", "--aws-port", "0",
-                 "--data-dir", str(data), "--no-schedules"],
+                 "--mqtt-port", "0", "--data-dir", str(data), "--no-schedules"],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=scratch,
             )  # fmt: skip
             assert process.stdout is not None

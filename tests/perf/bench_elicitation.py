@@ -49,7 +49,7 @@ def start_platform(workdir: Path, workers: int | None = None) -> tuple[subproces
     }
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "lighthouse"), "--state-file", str(state_file), "up",
-         "--api-port", "0", "--aws-port", "0", "--no-schedules",
+         "--api-port", "0", "--aws-port", "0", "--mqtt-port", "0", "--no-schedules",
          *([] if workers is None else ["--workers", str(workers)])],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=workdir,
     )  # fmt: skip

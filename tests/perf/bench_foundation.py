@@ -140,6 +140,8 @@ def up_time_to_ready(runs: int = 3) -> dict[str, Any]:
                 "0",
                 "--aws-port",
                 "0",
+                "--mqtt-port",
+                "0",
                 "--data-dir",
                 str(data),
             ],

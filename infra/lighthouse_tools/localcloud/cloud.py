@@ -81,6 +81,7 @@ class LocalCloudOptions:
     # dynamic-security plugin has the platform account; see README), or none (mqtt False).
     mqtt: bool = True
     mqtt_url: str | None = None
+    mqtt_port: int = 0  # 0: a free port
 
 
 class _LambdaInvokeBridge:
@@ -290,7 +291,7 @@ class LocalCloud:
             self.mqtt_url = options.mqtt_url
         else:
             directory = options.data_dir / "mqtt" if options.data_dir is not None else None
-            self.broker = LocalBroker("", options.host, directory=directory)
+            self.broker = LocalBroker("", options.host, options.mqtt_port, directory=directory)
             self.mqtt_url = self.broker.url
         for spec in self.stack.functions.values():
             spec.environment["LIGHTHOUSE_FLEET_BROKER"] = "mosquitto"

@@ -8,6 +8,7 @@ never enforces keepalive, lets a wrong password drop a real session, ...).
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import logging
@@ -49,6 +50,23 @@ def _free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies (even by kill -9),
+    so a `lighthouse up` that is killed leaves no broker behind holding its port."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _fingerprint(password: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"lighthouse-platform\x00{password}".encode()).hexdigest()
+
+
 def _plugin() -> str:
     for path in DYNSEC_PLUGIN_PATHS:
         if Path(path).exists():
@@ -84,14 +102,15 @@ class LocalBroker:
                 raise BrokerError(f"{tool} is not installed; {INSTALL_HINT}")
         self.directory.mkdir(parents=True, exist_ok=True)
         dynsec = self.directory / "dynamic-security.json"
-        dynsec.unlink(missing_ok=True)  # accounts are re-granted from the API; the platform's password may differ
-        init = subprocess.run(  # noqa: S603
-            ["mosquitto_ctrl", "dynsec", "init", str(dynsec), PLATFORM_USERNAME, self._password],  # noqa: S607
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if init.returncode != 0:
-            raise BrokerError(f"mosquitto_ctrl dynsec init failed: {init.stderr.strip() or init.stdout.strip()}")
-        self._add_fleet_admin_role(dynsec)
+        marker = self.directory / "platform-account"
+        # A data directory keeps its accounts (agents reconnect after a restart without asking the
+        # API); a new platform password (a new master secret) starts them afresh.
+        kept = (
+            dynsec.exists() and marker.exists() and marker.read_text(errors="replace") == _fingerprint(self._password)
+        )
+        if not kept:
+            self._initialise_accounts(dynsec)
+            marker.write_text(_fingerprint(self._password))
         config = self.directory / "mosquitto.conf"
         config.write_text(
             "\n".join(
@@ -126,6 +145,7 @@ class LocalBroker:
             ["mosquitto", "-c", str(self._config)],  # noqa: S607
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # only a prctl: safe between fork and exec
         )
         self._wait_until_listening()
 
@@ -161,6 +181,16 @@ class LocalBroker:
             except OSError:
                 time.sleep(0.05)
         raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout} s")
+
+    def _initialise_accounts(self, dynsec: Path) -> None:
+        dynsec.unlink(missing_ok=True)
+        init = subprocess.run(  # noqa: S603
+            ["mosquitto_ctrl", "dynsec", "init", str(dynsec), PLATFORM_USERNAME, self._password],  # noqa: S607
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if init.returncode != 0:
+            raise BrokerError(f"mosquitto_ctrl dynsec init failed: {init.stderr.strip() or init.stdout.strip()}")
+        self._add_fleet_admin_role(dynsec)
 
     @staticmethod
     def _add_fleet_admin_role(dynsec: Path) -> None:

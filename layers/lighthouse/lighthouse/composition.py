@@ -205,6 +205,8 @@ class Components:
             ),
             credential_ttl_seconds=settings.mqtt_credential_ttl_seconds,
             authorizer_name=settings.iot_authorizer_name if settings.fleet_broker == "iot-core" else "",
+            # Twice the heartbeat interval: the presence sweep's cutoff (three) is never reached.
+            status_every_seconds=2 * settings.heartbeat_interval_seconds,
             start_deadline=start_deadline,
         )
 

@@ -96,6 +96,9 @@ class MosquittoBroker:
         with self._lock:
             if self._client is not None and self._client.is_connected():
                 return self._client
+            if self._client is not None:  # lost (a broker restart): start over rather than wait for it
+                self._client.loop_stop()
+                self._client = None
             import paho.mqtt.client as mqtt
             from paho.mqtt.enums import CallbackAPIVersion
 
@@ -105,7 +108,13 @@ class MosquittoBroker:
             client.username_pw_set(self._username, self._password())
             client.on_message = self._on_message
             ready = threading.Event()
-            client.on_connect = lambda *args: ready.set()
+
+            def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+                # On every (re)connect: a new session has no subscriptions, and answers would be lost.
+                client.subscribe(f"{CONTROL_TOPIC}/response", qos=1)
+                ready.set()
+
+            client.on_connect = on_connect
             try:
                 client.connect(self._host, self._port, keepalive=30)
             except OSError as error:
@@ -116,7 +125,6 @@ class MosquittoBroker:
             if not ready.wait(CONFIRM_SECONDS) or not client.is_connected():
                 client.loop_stop()
                 raise BrokerUnavailable("the MQTT broker did not accept the platform's connection")
-            client.subscribe(f"{CONTROL_TOPIC}/response", qos=1)
             self._client = client
             return client
 

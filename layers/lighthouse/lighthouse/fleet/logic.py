@@ -29,10 +29,6 @@ from lighthouse.fleet.models import (
     Observe,
 )
 
-# A status heartbeat changes only its time; recorded when the state or the interval changes, or
-# when the last recorded one is this many intervals old (the agent stream has every heartbeat).
-STATUS_RECORD_EVERY_INTERVALS = 10
-
 
 class FleetFold:
     name = "fleet-agent-v1"
@@ -124,10 +120,21 @@ def observe(state: FleetAgentState, command: Observe) -> list[Event]:
     if presence != state.presence:
         events.append(FleetPresenceChanged(state=presence, at=command.at, reason=str(payload.get("reason", ""))))
     last = state.snapshots.get(contract.STATUS, {})
-    interval = float(payload.get("heartbeat_s") or 30)
-    stale = command.at - state.recorded_at.get(contract.STATUS, 0.0) >= interval * STATUS_RECORD_EVERY_INTERVALS
+    stale = command.at - state.recorded_at.get(contract.STATUS, 0.0) >= command.status_every
     if events or last.get("heartbeat_s") != payload.get("heartbeat_s") or stale:
         events.append(FleetSnapshotRecorded(name=contract.STATUS, payload=payload, at=command.at))
+    return events
+
+
+def observe_all(state: FleetAgentState, commands: list[Observe]) -> list[Event]:
+    """`observe` of each in turn, each on the state the ones before it lead to: one append for a
+    burst of snapshots (an agent publishes all five at once)."""
+    events: list[Event] = []
+    stream = f"fleet#{commands[0].agent_id}" if commands else "fleet#"
+    for command in commands:
+        for event in observe(state, command):
+            events.append(event)
+            state = FLEET_FOLD.evolve(state, StoredEvent(stream, 0, event, "", command.at))
     return events
 
 

@@ -225,11 +225,22 @@ class CommandState(BaseModel):
 
 @dataclass(frozen=True)
 class Observe:
-    """A retained snapshot as the broker delivered it."""
+    """A retained snapshot as the broker delivered it. A status heartbeat that changes nothing is
+    recorded once `status_every` seconds have passed since the last one recorded."""
 
     agent_id: str
     name: str
     payload: dict[str, Any]
+    at: float
+    status_every: float = 300.0
+
+
+@dataclass(frozen=True)
+class Report:
+    """One message an agent published, as a topic rule forwarded it."""
+
+    topic: str
+    payload: Any
     at: float
 
 

@@ -35,10 +35,12 @@ from lighthouse.fleet.models import (
     FleetAgentView,
     FleetPage,
     FleetSecurityViolation,
+    FleetSnapshotRecorded,
     FleetTagsSet,
     Issue,
     MqttCredentials,
     Observe,
+    Report,
     SendCommand,
 )
 from lighthouse.fleet.store import CREDENTIALS_MODEL, command_stream, fleet_stream
@@ -101,6 +103,7 @@ class FleetService:
         sources: SourcePolicy,
         credential_ttl_seconds: int = 86400,
         authorizer_name: str = "",
+        status_every_seconds: float = 60.0,
         start_deadline: Any = None,  # (request_id, expires_at) -> None: the Step Functions wait
     ) -> None:
         self._events = events
@@ -115,6 +118,7 @@ class FleetService:
         self._sources = sources
         self._credential_ttl = credential_ttl_seconds
         self._authorizer_name = authorizer_name
+        self._status_every = status_every_seconds
         self._start_deadline = start_deadline
         self._known: set[str] = set()
 
@@ -169,35 +173,51 @@ class FleetService:
 
     def ingest(self, topic: str, payload: Any, received_at: float | None = None) -> None:
         """One message a topic rule forwarded. Raises MalformedRequest for what can never be recorded."""
+        agent_id = self.agent_of(topic)
+        self.ingest_agent(agent_id, [Report(topic, payload, received_at or self._clock.now())])
+
+    def agent_of(self, topic: str) -> str:
         parsed = contract.parse_topic(topic)
         if parsed is None or parsed.kind not in ("snapshot", "result"):
             raise MalformedRequest(f"topic {topic!r} is not an agent's snapshot or result topic")
-        if not isinstance(payload, dict):
-            raise MalformedRequest("payload must be a JSON object")
-        at = received_at or self._clock.now()
-        if parsed.agent_id not in self._known and not self._agents.exists(parsed.agent_id):
-            raise MalformedRequest(f"agent {parsed.agent_id!r} is not registered")
-        self._known.add(parsed.agent_id)  # agents are never deleted: one lookup per container
-        if parsed.kind == "result":
-            self._record_result(parsed.agent_id, parsed.suffix, payload, at)
-            return
-        if parsed.suffix == contract.STATUS:
-            self._feed_presence(parsed.agent_id, payload, at)
-        observed = Observe(parsed.agent_id, parsed.suffix, payload, at)
-        execute(
-            self._events, fleet_stream(parsed.agent_id), logic.FLEET_FOLD, logic.observe, observed, inline=self._fleet
-        )
+        return parsed.agent_id
 
-    def _feed_presence(self, agent_id: str, payload: dict[str, Any], at: float) -> None:
-        """MQTT's status and the HTTP heartbeat feed one presence model: the agent's stream."""
-        try:
-            status = contract.Status.model_validate(payload)
-        except ValueError as error:
-            raise MalformedRequest(f"status payload: {error}") from error
-        if status.state == "online":
-            self._agents.record_beat(agent_id, at, "ready")
-        else:
-            self._agents.record_offline(agent_id, at, str(payload.get("reason") or "MQTT status offline"))
+    def ingest_agent(self, agent_id: str, reports: list[Report]) -> None:
+        """What one agent published, in order: its snapshots in one append, each result on its
+        command, its presence fed to the agent's stream. MalformedRequest if none can be recorded."""
+        if agent_id not in self._known and not self._agents.exists(agent_id):
+            raise MalformedRequest(f"agent {agent_id!r} is not registered")
+        self._known.add(agent_id)  # agents are never deleted: one lookup per container
+        observed: list[Observe] = []
+        for report in (r if r.at else Report(r.topic, r.payload, self._clock.now()) for r in reports):
+            parsed = contract.parse_topic(report.topic)
+            if parsed is None or parsed.agent_id != agent_id:
+                raise MalformedRequest(f"topic {report.topic!r} is not one of {agent_id!r}'s")
+            if not isinstance(report.payload, dict):
+                raise MalformedRequest("payload must be a JSON object")
+            if parsed.kind == "result":
+                self._record_result(agent_id, parsed.suffix, report.payload, report.at)
+            elif parsed.kind == "snapshot":
+                if parsed.suffix == contract.STATUS:
+                    _check_status(report.payload)
+                observed.append(Observe(agent_id, parsed.suffix, report.payload, report.at, self._status_every))
+        if observed:
+            outcome = execute(
+                self._events, fleet_stream(agent_id), logic.FLEET_FOLD, logic.observe_all, observed, inline=self._fleet
+            )
+            self._feed_presence(agent_id, [stored.event for stored in outcome.appended])
+
+    def _feed_presence(self, agent_id: str, recorded: list[Any]) -> None:
+        """MQTT's status and the HTTP heartbeat feed one presence model, the agent's stream: each
+        status the fleet records (a presence change, or one every `status_every`) is a heartbeat
+        there, and the will is the agent going offline."""
+        for event in recorded:
+            if isinstance(event, FleetSnapshotRecorded) and event.name == contract.STATUS:
+                if event.payload.get("state") == "online":
+                    self._agents.record_beat(agent_id, event.at, "ready")
+                else:
+                    reason = str(event.payload.get("reason") or "MQTT status offline")
+                    self._agents.record_offline(agent_id, event.at, reason)
 
     def _record_result(self, agent_id: str, suffix: str, payload: dict[str, Any], at: float) -> None:
         kind = contract.COMMAND_OF_RESULT[suffix]
@@ -341,6 +361,13 @@ class FleetService:
                     chosen.append(state.agent_id)
             if not token:
                 return chosen
+
+
+def _check_status(payload: dict[str, Any]) -> None:
+    try:
+        contract.Status.model_validate(payload)
+    except ValueError as error:
+        raise MalformedRequest(f"status payload: {error}") from error
 
 
 def validate_command(kind: str, payload: dict[str, Any]) -> None:
