@@ -60,6 +60,9 @@ class AgentConnection:
             CallbackAPIVersion.VERSION2, client_id=agent_id, protocol=mqtt.MQTTv311, clean_session=False
         )
         self.client.username_pw_set(username, password)
+        # A command is acknowledged once it has run (its result stored), not when it arrives: one
+        # that arrives while the core is restarting is delivered again to the next process.
+        self.client.manual_ack_set(True)
         if broker.tls:
             context = ssl.create_default_context()
             if broker.port == 443:
@@ -136,14 +139,14 @@ class AgentConnection:
         prefix = contract.topic(self.agent_id, "")
         while True:
             message = self._commands.get()
-            if message is None:
-                return
-            if not message.topic.startswith(prefix):
-                continue
-            try:
-                self.core.handle(message.topic[len(prefix) :], bytes(message.payload))
-            except Exception:  # one bad command must not stop the core answering the next
-                logger.exception("command on %s failed", message.topic)
+            if message is None or self._stop.is_set():
+                return  # not acknowledged: the broker keeps it for the next connection
+            if message.topic.startswith(prefix):
+                try:
+                    self.core.handle(message.topic[len(prefix) :], bytes(message.payload))
+                except Exception:  # one bad command must not stop the core answering the next
+                    logger.exception("command on %s failed", message.topic)
+            self.client.ack(message.mid, message.qos)
 
     def _heartbeat(self) -> None:
         while not self._stop.is_set():

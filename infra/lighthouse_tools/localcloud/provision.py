@@ -175,6 +175,7 @@ class Provisioner:
             # Run by the local rule runner beside mosquitto (localcloud/rules.py), into the same queue.
             payload = self.stack.resolver.resolve(properties["TopicRulePayload"])
             self.stack.topic_rules[logical_id] = payload
+            self.stack.resolver.physical_ids[logical_id] = self._name(logical_id)
             return
         if kind in NOT_EMULATED:
             self.stack.skipped.append(f"{logical_id} ({kind})")
