@@ -146,6 +146,7 @@ def test_the_first_result_decides_and_expiry_leaves_a_finished_command_alone() -
     assert logic.complete(done, Answer("a1", "refresh", {"ok": True}, 3.0)) == []
     assert logic.expire(done, 700.0) == []
     assert logic.expire(state, 700.0)[0].reason.startswith("the agent did not come online")
+    assert logic.expire(CommandState(), 700.0) == []  # no such command: nothing to record
 
 
 # ---- the local topic rules' SQL ------------------------------------------------------------------

@@ -172,7 +172,9 @@ def deliver(state: CommandState, at: float) -> list[Event]:
 
 
 def expire(state: CommandState, at: float) -> list[Event]:
-    if state.status in FINAL_STATUSES:
+    """A command still open at its deadline expires; a finished one, or one never sent, does not
+    (a deadline execution can outlive what it was started for, e.g. a test cloud it belonged to)."""
+    if not state.exists or state.status in FINAL_STATUSES:
         return []
     reason = "the agent did not come online" if state.status == "sent" else "the agent did not answer"
     return [FleetCommandExpired(at=at, reason=f"{reason} within the command's ttl")]
