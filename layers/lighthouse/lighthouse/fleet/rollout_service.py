@@ -24,6 +24,7 @@ from lighthouse.fleet.store import command_stream
 from lighthouse.http import validation_details
 
 MAX_AGENTS = 10_000
+EXAMPLE_REQUEST_ID = "cmd-" + "0" * 24
 
 
 def rollout_stream(rollout_id: str) -> str:
@@ -53,7 +54,9 @@ class RolloutService:
             command = SendCommand.model_validate(request.command)
         except ValidationError as error:
             raise ValidationFailed(f"command: {error.errors()[0]['msg']}", validation_details(error)) from error
-        validate_command(command.type, {**(command.model_extra or {}), "request_id": "cmd-placeholder"})
+        # Checked now, against the schema each agent's copy will be sent with; the real request ids
+        # are made per agent when its batch is sent, so a well-formed stand-in takes their place.
+        validate_command(command.type, {**(command.model_extra or {}), "request_id": EXAMPLE_REQUEST_ID})
         agents = self._fleet.selected(request.selector.agent_ids, request.selector.tags)
         if not agents:
             raise ValidationFailed("the selector names no agent the fleet knows")
