@@ -59,13 +59,21 @@ def core_environment(directory: Path) -> Path:
 class AgentCore:
     """`lighthouse agent-core` as a process."""
 
-    def __init__(self, python: Path, agent_id: str, secret: str, api_url: str, state_dir: Path) -> None:
+    def __init__(
+        self,
+        python: Path,
+        agent_id: str,
+        secret: str,
+        api_url: str,
+        state_dir: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.agent_id = agent_id
         self.state_dir = state_dir
         self.log = state_dir.parent / f"{agent_id}.log"
         command = [str(python), "-m", "lighthouse_tools.agent_core", "--agent-id", agent_id]
         command += ["--state-dir", str(state_dir), "--api-url", api_url]
-        environment = {**os.environ, "LIGHTHOUSE_AGENT_SECRET": secret}
+        environment = {**os.environ, "LIGHTHOUSE_AGENT_SECRET": secret, **(env or {})}
         state_dir.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)

@@ -25,6 +25,7 @@ from lighthouse.api.endpoints import ADMIN, Endpoints, json_response
 from lighthouse.api.guards import Guards
 from lighthouse.api.openapi import build_openapi
 from lighthouse.api.params import CURSOR, WAIT, Query, limit
+from lighthouse.auth.keys import webhook_signing_key
 from lighthouse.auth.hook_tokens import HookToken, HookTokens, RevokedHookToken
 from lighthouse.auth.tokens import Principal
 from lighthouse.composition import Components, IdempotentCreate, lazy_root
@@ -72,6 +73,8 @@ from lighthouse.pipelines.models import (
 )
 from lighthouse.pipelines.registry import PipelineRegistry
 from lighthouse.pipelines.service import TaskService
+from lighthouse.runs.api import add_routes as add_runs_routes
+from lighthouse.runs.service import RunService
 from lighthouse.validation.models import (
     AuditPage,
     PolicyDocument,
@@ -100,6 +103,8 @@ class ApiRoot:
     connections: ConnectionStore
     fleet: Lazy[FleetService]
     rollouts: Lazy[RolloutService]
+    runs: Lazy[RunService]
+    webhook_key: Lazy[bytes]
     health_checks: dict[str, Check]
 
 
@@ -116,6 +121,8 @@ def compose(parts: Components) -> ApiRoot:
         connections=parts.connections,
         fleet=Lazy(lambda: parts.fleet),
         rollouts=Lazy(lambda: parts.fleet_rollouts),
+        runs=Lazy(lambda: parts.runs),
+        webhook_key=parts.master_secret.map(webhook_signing_key),
         health_checks=parts.health_checks(),
     )
 
@@ -757,6 +764,11 @@ def start_rollout(api: ApiRoot, request: Request, principal: Principal, body: St
 )
 def get_rollout(api: ApiRoot, request: Request, principal: Principal, rollout_id: str) -> RolloutView:
     return api.rollouts.get().get(rollout_id)
+
+
+# ---- runs (declared in lighthouse.runs.api) ------------------------------------------------------
+
+add_runs_routes(endpoints, lambda api: api.runs.get(), lambda api: api.webhook_key.get())
 
 
 def create_app(root: Callable[[], ApiRoot]) -> Chalice:

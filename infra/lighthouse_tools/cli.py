@@ -106,6 +106,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         "region": REGION,
         "environment": cloud.function_environment(),
         "mqtt_url": cloud.mqtt_url,
+        "mcp_url": cloud.mcp_url,
         "pid": os.getpid(),
     }
     state_file.write_text(json.dumps(state, indent=2))
@@ -115,6 +116,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  API:          {cloud.api_url}")
     print(f"  AWS endpoint: {cloud.aws_endpoint_url}  (region {REGION}; any access key works)")
     print(f"  MQTT broker:  {cloud.mqtt_url}  (`lighthouse agent-core`; credentials: POST /fleet/mqtt-credentials)")
+    print(f"  MCP:          {cloud.mcp_url}  (Streamable HTTP; Authorization: Bearer <session token>)")
     print(f"  State file:   {state_file}")
     if cloud.persistence is not None:
         report = cloud.persistence.report

@@ -92,6 +92,9 @@ def build_layer(cache_root: Path = CACHE_ROOT) -> BuiltLayer:
     return BuiltLayer(install_requirements(LAYER_SOURCE / "requirements.txt", cache_root, slim=True), LAYER_SOURCE)
 
 
+FUNCTION_REQUIREMENT_MODULES = ("mcp_tools.py",)
+
+
 def imported_modules(*roots: Path) -> set[str]:
     """Top-level names of every absolute import in the Python files under `roots`."""
     names: set[str] = set()
@@ -157,14 +160,20 @@ def check_functions(functions: dict[str, tuple[Path, str]], layer: BuiltLayer) -
 
     A function's own `requirements.txt`, if it has one, is built and put on that function's path.
     """
-    package_modules = imported_modules(layer.package_root / "lighthouse")
+    package = layer.package_root / "lighthouse"
+    # Layer modules whose imports only functions with their own requirements.txt provide (the MCP
+    # SDK of the MCP function): checked for those functions, not for every one.
+    own_only = [package / name for name in FUNCTION_REQUIREMENT_MODULES]
+    package_modules = imported_modules(*(p for p in package.rglob("*.py") if p not in own_only))
+    own_modules = imported_modules(*own_only)
     described: dict[str, dict[str, Any]] = {}
     services = called_services(layer.package_root / "lighthouse", *(code_dir for code_dir, _ in functions.values()))
     request = {"layer": [str(p) for p in layer.paths], "functions": described, "services": sorted(services)}
     for name, (code_dir, module) in functions.items():
         own = code_dir / "requirements.txt"
         paths = [str(code_dir)] + ([str(install_requirements(own))] if own.exists() else [])
-        modules = sorted((imported_modules(code_dir) | package_modules) - {"lighthouse"})
+        extra = own_modules if own.exists() else set()
+        modules = sorted((imported_modules(code_dir) | package_modules | extra) - {"lighthouse"})
         described[name] = {
             "paths": paths,
             "handler_file": str(code_dir / f"{module.replace('.', '/')}.py"),

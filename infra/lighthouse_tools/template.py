@@ -63,7 +63,9 @@ class Resolver:
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
     conditions: dict[str, bool] = field(default_factory=dict)
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return None  # Fn::If's "leave this property out"
         if name in self.parameters:
             return self.parameters[name]
         if name in self.physical_ids:

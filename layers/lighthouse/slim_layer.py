@@ -23,7 +23,7 @@ from pathlib import Path
 # Called by the functions (see the test), plus what botocore's own credential providers call.
 SERVICES = frozenset(
     {
-        "dynamodb", "dynamodbstreams", "sqs", "stepfunctions", "secretsmanager", "s3", "bedrock-runtime", "iot-data",
+        "dynamodb", "dynamodbstreams", "sqs", "stepfunctions", "secretsmanager", "s3", "bedrock-runtime", "iot-data", "lambda",
         "ssm", "appconfigdata",  # Powertools parameters and feature flags
         "sts", "sso", "sso-oidc",  # credential providers
     }

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from lighthouse.fleet import contract
 from lighthouse_tools.agent_core import snapshots
+from lighthouse_tools.agent_core.collect import CollectError, Collector
 from lighthouse_tools.agent_core.components import ComponentError, Components
 from lighthouse_tools.agent_core.config_store import ConfigError, ConfigStore
 from lighthouse_tools.agent_core.results import ResultStore
@@ -45,6 +46,7 @@ class CoreContext:
     on_heartbeat_change: Callable[[int], None]
     on_restart: Callable[[], None]
     clock: Callable[[], float] = time.time
+    collector: Collector | None = None  # containers, logs and GPUs for runs (None: nothing to show)
 
 
 class Core:
@@ -61,20 +63,23 @@ class Core:
 
     # ---- snapshots --------------------------------------------------------------------------
 
-    def snapshot_payloads(self) -> dict[str, dict[str, Any]]:
+    def snapshot_payloads(self, which: tuple[str, ...] = contract.SNAPSHOTS) -> dict[str, dict[str, Any]]:
+        """The snapshots named (each made only if asked for: the inventory asks Docker)."""
         ctx = self._require()
         now, config = ctx.clock(), ctx.config.get()
-        return {
-            contract.STATUS: snapshots.status("online", now, int(config["heartbeat_s"])),
-            contract.METADATA: snapshots.metadata(ctx.identity),
-            contract.STATE: snapshots.core_state(ctx.runtime, now),
-            contract.COMPONENTS: snapshots.components(ctx.components.installed()),
-            contract.CFG_STATE: snapshots.cfg_state(config),
+        makers: dict[str, Callable[[], dict[str, Any]]] = {
+            contract.STATUS: lambda: snapshots.status("online", now, int(config["heartbeat_s"])),
+            contract.METADATA: lambda: snapshots.metadata(ctx.identity),
+            contract.STATE: lambda: snapshots.core_state(ctx.runtime, now),
+            contract.COMPONENTS: lambda: snapshots.components(ctx.components.installed()),
+            contract.CFG_STATE: lambda: snapshots.cfg_state(config),
+            contract.INVENTORY: lambda: snapshots.inventory(ctx.collector, now),
         }
+        return {name: makers[name]() for name in which}
 
     def publish_snapshots(self, which: tuple[str, ...] = contract.SNAPSHOTS) -> list[Sent]:
         ctx = self._require()
-        payloads = self.snapshot_payloads()
+        payloads = self.snapshot_payloads(which)
         return [ctx.publisher.publish(self._topic(name), payloads[name], True) for name in which]
 
     def _topic(self, suffix: str) -> str:
@@ -126,6 +131,8 @@ class Core:
                 outcome = ctx.components.uninstall(command)
             elif isinstance(command, contract.CfgSet):
                 return self._cfg_set(command)
+            elif isinstance(command, contract.Collect):
+                return self._collect(command)
             else:
                 return _ok(request_id, snapshots_updated=list(contract.SNAPSHOTS)), False, contract.SNAPSHOTS
         except ComponentError as error:
@@ -133,6 +140,17 @@ class Core:
         changed = (contract.COMPONENTS, contract.STATE) if outcome.restart_required else ()
         result = _ok(request_id, restart_required=outcome.restart_required, noop=not outcome.restart_required)
         return {**result, **outcome.fields}, outcome.restart_required, changed
+
+    def _collect(self, command: contract.Collect) -> tuple[dict[str, Any], bool, tuple[str, ...]]:
+        collector = self._require().collector
+        if collector is None:
+            return _failed(command.request_id, "this core collects nothing (no collector configured)"), False, ()
+        try:
+            fields = collector.collect(command)
+        except CollectError as error:
+            return _failed(command.request_id, str(error), kind=command.kind), False, ()
+        changed = (contract.INVENTORY,) if command.kind == "inventory" else ()
+        return _ok(command.request_id, **fields), False, changed
 
     def _cfg_set(self, command: contract.CfgSet) -> tuple[dict[str, Any], bool, tuple[str, ...]]:
         ctx = self._require()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lighthouse_tools.agent_core.client import AgentConnection, Broker, PahoPublisher
+from lighthouse_tools.agent_core.collect import Collector
 from lighthouse_tools.agent_core.components import Components
 from lighthouse_tools.agent_core.config_store import ConfigStore
 from lighthouse_tools.agent_core.core import Core, CoreContext
@@ -39,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-url", help="default: the local state file's")
     parser.add_argument("--mqtt-url", help="default: the one POST /fleet/mqtt-credentials returns")
     parser.add_argument("--state-file", type=Path, default=Path(".lighthouse/local.json"))
+    parser.add_argument(
+        "--docker-socket", type=Path, help="the Docker Engine API socket (default: $LIGHTHOUSE_DOCKER_SOCKET "
+        "or /var/run/docker.sock); runs read containers and their logs through it",
+    )  # fmt: skip
 
 
 def core_version() -> str:
@@ -102,6 +107,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             publisher=PahoPublisher(connection.client),
             on_heartbeat_change=connection.set_heartbeat_interval,
             on_restart=restart.set,
+            collector=Collector.from_environment(args.docker_socket),
         )
     )
     stop = threading.Event()

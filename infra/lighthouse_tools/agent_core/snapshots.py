@@ -1,4 +1,5 @@
-"""The five retained snapshots, each a pure function of the core's state: no I/O, no clock."""
+"""The retained snapshots, each a function of the core's state (no clock: the time is passed in;
+the inventory asks the host's Docker Engine through the collector)."""
 
 from __future__ import annotations
 
@@ -67,3 +68,10 @@ def components(registry: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def cfg_state(config: dict[str, Any]) -> dict[str, Any]:
     return {"schema": SCHEMA, **{key: config[key] for key in sorted(config)}}
+
+
+def inventory(collector: Any, now: float) -> dict[str, Any]:
+    """The containers this host runs, as the Docker Engine API shows them (none without a collector)."""
+    if collector is None:
+        return {"schema": SCHEMA, "docker": "absent", "containers": [], "ts": now}
+    return {**collector.inventory(), "ts": now}

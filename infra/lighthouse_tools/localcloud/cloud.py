@@ -28,7 +28,7 @@ from lighthouse_tools.localcloud.durable.persistence import Persistence
 from lighthouse_tools.localcloud.durable.recovery import resume_executions
 from lighthouse_tools.localcloud.provision import Provisioner, Stack
 from lighthouse_tools.localcloud.runtime import FunctionRuntime
-from lighthouse_tools.localcloud.servers import ApiGateway, ServerThread
+from lighthouse_tools.localcloud.servers import ApiGateway, FunctionUrl, ServerThread
 from lighthouse_tools.localcloud.sources import Poller, ScheduleRunner, SqsPoller, StreamPoller
 from lighthouse_tools.template import TEMPLATE_PATH, TemplateError, load_template
 
@@ -153,6 +153,7 @@ class LocalCloud:
         self.persistence: Persistence | None = None
         self.broker: Any = None  # LocalBroker
         self.mqtt_url: str | None = None
+        self.function_urls: dict[str, ServerThread] = {}
         self.topic_rules: Any = None  # TopicRuleRunner
         self.resumed_executions: list[str] = []
         self._recovery: threading.Thread | None = None
@@ -225,6 +226,11 @@ class LocalCloud:
         gateway = ApiGateway(self.runtime, api.logical_id, routes)
         self.api_server = ServerThread(gateway, options.host, options.api_port, "api")
         self.api_server.start()
+        for spec in self.stack.functions.values():
+            if spec.function_url:
+                server = ServerThread(FunctionUrl(self.runtime, spec.logical_id), options.host, 0, spec.logical_id)
+                server.start()
+                self.function_urls[spec.logical_id] = server
         self._start_sources()
         self.started_in_seconds = time.perf_counter() - began
         if interrupted:
@@ -330,9 +336,10 @@ class LocalCloud:
             self._recovery.join(timeout=30)
         if self.runtime is not None and hasattr(self.runtime, "stop"):
             self.runtime.stop()
-        for server in (self.api_server, self.aws_server):
+        for server in (self.api_server, self.aws_server, *self.function_urls.values()):
             if server is not None:
                 server.stop()
+        self.function_urls = {}
         if self.persistence is not None:
             self.persistence.close()
             self.persistence = None
@@ -362,6 +369,12 @@ class LocalCloud:
     def api_url(self) -> str:
         assert self.api_server is not None, "local cloud not started"
         return self.api_server.url
+
+    @property
+    def mcp_url(self) -> str | None:
+        """The MCP function's Streamable HTTP endpoint (at its function URL)."""
+        server = self.function_urls.get("McpFunction")
+        return f"{server.url}/mcp" if server is not None else None
 
     @property
     def aws_endpoint_url(self) -> str:

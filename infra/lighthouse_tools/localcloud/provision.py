@@ -36,6 +36,7 @@ class FunctionSpec:
     memory_mb: int
     environment: dict[str, str]
     events: dict[str, dict[str, Any]]
+    function_url: bool = False  # served at a URL of its own (FunctionUrlConfig)
 
 
 @dataclass
@@ -311,6 +312,7 @@ class Provisioner:
             memory_mb=int(merged.get("MemorySize", 128)),
             environment=environment,
             events=merged.get("Events", {}),
+            function_url=resolver.resolve(merged.get("FunctionUrlConfig")) is not None,
         )
         resolver.physical_ids[logical_id] = name
         resolver.attributes[(logical_id, "Arn")] = arn

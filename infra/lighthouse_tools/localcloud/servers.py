@@ -150,6 +150,49 @@ class ApiGateway:
         }
 
 
+class FunctionUrl:
+    """A Lambda function URL in front of one function: every path and method, payload format 2.0."""
+
+    def __init__(self, runtime: FunctionRuntime, function: str) -> None:
+        self._runtime = runtime
+        self._function = function
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        body = request.get_data()
+        headers: dict[str, str] = {}
+        for name, value in request.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]},{value}" if key in headers else value
+        event = {
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": request.path,
+            "rawQueryString": request.query_string.decode("latin-1"),
+            "headers": headers,
+            "requestContext": {
+                "http": {
+                    "method": request.method,
+                    "path": request.path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": environ.get("REMOTE_ADDR", "127.0.0.1"),
+                    "userAgent": headers.get("user-agent", ""),
+                },
+                "requestId": uuid.uuid4().hex,
+                "routeKey": "$default",
+                "stage": "$default",
+            },
+            "body": base64.b64encode(body).decode() if body else None,
+            "isBase64Encoded": bool(body),
+        }
+        invocation = self._runtime.invoke(self._function, event)
+        if invocation.failed or not isinstance(invocation.payload, dict):
+            response = _gateway_error(502, "BAD_GATEWAY", "the function failed; see the platform's log")
+        else:
+            response = _wsgi_response(invocation.payload)
+        return response(environ, start_response)
+
+
 class _NoNagle(WSGIRequestHandler):
     """Werkzeug sends a response's headers and its body in separate writes; with Nagle's algorithm on,
     the body can wait for the client's (delayed) acknowledgement of the headers. (A buffered writer

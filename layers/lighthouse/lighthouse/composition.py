@@ -48,6 +48,10 @@ from lighthouse.pipelines.service import TaskService
 from lighthouse.pipelines.stages import StageRunner
 from lighthouse.pipelines.store import task_states
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
+from lighthouse.runs.jobs import RunJobRunner, Storage
+from lighthouse.runs.ledger import LlmLedger
+from lighthouse.runs.service import RunService
+from lighthouse.runs.store import RunStates
 from lighthouse.secrets import resolve_llm_api_key, resolve_master_secret
 from lighthouse.validation.gate import DecisionGate
 from lighthouse.validation.llm import LlmExpert, LlmSettings
@@ -453,6 +457,104 @@ class Components:
             workspace_bucket=self.settings.workspace_bucket,
             clock=self.clock,
             connections=self.connections,
+            bedrock_client=lambda: self.client("bedrock-runtime"),
+        )
+
+    # ---- runs ---------------------------------------------------------------------------------
+
+    @cached_property
+    def llm_ledger(self) -> LlmLedger:
+        from lighthouse.runs.ledger import LlmLedger, Prices
+
+        settings = self.settings
+        prices = Prices.from_json(settings.llm_price_overrides)
+        return LlmLedger(self.client("dynamodb"), settings.read_models_table, prices, self.clock.now)
+
+    @cached_property
+    def run_states(self) -> RunStates:
+        from lighthouse.runs.store import RunStates
+
+        return RunStates(self.client("dynamodb"), self.settings.read_models_table, self.events)
+
+    def _run_storage(self) -> Storage:
+        """S3 for run data; URLs presigned for agents on the address they reach (the emulator's locally)."""
+        from lighthouse.runs.jobs import Storage
+
+        settings = self.settings
+        s3 = _presigning_s3(settings.presign_endpoint_url) if settings.presign_endpoint_url else self.client("s3")
+        bucket = settings.workspace_bucket
+        return Storage(
+            self.client("s3"),
+            bucket,
+            lambda method, key, seconds: str(
+                s3.generate_presigned_url(method, Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds)
+            ),
+        )
+
+    @cached_property
+    def runs(self) -> RunService:
+        from lighthouse.runs.inventory import InventoryReader
+        from lighthouse.runs.models import LlmChoice
+        from lighthouse.runs.service import RunService
+        from lighthouse.runs.settings import configured_directives, schedules
+        from lighthouse.runs.store import allowlist_states, directive_states
+
+        settings, dynamodb, table = self.settings, self.client("dynamodb"), self.settings.read_models_table
+        machine = settings.runs_state_machine_arn
+        storage = self._run_storage()
+
+        def start_execution(run_id: str) -> None:
+            if not machine:
+                raise ConfigurationError("no runs state machine is configured (LIGHTHOUSE_RUNS_STATE_MACHINE_ARN)")
+            self.task_tokens.start(machine, run_id, {"run_id": run_id})
+
+        def stop_execution(execution: str, cause: str) -> None:
+            self.client("stepfunctions").stop_execution(executionArn=execution, error="RunCancelled", cause=cause)
+
+        return RunService(
+            events=self.events,
+            read_models=self.read_models,
+            runs=self.run_states,
+            directives=directive_states(dynamodb, table, self.events),
+            allowlist=allowlist_states(dynamodb, table, self.events),
+            inventory=InventoryReader(self.read_models),
+            ledger=self.llm_ledger,
+            clock=self.clock,
+            start_execution=start_execution,
+            stop_execution=stop_execution,
+            presign_get=lambda key, seconds: storage.presign("get_object", key, seconds),
+            configured_directives=configured_directives(settings.run_directives),
+            schedules=schedules(settings.run_schedules),
+            default_llm=LlmChoice(
+                provider=settings.run_llm_provider,
+                model=settings.run_llm_model,
+                connection=settings.run_llm_connection or None,
+            ),
+        )
+
+    @cached_property
+    def run_jobs(self) -> RunJobRunner:
+        from lighthouse.fleet.store import command_states
+        from lighthouse.runs.inventory import InventoryReader
+        from lighthouse.runs.jobs import RunJobRunner
+        from lighthouse.runs.notify import notifier_of
+        from lighthouse.runs.store import allowlist_states
+
+        settings, dynamodb, table = self.settings, self.client("dynamodb"), self.settings.read_models_table
+        return RunJobRunner(
+            events=self.events,
+            runs=self.run_states,
+            allowlist=allowlist_states(dynamodb, table, self.events),
+            fleet=lambda: self.fleet,
+            commands=command_states(dynamodb, table, self.events),
+            inventory=InventoryReader(self.read_models),
+            storage=self._run_storage(),
+            ledger=self.llm_ledger,
+            connections=self.connections,
+            clock=self.clock,
+            state_machine_arn=settings.runs_state_machine_arn,
+            collect_ttl_seconds=settings.run_collect_ttl_seconds,
+            on_finished=notifier_of(self.client("sqs"), settings.run_notify_queue_url),
             bedrock_client=lambda: self.client("bedrock-runtime"),
         )
 

@@ -96,6 +96,28 @@ class Settings(BaseSettings):
     presign_endpoint_url: str = ""
     mqtt_credential_ttl_seconds: int = Field(default=86400, ge=300, le=30 * 86400)
 
+    # ---- runs
+    runs_state_machine_arn: str = ""
+    run_notify_queue_url: str = ""
+    run_notify_dead_letter_queue_url: str = ""
+    # {"log_triage": "0 * * * *"}: job templates' cron schedules (UTC), launched by the scheduler tick.
+    run_schedules: str = ""
+    # [{"directive_id", "type": "D2"|"D3", "name", "goals", ...}]: the organisation's and projects' directives.
+    run_directives: str = ""
+    # {"model": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}}: prices that replace genai-prices'.
+    llm_price_overrides: str = ""
+    # What a run's analysis asks unless the launch names a model: "scripted" works offline.
+    run_llm_provider: Literal["scripted", "openai", "anthropic", "ollama", "bedrock"] = "scripted"
+    run_llm_model: str = "scripted-analyst"
+    run_llm_connection: str = ""
+    run_collect_ttl_seconds: int = Field(default=300, ge=10, le=3600)
+    # The MCP function calls the API function directly (see lighthouse.lambda_transport).
+    api_function_name: str = ""
+    # The MCP endpoint's public URL (its protected-resource metadata names it).
+    mcp_url: str = ""
+    # Redact secrets and IP addresses from every log line (turning it off logs a warning at start).
+    log_redaction: bool = True
+
     @property
     def fleet_source_prefixes(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.fleet_allowed_sources.split(",") if p.strip())

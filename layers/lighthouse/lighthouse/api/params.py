@@ -25,6 +25,9 @@ PATH_PATTERNS: dict[str, str] = {
     "connection": CONNECTION_NAME,
     "command_id": r"^cmd-[0-9a-f]{24}$",
     "rollout_id": r"^ro-[0-9a-f]{24}$",
+    "run_id": r"^(run-[0-9a-f]{16}|sched-[a-z0-9-]{1,80})$",
+    "directive_id": r"^[a-z][a-z0-9_.-]{0,63}$",
+    "task_key": r"^[a-z][a-z0-9_]{0,63}$",
 }
 _COMPILED = {name: re.compile(pattern) for name, pattern in PATH_PATTERNS.items()}
 

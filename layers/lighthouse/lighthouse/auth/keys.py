@@ -47,3 +47,8 @@ def mqtt_password_key(master_secret: str) -> bytes:
 def mqtt_platform_password(master_secret: str) -> str:
     """The platform's own MQTT account (mosquitto's dynamic-security admin), set when the broker starts."""
     return derive(master_secret, "mqtt-platform/v1").hex()
+
+
+def webhook_signing_key(master_secret: str) -> bytes:
+    """Signs run notifications; receivers get it from GET /runs/webhook-secret (admins)."""
+    return derive(master_secret, "webhook-signing/v1")

@@ -29,6 +29,8 @@ CATALOG = (
     "lighthouse.pipelines.models",
     "lighthouse.fleet.models",
     "lighthouse.fleet.rollouts",
+    "lighthouse.runs.models",
+    "lighthouse.runs.store",
 )
 
 

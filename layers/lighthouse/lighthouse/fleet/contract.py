@@ -24,16 +24,19 @@ METADATA = "core/metadata"
 STATE = "core/state"
 COMPONENTS = "core/components"
 CFG_STATE = "core/cfg/state"
-SNAPSHOTS = (STATUS, METADATA, STATE, COMPONENTS, CFG_STATE)
+# The containers the host's Docker Engine shows (runs' allowlist and service map read it).
+INVENTORY = "core/inventory"
+SNAPSHOTS = (STATUS, METADATA, STATE, COMPONENTS, CFG_STATE, INVENTORY)
 
-CommandType = Literal["install", "uninstall", "refresh", "cfg_set"]
-COMMAND_TYPES: tuple[CommandType, ...] = ("install", "uninstall", "refresh", "cfg_set")
+CommandType = Literal["install", "uninstall", "refresh", "cfg_set", "collect"]
+COMMAND_TYPES: tuple[CommandType, ...] = ("install", "uninstall", "refresh", "cfg_set", "collect")
 # What the platform publishes and the agent subscribes to, by command type.
 COMMAND_TOPICS: dict[str, str] = {
     "install": "core/cmd/components/install",
     "uninstall": "core/cmd/components/uninstall",
     "refresh": "core/cmd/refresh",
     "cfg_set": "core/cfg/set",
+    "collect": "core/cmd/collect",
 }
 # What the agent publishes (not retained) once a command has run.
 RESULT_TOPICS: dict[str, str] = {
@@ -41,6 +44,7 @@ RESULT_TOPICS: dict[str, str] = {
     "uninstall": "core/evt/components/uninstall_result",
     "refresh": "core/evt/refresh_result",
     "cfg_set": "core/evt/cfg_set_result",
+    "collect": "core/evt/collect_result",
 }
 COMMAND_OF_TOPIC = {topic: kind for kind, topic in COMMAND_TOPICS.items()}
 COMMAND_OF_RESULT = {topic: kind for kind, topic in RESULT_TOPICS.items()}
@@ -149,11 +153,30 @@ class CfgSet(Payload):
     set: dict[str, Any] = Field(min_length=1, max_length=16)
 
 
+CollectKind = Literal["logs", "gpu", "inventory"]
+MAX_COLLECT_LINES = 5000
+
+
+class Collect(Payload):
+    """Collect data for a run's job and PUT it to `upload_url` (a presigned URL the platform made).
+
+    The agent answers with where it put what: {ok, kind, bytes, sha256, lines?}; the data itself never
+    travels over MQTT."""
+
+    request_id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{8,128}$")
+    kind: CollectKind
+    container_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+    since: float | None = Field(default=None, ge=0, description="Unix seconds: logs written since then")
+    max_lines: int = Field(default=1000, ge=1, le=MAX_COLLECT_LINES)
+    upload_url: str = Field(min_length=8, max_length=4096, pattern=r"^https?://")
+
+
 COMMAND_MODELS: dict[str, type[Payload]] = {
     "install": Install,
     "uninstall": Uninstall,
     "refresh": Refresh,
     "cfg_set": CfgSet,
+    "collect": Collect,
 }
 
 

@@ -252,18 +252,32 @@ class FleetService:
     def send(
         self, principal: Principal, agent_id: str, request: SendCommand, rollout_id: str | None = None
     ) -> CommandAccepted:
+        if request.type == "collect":
+            # Its upload URL decides where an agent sends container logs: only runs make one.
+            raise ValidationFailed("collect commands are sent by runs (POST /runs), not directly")
+        fields = request.model_extra or {}
+        if request.type == "install" and "source" in fields:
+            fields = {**fields, "source": self._sources.resolve(str(fields["source"]), request.ttl_seconds + 3600)}
+        return self.dispatch(principal.agent_id, agent_id, request.type, fields, request.ttl_seconds, rollout_id)
+
+    def dispatch(
+        self,
+        by: str,
+        agent_id: str,
+        kind: str,
+        fields: dict[str, Any],
+        ttl_seconds: int,
+        rollout_id: str | None = None,
+        request_id: str | None = None,
+    ) -> CommandAccepted:
+        """Validate, record, start the deadline, publish: every command's one path to an agent."""
         if not self._agents.exists(agent_id):
             raise NotFound(f"agent {agent_id!r} not found")
         now = self._clock.now()
-        request_id = f"cmd-{secrets.token_hex(12)}"
-        fields = request.model_extra or {}
+        request_id = request_id or f"cmd-{secrets.token_hex(12)}"
         payload = {"schema": contract.SCHEMA, "request_id": request_id, **fields}
-        validate_command(request.type, payload)
-        if request.type == "install":
-            payload["source"] = self._sources.resolve(str(payload["source"]), request.ttl_seconds + 3600)
-        issued = Issue(
-            request_id, agent_id, request.type, payload, principal.agent_id, now, now + request.ttl_seconds, rollout_id
-        )
+        validate_command(kind, payload)
+        issued = Issue(request_id, agent_id, kind, payload, by, now, now + ttl_seconds, rollout_id)
         stream = command_stream(request_id)
         outcome = execute(
             self._events, stream, logic.COMMAND_FOLD, logic.issue, issued,
@@ -274,8 +288,8 @@ class FleetService:
             self._start_deadline(request_id, issued.expires_at)
         # QoS 1 to the agent's persistent session: an offline agent gets it when it reconnects,
         # unless its ttl (the message expiry) runs out first.
-        topic = contract.topic(agent_id, contract.COMMAND_TOPICS[request.type])
-        self._broker.publish(topic, payload, request.ttl_seconds)
+        topic = contract.topic(agent_id, contract.COMMAND_TOPICS[kind])
+        self._broker.publish(topic, payload, ttl_seconds)
         outcome = execute(
             self._events, stream, logic.COMMAND_FOLD, logic.deliver, now,
             loaded=(outcome.state, outcome.version), inline=self._commands,

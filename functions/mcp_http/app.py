@@ -1,0 +1,77 @@
+"""MCP over Streamable HTTP (a function URL): Lighthouse's MCP tools for a coding agent.
+
+The bearer token is a Lighthouse session token (POST /sessions), checked here before any tool runs;
+each tool call then goes to the API function with that same token (invoked directly, see
+`lighthouse.lambda_transport`), so what a caller may do is decided in one place, the API.
+Stateless and JSON-answering, as a request/response Lambda must be; Mangum adapts the ASGI app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from mangum import Mangum
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.transport_security import TransportSecuritySettings
+
+from lighthouse.apiclient import LighthouseClient
+from lighthouse.auth.tokens import Principal
+from lighthouse.composition import Components, lazy_root
+from lighthouse.errors import Unauthenticated
+from lighthouse.lambda_transport import SCHEME, session_for
+from lighthouse.mcp_tools import ROUTES, build_server
+
+logger = Logger(service="lighthouse-mcp")
+ISSUER = "https://lighthouse.invalid"  # tokens come from POST /sessions; there is no OAuth server
+
+
+class SessionTokens(TokenVerifier):
+    def __init__(self, authenticate: Callable[[str], Principal]) -> None:
+        self._authenticate = authenticate
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            principal = self._authenticate(f"Bearer {token}")
+        except Unauthenticated:
+            return None
+        return AccessToken(
+            token=token, client_id=principal.agent_id, scopes=[principal.role], expires_at=principal.expires_at
+        )
+
+
+def compose(parts: Components) -> Mangum:
+    settings = parts.settings
+    http = session_for(parts.client("lambda"), settings.api_function_name, ROUTES)
+
+    def client_of() -> LighthouseClient:
+        token = get_access_token()
+        if token is None:  # the auth middleware lets no unauthenticated request reach a tool
+            raise Unauthenticated("no bearer token")
+        return LighthouseClient.with_token(
+            f"{SCHEME}api", token.client_id, token.token, float(token.expires_at or 0), http=http
+        )
+
+    server = build_server(
+        client_of,
+        token_verifier=SessionTokens(parts.agents.authenticate),
+        auth=AuthSettings(issuer_url=ISSUER, resource_server_url=settings.mcp_url or f"{ISSUER}/mcp"),
+    )
+    app = server.streamable_http_app(
+        stateless_http=True,
+        json_response=True,
+        # A function URL's Host is its own; callers are authenticated by their bearer token.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    return Mangum(app, lifespan="auto")
+
+
+_root = lazy_root(compose)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result: dict[str, Any] = _root()(event, context)
+    return result

@@ -1,0 +1,212 @@
+"""Lighthouse as MCP tools, talking to the HTTP API: one set of tools, served over stdio by
+`lighthouse mcp` (with the agent's own secret) and over Streamable HTTP by the MCP function (with
+each caller's bearer token, the API function invoked directly).
+
+Elicitation: lighthouse_elicit_information, lighthouse_check_elicitations, lighthouse_respond_to_elicitation.
+Runs: launch_run, list_runs, get_run, get_run_report, list_directives, get_directive, get_allowlist,
+set_allowlist (declared input and output schemas; an API refusal is a tool error with its message).
+When the MCP client supports elicitation (a human at the keyboard), check_elicitations forwards each
+pending question whose schema is a flat form as `elicitation/create` and sends the answer back:
+accept -> accept with the form's content, decline -> decline, cancel -> left pending for later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+import anyio
+from urllib.parse import quote, urlencode
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from lighthouse.apiclient import ApiError, LighthouseClient
+from lighthouse.elicitation.schemas import is_flat_form
+from lighthouse.elicitation.signing import verify_response
+from lighthouse.runs.models import (
+    Allowlist,
+    AllowlistEntry,
+    Directive,
+    DirectiveList,
+    RunAccepted,
+    RunPage,
+    RunReport,
+    RunView,
+)
+
+MAX_WAIT_PER_CALL = 20
+
+
+def build_server(client_of: Callable[[], LighthouseClient], **options: Any) -> MCPServer:
+    """`client_of()` is the client a tool call acts with (the caller's, over HTTP)."""
+    server: MCPServer = MCPServer(
+        name="lighthouse",
+        instructions="Ask other agents or humans for structured answers, and answer what they ask you; "
+        "launch and read runs of Lighthouse's jobs (log triage, GPU report, service map).",
+        **options,
+    )
+    response_keys: dict[str, str] = {}
+
+    async def call(function: Callable[[LighthouseClient], Any]) -> Any:
+        client = client_of()
+        try:
+            return await anyio.to_thread.run_sync(lambda: function(client))
+        except ApiError as error:
+            return {"error": {"status": error.status, "code": error.code, "message": str(error)}}
+
+    @server.tool()
+    async def lighthouse_elicit_information(
+        to_agent: str,
+        message: str,
+        schema: dict[str, Any],
+        timeout_seconds: int = 300,
+        priority: Literal["normal", "urgent"] = "normal",
+        wait_seconds: int = 0,
+    ) -> dict[str, Any]:
+        """Ask another agent (or a human) for data matching a JSON Schema. With wait_seconds > 0, wait
+        up to that long for the answer and return it with its verified signature."""
+        created = await call(
+            lambda c: c.elicit(to_agent, message, schema, timeout_seconds=timeout_seconds, priority=priority)
+        )
+        if "error" in created:
+            return dict(created)
+        elicitation_id = created["elicitation_id"]
+        response_keys[elicitation_id] = created["response_key"]
+        if wait_seconds <= 0:
+            return {"elicitation_id": elicitation_id, "status": "pending", "expires_at": created["expires_at"]}
+        deadline = time.monotonic() + wait_seconds
+        status: dict[str, Any] = {"status": "pending"}
+        while status.get("status") == "pending" and time.monotonic() < deadline:
+            chunk = max(1, min(MAX_WAIT_PER_CALL, int(deadline - time.monotonic())))
+            status = await call(lambda c, wait=chunk: c.status(elicitation_id, wait))
+            if "error" in status:
+                return status
+        return _with_verification(status, response_keys.get(elicitation_id))
+
+    @server.tool()
+    async def lighthouse_check_elicitations(ctx: Context, limit: int = 20, ask_human: bool = True) -> dict[str, Any]:
+        """List the questions waiting for you. If your MCP client can show forms, each question with a
+        simple form schema is put to you directly and your answer is sent back."""
+        pending = await call(lambda c: c.pending(limit))
+        if isinstance(pending, dict) and "error" in pending:
+            return pending
+        session = ctx.request_context.session
+        capabilities = session.client_params.capabilities if session.client_params else None
+        can_ask = ask_human and capabilities is not None and capabilities.elicitation is not None
+        outcomes: list[dict[str, Any]] = []
+        for item in pending:
+            outcome: dict[str, Any] = {"elicitation_id": item["elicitation_id"], "from_agent": item["from_agent"],
+                                       "message": item["message"], "schema": item["schema"],
+                                       "priority": item["priority"], "expires_at": item["expires_at"]}  # fmt: skip
+            if can_ask and is_flat_form(item["schema"]):
+                result = await session.elicit_form(
+                    f"{item['from_agent']} asks: {item['message']}", item["schema"], ctx.request_id
+                )
+                if result.action == "accept":
+                    answer = result.content or {}
+                    sent = await call(lambda c, i=item, a=answer: c.respond(i["elicitation_id"], "accept", a))
+                    outcome["answered"] = "accepted" if "error" not in sent else sent
+                elif result.action == "decline":
+                    sent = await call(lambda c, i=item: c.respond(i["elicitation_id"], "decline"))
+                    outcome["answered"] = "declined" if "error" not in sent else sent
+                else:
+                    outcome["answered"] = "left pending (the form was dismissed)"
+            outcomes.append(outcome)
+        return {"elicitations": outcomes}
+
+    @server.tool()
+    async def lighthouse_respond_to_elicitation(
+        elicitation_id: str, action: Literal["accept", "decline"], data: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Answer a question addressed to you: accept with data matching its schema, or decline."""
+        return dict(await call(lambda c: c.respond(elicitation_id, action, data)))
+
+    add_run_tools(server, client_of)
+    return server
+
+
+def _with_verification(status: dict[str, Any], key: str | None) -> dict[str, Any]:
+    response = status.get("response")
+    if response and key:
+        status = {**status, "signature_verified": verify_response(key, response, status["elicitation_id"])}
+    return status
+
+
+def add_run_tools(server: MCPServer, client_of: Callable[[], LighthouseClient]) -> None:
+    """The runs tools. Each returns the API's answer as its declared model; a refusal (a 4xx or 5xx)
+    is raised as a tool error carrying the API's message."""
+
+    async def api(method: str, path: str, body: Any = None) -> Any:
+        client = client_of()
+        try:
+            return await anyio.to_thread.run_sync(lambda: client.request(method, path, body))
+        except ApiError as error:
+            raise ToolError(str(error)) from error
+
+    @server.tool()
+    async def launch_run(
+        job: str,
+        directive: str = "default",
+        parameters: dict[str, Any] | None = None,
+        targets: list[str] | None = None,
+    ) -> RunAccepted:
+        """Launch a run of a job template (log_triage, gpu_report, service_map) under a directive.
+        targets: container ids (log_triage) or agent ids; none means every allowed one."""
+        body = {"job": job, "directive": directive, "parameters": parameters or {}, "targets": targets or []}
+        return RunAccepted.model_validate(await api("POST", "/runs", body))
+
+    @server.tool()
+    async def list_runs(job: str | None = None, status: str | None = None, limit: int = 20) -> RunPage:
+        """Runs, newest first; optionally of one job and/or with one status."""
+        query = urlencode({k: v for k, v in {"job": job, "status": status, "limit": limit}.items() if v})
+        return RunPage.model_validate(await api("GET", f"/runs?{query}"))
+
+    @server.tool()
+    async def get_run(run_id: str) -> RunView:
+        """A run: its status, its jobs and their progress, the directive it was launched under."""
+        return RunView.model_validate(await api("GET", f"/runs/{quote(run_id, safe='')}"))
+
+    @server.tool()
+    async def get_run_report(run_id: str) -> RunReport:
+        """A run's report: its jobs, artifacts with download URLs, tokens, cost and duration."""
+        return RunReport.model_validate(await api("GET", f"/runs/{quote(run_id, safe='')}/report"))
+
+    @server.tool()
+    async def list_directives() -> DirectiveList:
+        """The directives runs can be launched under (D1 built in, D2/D3 configured, D4 custom)."""
+        return DirectiveList.model_validate(await api("GET", "/directives"))
+
+    @server.tool()
+    async def get_directive(directive_id: str, version: int | None = None) -> Directive:
+        """One directive: its goals, constraints and output style (the latest version unless given)."""
+        suffix = f"?version={version}" if version else ""
+        return Directive.model_validate(await api("GET", f"/directives/{quote(directive_id, safe='')}{suffix}"))
+
+    @server.tool()
+    async def get_allowlist() -> Allowlist:
+        """The containers jobs may touch."""
+        return Allowlist.model_validate(await api("GET", "/allowlist"))
+
+    @server.tool()
+    async def set_allowlist(entries: list[AllowlistEntry]) -> Allowlist:
+        """Replace the container allowlist (admins only): each entry {container_id, enabled, tags, description}."""
+        body = {"entries": [entry.model_dump() for entry in entries]}
+        return Allowlist.model_validate(await api("PUT", "/allowlist", body))
+
+
+# The API routes the tools call: the MCP function's transport maps each request to its route.
+ROUTES = (
+    "/elicitation/create",
+    "/elicitation/pending",
+    "/elicitation/respond",
+    "/elicitation/status/{elicitation_id}",
+    "/agents/heartbeat",
+    "/runs",
+    "/runs/{run_id}",
+    "/runs/{run_id}/report",
+    "/directives",
+    "/directives/{directive_id}",
+    "/allowlist",
+)
