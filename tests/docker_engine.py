@@ -60,7 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
         matches = [c for c in self.server.containers if c.id.startswith(prefix) or c.name == prefix]
         return matches[0] if len(matches) == 1 else None
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         self.server.requests_seen.append(parts.path)
         path = re.sub(r"^/v[0-9.]+", "", parts.path)

@@ -25,8 +25,8 @@ from lighthouse.api.endpoints import ADMIN, Endpoints, json_response
 from lighthouse.api.guards import Guards
 from lighthouse.api.openapi import build_openapi
 from lighthouse.api.params import CURSOR, WAIT, Query, limit
-from lighthouse.auth.keys import webhook_signing_key
 from lighthouse.auth.hook_tokens import HookToken, HookTokens, RevokedHookToken
+from lighthouse.auth.keys import webhook_signing_key
 from lighthouse.auth.tokens import Principal
 from lighthouse.composition import Components, IdempotentCreate, lazy_root
 from lighthouse.elicitation.logic import MAX_INBOX_CURSOR_CHARS

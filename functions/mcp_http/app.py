@@ -8,6 +8,8 @@ Stateless and JSON-answering, as a request/response Lambda must be; Mangum adapt
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +28,7 @@ from lighthouse.lambda_transport import SCHEME, session_for
 from lighthouse.mcp_tools import ROUTES, build_server
 
 logger = Logger(service="lighthouse-mcp")
+logging.getLogger("mangum").setLevel(logging.WARNING)  # it logs every lifespan step at INFO
 ISSUER = "https://lighthouse.invalid"  # tokens come from POST /sessions; there is no OAuth server
 
 
@@ -43,7 +46,7 @@ class SessionTokens(TokenVerifier):
         )
 
 
-def compose(parts: Components) -> Mangum:
+def compose(parts: Components) -> Callable[[], Mangum]:
     settings = parts.settings
     http = session_for(parts.client("lambda"), settings.api_function_name, ROUTES)
 
@@ -58,20 +61,34 @@ def compose(parts: Components) -> Mangum:
     server = build_server(
         client_of,
         token_verifier=SessionTokens(parts.agents.authenticate),
-        auth=AuthSettings(issuer_url=ISSUER, resource_server_url=settings.mcp_url or f"{ISSUER}/mcp"),
+        log_level="WARNING",
+        auth=AuthSettings.model_validate(
+            {"issuer_url": ISSUER, "resource_server_url": settings.mcp_url or f"{ISSUER}/mcp"}
+        ),
     )
-    app = server.streamable_http_app(
-        stateless_http=True,
-        json_response=True,
-        # A function URL's Host is its own; callers are authenticated by their bearer token.
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-    )
-    return Mangum(app, lifespan="auto")
+
+    def adapter() -> Mangum:
+        """A fresh app per invocation: its session manager runs once, within the invocation's lifespan."""
+        app = server.streamable_http_app(
+            stateless_http=True,
+            json_response=True,
+            # A function URL's Host is its own; callers are authenticated by their bearer token.
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        return Mangum(app, lifespan="auto")
+
+    return adapter
 
 
 _root = lazy_root(compose)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result: dict[str, Any] = _root()(event, context)
+    # Mangum runs the app on the thread's event loop; Lambda's main thread has one, a thread of the
+    # local runtime gets its own here.
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+    result: dict[str, Any] = _root()()(event, context)
     return result

@@ -122,6 +122,6 @@ class Resolver:
             if "." in name:
                 logical_id, attribute = name.split(".", 1)
                 return self.get_att(logical_id, attribute)
-            return self.ref(name)
+            return str(self.ref(name))
 
         return re.sub(r"\$\{([^}]+)\}", replace, text)

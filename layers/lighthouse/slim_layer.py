@@ -23,7 +23,8 @@ from pathlib import Path
 # Called by the functions (see the test), plus what botocore's own credential providers call.
 SERVICES = frozenset(
     {
-        "dynamodb", "dynamodbstreams", "sqs", "stepfunctions", "secretsmanager", "s3", "bedrock-runtime", "iot-data", "lambda",
+        "dynamodb", "dynamodbstreams", "sqs", "stepfunctions", "secretsmanager", "s3", "bedrock-runtime", "iot-data",
+        "lambda",  # the MCP function invokes the API function
         "ssm", "appconfigdata",  # Powertools parameters and feature flags
         "sts", "sso", "sso-oidc",  # credential providers
     }

@@ -68,7 +68,7 @@ def run_pair(
     return anyio.run(main)
 
 
-def test_the_three_tools_are_listed_and_a_connected_agent_is_online(platform: Platform) -> None:
+def test_the_tools_are_listed_and_a_connected_agent_is_online(platform: Platform) -> None:
     secret = register(platform, "mcp-lister", role="expert")
 
     async def main() -> list[str]:
@@ -86,9 +86,17 @@ def test_the_three_tools_are_listed_and_a_connected_agent_is_online(platform: Pl
             raise AssertionError(f"the MCP-connected agent never showed online: {listing}")
 
     assert anyio.run(main) == [
+        "get_allowlist",
+        "get_directive",
+        "get_run",
+        "get_run_report",
+        "launch_run",
         "lighthouse_check_elicitations",
         "lighthouse_elicit_information",
         "lighthouse_respond_to_elicitation",
+        "list_directives",
+        "list_runs",
+        "set_allowlist",
     ]
 
 

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,16 +37,23 @@ echo "1, NVIDIA A100-SXM4-40GB, 1, 12000, 40960, 40"
 def fixture_containers(now: float) -> list[FixtureContainer]:
     return [
         FixtureContainer(
-            WEB, "web", "nginx:1.27", labels={"com.docker.compose.service": "web",
-                                              "com.docker.compose.depends_on": "db:service_started:false"},
+            WEB,
+            "web",
+            "nginx:1.27",
+            labels={"com.docker.compose.service": "web", "com.docker.compose.depends_on": "db:service_started:false"},
             ports=[{"PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}],
-            logs=[(now - 30, "stdout", "INFO GET / 200 3ms"),
-                  (now - 20, "stderr", "ERROR upstream connect failed: connection refused (db:5432)"),
-                  (now - 10, "stderr", "ERROR upstream connect failed: connection refused (db:5433)"),
-                  (now - 5, "stdout", "WARN slow request 2300ms")],
-        ),  # fmt: skip
+            logs=[
+                (now - 30, "stdout", "INFO GET / 200 3ms"),
+                (now - 20, "stderr", "ERROR upstream connect failed: connection refused (db:5432)"),
+                (now - 10, "stderr", "ERROR upstream connect failed: connection refused (db:5433)"),
+                (now - 5, "stdout", "WARN slow request 2300ms"),
+            ],
+        ),
         FixtureContainer(
-            DB, "db", "postgres:16", ports=[{"PrivatePort": 5432, "Type": "tcp"}],
+            DB,
+            "db",
+            "postgres:16",
+            ports=[{"PrivatePort": 5432, "Type": "tcp"}],
             logs=[(now - 15, "stderr", "FATAL: could not write to file: No space left on device")],
         ),
         FixtureContainer(HIDDEN, "vault", "vault:1.17", logs=[(now - 1, "stdout", "INFO sealed")]),
@@ -105,13 +111,17 @@ def launch(client: AgentClient, body: dict[str, Any]) -> str:
     return str(response.json()["run_id"])
 
 
-def test_the_inventory_shows_each_container_and_whether_jobs_may_touch_it(operator: AgentClient, host: AgentCore) -> None:
+def test_the_inventory_shows_each_container_and_whether_jobs_may_touch_it(
+    operator: AgentClient, host: AgentCore
+) -> None:
     inventory = operator.get("/inventory").json()
     by_name = {c["name"]: c for c in inventory["containers"]}
     assert set(by_name) >= {"web", "db", "vault", "cache"}
-    assert by_name["web"]["allowlisted"] and by_name["web"]["enabled"]
+    assert by_name["web"]["allowlisted"]
+    assert by_name["web"]["enabled"]
     assert not by_name["vault"]["allowlisted"]
-    assert by_name["cache"]["allowlisted"] and not by_name["cache"]["enabled"]
+    assert by_name["cache"]["allowlisted"]
+    assert not by_name["cache"]["enabled"]
     assert by_name["web"]["agent_id"] == host.agent_id
     assert inventory["agents"][host.agent_id]["docker"] == "available"
 
@@ -132,9 +142,11 @@ def test_log_triage_runs_end_to_end_and_keeps_only_its_report(
     triage = downloaded.json()
     errors = {f["error"]: f for f in triage["findings"]}
     refused = next(f for e, f in errors.items() if "connection refused" in e)
-    assert refused["count"] == 2 and "dependency" in refused["likely_cause"]
+    assert refused["count"] == 2
+    assert "dependency" in refused["likely_cause"]
     assert any(f["severity"] == "critical" and f["container"] == DB[:12] for f in triage["findings"])
-    assert report["tokens"]["total"] > 0 and report["llm_calls"] == 1
+    assert report["tokens"]["total"] > 0
+    assert report["llm_calls"] == 1
     assert report["duration_seconds"] > 0
     # The raw logs were deleted once the report existed.
     s3 = cloud.client("s3")
@@ -163,7 +175,8 @@ def test_service_map_draws_services_and_their_dependencies(operator: AgentClient
     assert "web -->|compose depends_on| db" in mermaid.text
     services = requests.get(next(a["url"] for a in report["artifacts"] if a["name"] == "service_map.json"), timeout=10)
     names = {s["name"] for s in services.json()["services"]}
-    assert {"web", "db", "vault"} <= names and "cache" not in names  # stopped containers are left out
+    assert {"web", "db", "vault"} <= names
+    assert "cache" not in names
 
 
 def test_a_container_not_on_the_allowlist_is_refused_before_any_command_and_recorded(
@@ -186,7 +199,8 @@ def test_a_failing_job_fails_its_run_with_the_jobs_error(operator: AgentClient, 
     assert run["status"] == "failed"
     assert run["jobs"][0]["status"] == "failed"
     assert "needs a connection" in run["jobs"][0]["error"]
-    assert "service_map[0]" in run["error"] and "needs a connection" in run["error"]
+    assert "service_map[0]" in run["error"]
+    assert "needs a connection" in run["error"]
 
 
 def test_cancel_ends_a_run_and_a_second_cancel_is_a_conflict(operator: AgentClient, host: AgentCore) -> None:
@@ -216,31 +230,34 @@ def test_directives_are_versioned_and_a_run_keeps_the_version_it_was_launched_un
 ) -> None:
     directive_id = f"ops-{secrets.token_hex(3)}"
     first = operator.put(f"/directives/{directive_id}", {"name": "Ops", "goals": ["find outages"]})
-    assert first.status_code == 200 and first.json()["version"] == 1 and first.json()["type"] == "D4"
+    assert first.status_code == 200
+    assert first.json()["version"] == 1
+    assert first.json()["type"] == "D4"
     run_id = launch(operator, {"job": "service_map", "directive": directive_id})
     second = operator.put(f"/directives/{directive_id}", {"name": "Ops", "goals": ["find outages", "be brief"]})
     assert second.json()["version"] == 2
     same = operator.put(f"/directives/{directive_id}", {"name": "Ops", "goals": ["find outages", "be brief"]})
     assert same.json()["version"] == 2  # the same content again is no new version
     run = operator.get(f"/runs/{run_id}").json()
-    assert run["directive"]["version"] == 1 and run["directive"]["goals"] == ["find outages"]
+    assert run["directive"]["version"] == 1
+    assert run["directive"]["goals"] == ["find outages"]
     versions = operator.get(f"/directives/{directive_id}/versions").json()["versions"]
     assert [v["version"] for v in versions] == [1, 2]
     assert operator.get(f"/directives/{directive_id}?version=1").json()["goals"] == ["find outages"]
     assert operator.put("/directives/default", {"name": "x", "goals": ["y"]}).status_code == 409
     listed = {d["directive_id"]: d["type"] for d in operator.get("/directives").json()["directives"]}
-    assert listed["default"] == "D1" and listed[directive_id] == "D4"
+    assert listed["default"] == "D1"
+    assert listed[directive_id] == "D4"
     finished(operator, run_id)
 
 
-def test_the_ledger_reports_tokens_and_cost_by_model_directive_and_run(
-    operator: AgentClient, host: AgentCore
-) -> None:
+def test_the_ledger_reports_tokens_and_cost_by_model_directive_and_run(operator: AgentClient, host: AgentCore) -> None:
     run_id = launch(operator, {"job": "service_map"})
     finished(operator, run_id)
     stats = operator.get("/llm/token-stats").json()
     scripted = next(row for row in stats["by_model"] if row["key"] == "scripted/scripted-analyst")
-    assert scripted["calls"] >= 1 and scripted["input_tokens"] > 0
+    assert scripted["calls"] >= 1
+    assert scripted["input_tokens"] > 0
     assert any(row["key"] == "scripted" for row in stats["by_provider"])
     cost = operator.get("/llm/cost-report").json()
     assert any(row["key"] == run_id for row in cost["by_run"])
@@ -248,7 +265,8 @@ def test_the_ledger_reports_tokens_and_cost_by_model_directive_and_run(
     assert any(row["key"] == OPERATOR_ID for row in cost["by_agent"])
     assert operator.get("/llm/usage-by-directive").json()["directives"]
     refused = operator.get("/llm/cost-report?since=2026-12-31&until=2026-01-01")
-    assert refused.status_code == 422 and "since is after until" in refused.text
+    assert refused.status_code == 422
+    assert "since is after until" in refused.text
 
 
 class Receiver:
@@ -265,7 +283,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 status = receiver.receive(body, self.headers.get(SIGNATURE_HEADER, ""))
                 self.send_response(status)
@@ -297,12 +315,15 @@ def test_a_finished_run_is_notified_signed_and_a_replay_is_refused(operator: Age
         run_id = launch(operator, {"job": "service_map", "notify_url": receiver.url})
         finished(operator, run_id)
         delivery = eventually(lambda: receiver.delivered, timeout=30)[0]
-        assert delivery["payload"]["run_id"] == run_id and delivery["payload"]["status"] == "success"
+        assert delivery["payload"]["run_id"] == run_id
+        assert delivery["payload"]["status"] == "success"
         # The same request again (a replay) is refused, and so is a forged body.
-        replayed = requests.post(receiver.url, data=delivery["body"], headers={SIGNATURE_HEADER: delivery["header"]})
+        replayed = requests.post(
+            receiver.url, data=delivery["body"], headers={SIGNATURE_HEADER: delivery["header"]}, timeout=10
+        )
         assert replayed.status_code == 409
         forged = requests.post(receiver.url, data=delivery["body"].replace(b"success", b"failed"),
-                               headers={SIGNATURE_HEADER: delivery["header"]})  # fmt: skip
+                               headers={SIGNATURE_HEADER: delivery["header"]}, timeout=10)  # fmt: skip
         assert forged.status_code == 401
         with pytest.raises(SignatureError, match="old"):
             verify(key, delivery["body"], delivery["header"], now=lambda: time.time() + 3600)

@@ -54,53 +54,67 @@ class LambdaInvokeAdapter(BaseAdapter):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         parts = urlsplit(str(request.url))
-        body = request.body.encode() if isinstance(request.body, str) else (request.body or b"")
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        headers = {name: str(value) for name, value in request.headers.items()}
         matched = match(self._routes, parts.path)
         if matched is None:
             raise requests.ConnectionError(f"{parts.path} is not a route this transport knows")
-        resource, parameters = matched
-        event = {
-            "resource": resource,
-            "path": unquote(parts.path),
-            "httpMethod": request.method,
-            "headers": headers,
-            "multiValueHeaders": {name: [value] for name, value in headers.items()},
-            "queryStringParameters": query or None,
-            "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
-            "pathParameters": parameters or None,
-            "stageVariables": None,
-            "requestContext": {
-                "resourcePath": resource,
-                "httpMethod": request.method,
-                "path": parts.path,
-                "stage": "Prod",
-                "requestId": uuid.uuid4().hex,
-                "identity": {"sourceIp": self._source_ip},
-            },
-            "body": base64.b64encode(body).decode() if body else None,
-            "isBase64Encoded": bool(body),
-        }
+        event = proxy_event(request, matched, self._source_ip)
         invoked = self._lambda.invoke(FunctionName=self._function, Payload=json.dumps(event).encode())
-        payload = json.loads(invoked["Payload"].read() or b"{}")
-        response = requests.Response()
-        response.request = request
-        response.url = str(request.url)
-        if invoked.get("FunctionError") or not isinstance(payload, dict):
-            response.status_code = 502
-            response._content = json.dumps(
-                {"error": {"code": "BAD_GATEWAY", "message": "the API function failed", "details": {}}}
-            ).encode()
-            return response
-        response.status_code = int(payload.get("statusCode", 502))
-        response.headers = CaseInsensitiveDict(payload.get("headers") or {})
-        raw = payload.get("body") or ""
-        response._content = base64.b64decode(raw) if payload.get("isBase64Encoded") else str(raw).encode()
-        return response
+        return _response(request, invoked)
 
     def close(self) -> None:
         return None
+
+
+def proxy_event(
+    request: requests.PreparedRequest, matched: tuple[str, dict[str, str]], source_ip: str
+) -> dict[str, Any]:
+    """The API Gateway (REST, proxy integration) event of `request` on the route `matched`."""
+    parts = urlsplit(str(request.url))
+    raw = request.body
+    body = raw.encode() if isinstance(raw, str) else bytes(raw or b"")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    headers = {name: str(value) for name, value in request.headers.items()}
+    resource, parameters = matched
+    return {
+        "resource": resource,
+        "path": unquote(parts.path),
+        "httpMethod": request.method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
+        "pathParameters": parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": request.method,
+            "path": parts.path,
+            "stage": "Prod",
+            "requestId": uuid.uuid4().hex,
+            "identity": {"sourceIp": source_ip},
+        },
+        "body": base64.b64encode(body).decode() if body else None,
+        "isBase64Encoded": bool(body),
+    }
+
+
+def _response(request: requests.PreparedRequest, invoked: dict[str, Any]) -> requests.Response:
+    """The function's proxy result as the HTTP response API Gateway would have sent (502 if it failed)."""
+    payload = json.loads(invoked["Payload"].read() or b"{}")
+    response = requests.Response()
+    response.request = request
+    response.url = str(request.url)
+    if invoked.get("FunctionError") or not isinstance(payload, dict):
+        response.status_code = 502
+        response._content = json.dumps(
+            {"error": {"code": "BAD_GATEWAY", "message": "the API function failed", "details": {}}}
+        ).encode()
+        return response
+    response.status_code = int(payload.get("statusCode", 502))
+    response.headers = CaseInsensitiveDict(payload.get("headers") or {})
+    raw = payload.get("body") or ""
+    response._content = base64.b64decode(raw) if payload.get("isBase64Encoded") else str(raw).encode()
+    return response
 
 
 def session_for(lambda_client: Any, function_name: str, routes: tuple[str, ...]) -> requests.Session:

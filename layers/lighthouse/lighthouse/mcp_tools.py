@@ -12,13 +12,13 @@ accept -> accept with the form's content, decline -> decline, cancel -> left pen
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any, Literal
-
-import anyio
 from urllib.parse import quote, urlencode
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
@@ -80,7 +80,7 @@ def build_server(client_of: Callable[[], LighthouseClient], **options: Any) -> M
         status: dict[str, Any] = {"status": "pending"}
         while status.get("status") == "pending" and time.monotonic() < deadline:
             chunk = max(1, min(MAX_WAIT_PER_CALL, int(deadline - time.monotonic())))
-            status = await call(lambda c, wait=chunk: c.status(elicitation_id, wait))
+            status = await call(functools.partial(_status, elicitation_id=elicitation_id, wait=chunk))
             if "error" in status:
                 return status
         return _with_verification(status, response_keys.get(elicitation_id))
@@ -106,10 +106,16 @@ def build_server(client_of: Callable[[], LighthouseClient], **options: Any) -> M
                 )
                 if result.action == "accept":
                     answer = result.content or {}
-                    sent = await call(lambda c, i=item, a=answer: c.respond(i["elicitation_id"], "accept", a))
+                    accept = functools.partial(
+                        _respond, elicitation_id=item["elicitation_id"], action="accept", data=answer
+                    )
+                    sent = await call(accept)
                     outcome["answered"] = "accepted" if "error" not in sent else sent
                 elif result.action == "decline":
-                    sent = await call(lambda c, i=item: c.respond(i["elicitation_id"], "decline"))
+                    decline = functools.partial(
+                        _respond, elicitation_id=item["elicitation_id"], action="decline", data=None
+                    )
+                    sent = await call(decline)
                     outcome["answered"] = "declined" if "error" not in sent else sent
                 else:
                     outcome["answered"] = "left pending (the form was dismissed)"
@@ -125,6 +131,14 @@ def build_server(client_of: Callable[[], LighthouseClient], **options: Any) -> M
 
     add_run_tools(server, client_of)
     return server
+
+
+def _status(client: LighthouseClient, elicitation_id: str, wait: int) -> dict[str, Any]:
+    return client.status(elicitation_id, wait)
+
+
+def _respond(client: LighthouseClient, elicitation_id: str, action: str, data: Any) -> dict[str, Any]:
+    return client.respond(elicitation_id, action, data)
 
 
 def _with_verification(status: dict[str, Any], key: str | None) -> dict[str, Any]:

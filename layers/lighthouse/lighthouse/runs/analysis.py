@@ -54,7 +54,7 @@ def triage_draft(logs: Mapping[str, str]) -> dict[str, Any]:
     findings: list[dict[str, Any]] = []
     for container, text in sorted(logs.items()):
         shapes: Counter[tuple[str, str]] = Counter()
-        first: dict[tuple[str, str], str] = {}
+        first: dict[tuple[str, str], str] = {}  # (severity, shape) -> its first message
         for line in text.splitlines():
             found = _LEVEL.search(line)
             if not found:
@@ -63,8 +63,8 @@ def triage_draft(logs: Mapping[str, str]) -> dict[str, Any]:
             shape = (_severity(found.group(1)), _VARIABLE.sub("#", message))
             shapes[shape] += 1
             first.setdefault(shape, message)
-        for (severity, shape), count in shapes.most_common(MAX_FINDINGS_PER_CONTAINER):
-            message = first[(severity, shape)]
+        for (severity, masked), count in shapes.most_common(MAX_FINDINGS_PER_CONTAINER):
+            message = first[(severity, masked)]
             findings.append(
                 {"container": container, "severity": severity, "error": message, "count": count,
                  "likely_cause": likely_cause(message)}
@@ -81,24 +81,31 @@ def triage_draft(logs: Mapping[str, str]) -> dict[str, Any]:
     return {"summary": summary, "findings": findings, "next_steps": steps}
 
 
+def gpu_anomalies(agent_id: str, gpu: dict[str, Any], max_temperature_c: float, idle_percent: float) -> list[str]:
+    found: list[str] = []
+    name = f"{agent_id} GPU {gpu.get('index')} ({gpu.get('name')})"
+    if float(gpu.get("temperature_c", 0)) > max_temperature_c:
+        found.append(f"{name} runs at {gpu['temperature_c']} C, above {max_temperature_c} C")
+    used, total = float(gpu.get("memory_used_mib", 0)), float(gpu.get("memory_total_mib", 0) or 0)
+    if float(gpu.get("utilization_percent", 0)) < idle_percent and used > 0:
+        found.append(f"{name} holds {used:.0f} MiB but is idle ({gpu.get('utilization_percent')} %)")
+    if total and used / total > 0.95:
+        found.append(f"{name} memory is {100 * used / total:.0f} % full")
+    return found
+
+
 def gpu_draft(reports: Mapping[str, dict[str, Any]], max_temperature_c: float, idle_percent: float) -> dict[str, Any]:
     gpus: list[dict[str, Any]] = []
     anomalies: list[str] = []
     for agent_id, report in sorted(reports.items()):
         for gpu in report.get("gpus") or []:
-            row = {"agent_id": agent_id, **{k: gpu[k] for k in _GPU_FIELDS if k in gpu}}
-            gpus.append(row)
-            name = f"{agent_id} GPU {gpu.get('index')} ({gpu.get('name')})"
-            if float(gpu.get("temperature_c", 0)) > max_temperature_c:
-                anomalies.append(f"{name} runs at {gpu['temperature_c']} C, above {max_temperature_c} C")
-            used, total = float(gpu.get("memory_used_mib", 0)), float(gpu.get("memory_total_mib", 0) or 0)
-            if float(gpu.get("utilization_percent", 0)) < idle_percent and used > 0:
-                anomalies.append(f"{name} holds {used:.0f} MiB but is idle ({gpu.get('utilization_percent')} %)")
-            if total and used / total > 0.95:
-                anomalies.append(f"{name} memory is {100 * used / total:.0f} % full")
+            gpus.append({"agent_id": agent_id, **{k: gpu[k] for k in _GPU_FIELDS if k in gpu}})
+            anomalies += gpu_anomalies(agent_id, gpu, max_temperature_c, idle_percent)
         if report.get("error"):
             anomalies.append(f"{agent_id}: {report['error']}")
-    summary = f"{len(gpus)} GPU(s) on {len(reports)} agent(s); {len(anomalies)} anomal{'y' if len(anomalies) == 1 else 'ies'}"
+    summary = (
+        f"{len(gpus)} GPU(s) on {len(reports)} agent(s); {len(anomalies)} anomal{'y' if len(anomalies) == 1 else 'ies'}"
+    )
     return {"summary": summary, "gpus": gpus, "anomalies": anomalies}
 
 

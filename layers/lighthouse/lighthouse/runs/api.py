@@ -54,7 +54,9 @@ class SigningKey(BaseModel):
 def add_routes(endpoints: Endpoints[R], runs_of: Callable[[R], RunService], signing_key: Callable[[R], bytes]) -> None:
     """Declare every runs route; `runs_of(root)` is the service a request uses."""
 
-    @endpoints.route("/job-templates", "GET", summary="The job templates runs are made of", response_model=JobTemplateList)
+    @endpoints.route(
+        "/job-templates", "GET", summary="The job templates runs are made of", response_model=JobTemplateList
+    )
     def list_templates(api: R, request: Request, principal: Principal) -> JobTemplateList:
         return runs_of(api).templates()
 
@@ -73,7 +75,9 @@ def add_routes(endpoints: Endpoints[R], runs_of: Callable[[R], RunService], sign
         "/directives/{directive_id}", "GET", summary="A directive (its latest version, or ?version=N)",
         response_model=Directive, query=(Query("version", "int", "a past version", None, 1, 100000),),
     )  # fmt: skip
-    def get_directive(api: R, request: Request, principal: Principal, directive_id: str, version: int | None) -> Directive:
+    def get_directive(
+        api: R, request: Request, principal: Principal, directive_id: str, version: int | None
+    ) -> Directive:
         return runs_of(api).directive(directive_id, version)
 
     @endpoints.route(

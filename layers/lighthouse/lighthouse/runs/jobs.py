@@ -46,7 +46,7 @@ from lighthouse.runs.models import (
     RunStarted,
     RunState,
 )
-from lighthouse.runs.store import AllowlistState, RunStates, run_stream
+from lighthouse.runs.store import ALLOWLIST_STREAM, AllowlistState, RunStates, run_stream
 
 RUNNER = "run-runner"
 
@@ -191,23 +191,12 @@ class RunJobRunner:
             if not agents:
                 raise JobFailed("no agent is online to collect from")
             return [(agent, agent, "") for agent in agents]
-        allowlist, _ = self._allowlist.load("allowlist#containers")
+        allowlist, _ = self._allowlist.load(ALLOWLIST_STREAM)
         where = self._inventory.container_agents()
         wanted = job.targets or [e.container_id for e in allowlist.entries if e.enabled]
         if not wanted:
             raise JobFailed("no container is allowlisted and enabled (PUT /allowlist)")
-        placements: list[tuple[str, str | None, str]] = []
-        for container in wanted:
-            entry = allowlist.entry(container)
-            if entry is None:
-                placements.append((container, None, "not on the allowlist"))
-            elif not entry.enabled:
-                placements.append((container, None, "disabled on the allowlist"))
-            elif container not in where:
-                placements.append((container, None, "no agent's inventory shows this container"))
-            else:
-                placements.append((container, where[container], ""))
-        return placements
+        return [(container, *_placement(container, allowlist, where)) for container in wanted]
 
     def check(self, run_id: str, index: int) -> dict[str, Any]:
         """{"waiting": bool}: still waiting while a collect command is open and the ttl has not passed."""
@@ -218,7 +207,9 @@ class RunJobRunner:
         if self._clock.now() > (job.started_at or 0) + self._collect_ttl:
             return {"waiting": False}
         open_commands = [
-            rid for rid in job.collections.values() if self._commands.load(command_stream(rid))[0].status not in FINAL_STATUSES
+            rid
+            for rid in job.collections.values()
+            if self._commands.load(command_stream(rid))[0].status not in FINAL_STATUSES
         ]
         return {"waiting": bool(open_commands)}
 
@@ -236,9 +227,7 @@ class RunJobRunner:
             self._record(run_id, RunJobFailed(index=index, error=failed.message, at=self._clock.now()))
             return {"status": "failed"}
         stored = self._store_artifacts(state, job, spec, result)
-        execute(
-            self._events, run_stream(run_id), logic.RUN_FOLD, logic.artifacts, stored, inline=self._runs
-        )
+        execute(self._events, run_stream(run_id), logic.RUN_FOLD, logic.artifacts, stored, inline=self._runs)
         for key in self._collected_keys(state, job):
             self._storage.delete(key)
         done = RunJobSucceeded(index=index, tokens=tokens, cost_usd=cost, llm_calls=1, at=self._clock.now())
@@ -299,13 +288,7 @@ class RunJobRunner:
             logs = {target: body.decode("utf-8", "replace") for target, body in got.items()}
             text = "\n".join(f"== {t}\n{logs[t]}" for t in sorted(logs))
             return text, analysis.triage_draft(logs)
-        reports = {target: json.loads(body) for target, body in got.items()}
-        for target, reason in missing.items():
-            reports[target] = {"gpus": [], "error": reason}
-        draft = analysis.gpu_draft(
-            reports, float(job.parameters["max_temperature_c"]), float(job.parameters["idle_utilization_percent"])
-        )
-        return json.dumps(reports, sort_keys=True), draft
+        return _gpu_data(job, got, missing)
 
     def _ask(
         self, state: RunState, job: JobView, spec: JobTemplate, data: str, draft: dict[str, Any]
@@ -367,3 +350,25 @@ class RunJobRunner:
                 )
             )  # fmt: skip
         return stored
+
+
+def _placement(container: str, allowlist: AllowlistState, where: dict[str, str]) -> tuple[str | None, str]:
+    """(the agent to ask, or None, and why not) for one container a job targets."""
+    entry = allowlist.entry(container)
+    if entry is None:
+        return None, "not on the allowlist"
+    if not entry.enabled:
+        return None, "disabled on the allowlist"
+    if container not in where:
+        return None, "no agent's inventory shows this container"
+    return where[container], ""
+
+
+def _gpu_data(job: JobView, got: dict[str, bytes], missing: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    reports: dict[str, dict[str, Any]] = {target: json.loads(body) for target, body in got.items()}
+    for target, reason in missing.items():
+        reports[target] = {"gpus": [], "error": reason}
+    draft = analysis.gpu_draft(
+        reports, float(job.parameters["max_temperature_c"]), float(job.parameters["idle_utilization_percent"])
+    )
+    return json.dumps(reports, sort_keys=True), draft

@@ -60,7 +60,9 @@ class Prices:
         except (ValueError, TypeError) as error:
             raise ValidationFailed(f"LIGHTHOUSE_LLM_PRICE_OVERRIDES is not valid: {error}") from error
 
-    def cost(self, provider: str, model: str, input_tokens: int, output_tokens: int, cache_read: int = 0) -> tuple[float, bool]:
+    def cost(
+        self, provider: str, model: str, input_tokens: int, output_tokens: int, cache_read: int = 0
+    ) -> tuple[float, bool]:
         """(USD, priced). A model no price is known for costs 0 and is marked unpriced."""
         override = self._overrides.get(model)
         if override is not None:

@@ -3,7 +3,7 @@ came after a job's last success. Pure: no storage, no clock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from lighthouse.runs.models import (
     DirectiveState,
     JobTemplate,
     JobView,
+    LlmChoice,
     RunArtifactStored,
     RunCollectionRefused,
     RunFinished,
@@ -42,6 +43,63 @@ def _job(state: RunState, index: int, **changes: Any) -> RunState:
     return state.model_copy(update={"jobs": jobs})
 
 
+def _launched(state: RunState, event: RunLaunched) -> RunState:
+    jobs = [
+        JobView(index=i, job=j["job"], version=j["version"], parameters=j["parameters"], targets=j["targets"],
+                status="pending")
+        for i, j in enumerate(event.jobs)
+    ]  # fmt: skip
+    return RunState(
+        run_id=event.run_id, jobs=jobs, directive=event.directive, llm=event.llm, notify_url=event.notify_url,
+        schedule=event.schedule, launched_by=event.by, launched_at=event.at,
+    )  # fmt: skip
+
+
+def _collecting(state: RunState, event: RunJobCollecting) -> RunState:
+    job = state.jobs[event.index]
+    return _job(
+        state, event.index, status="collecting", started_at=event.at,
+        collections={**job.collections, **event.collections}, refused={**job.refused, **event.refused},
+    )  # fmt: skip
+
+
+def _artifact(state: RunState, event: RunArtifactStored) -> RunState:
+    artifact = ArtifactView(
+        key=event.key, job=state.jobs[event.index].job, name=event.name, size=event.size,
+        content_type=event.content_type, sha256=event.sha256,
+    )  # fmt: skip
+    return state.model_copy(update={"artifacts": [*state.artifacts, artifact]})
+
+
+def _finished(state: RunState, event: RunFinished) -> RunState:
+    jobs = [
+        j.model_copy(update={"status": "cancelled", "ended_at": event.at})
+        if event.status == "cancelled" and j.status not in ("success", "failed")
+        else j
+        for j in state.jobs
+    ]
+    return state.model_copy(update={"status": event.status, "error": event.error, "ended_at": event.at, "jobs": jobs})
+
+
+_EVOLVE: dict[type[Event], Callable[[RunState, Any], RunState]] = {
+    RunLaunched: _launched,
+    RunStarted: lambda state, e: state.model_copy(
+        update={"status": "running", "started_at": e.at, "execution": e.execution}
+    ),
+    RunJobCollecting: _collecting,
+    RunCollectionRefused: lambda state, e: _job(
+        state, e.index, refused={**state.jobs[e.index].refused, e.target: e.reason}
+    ),
+    RunJobAnalysing: lambda state, e: _job(state, e.index, status="analysing"),
+    RunArtifactStored: _artifact,
+    RunJobSucceeded: lambda state, e: _job(
+        state, e.index, status="success", tokens=e.tokens, cost_usd=e.cost_usd, llm_calls=e.llm_calls, ended_at=e.at
+    ),
+    RunJobFailed: lambda state, e: _job(state, e.index, status="failed", error=e.error, ended_at=e.at),
+    RunFinished: _finished,
+}
+
+
 class RunFold:
     name = "run-v1"
     snapshots = False
@@ -49,55 +107,9 @@ class RunFold:
     def initial(self) -> RunState:
         return RunState()
 
-    def evolve(self, state: RunState, stored: StoredEvent) -> RunState:  # noqa: C901 - one branch per event type
-        event = stored.event
-        if isinstance(event, RunLaunched):
-            jobs = [
-                JobView(index=i, job=j["job"], version=j["version"], parameters=j["parameters"],
-                        targets=j["targets"], status="pending")
-                for i, j in enumerate(event.jobs)
-            ]  # fmt: skip
-            return RunState(
-                run_id=event.run_id, jobs=jobs, directive=event.directive, llm=event.llm, notify_url=event.notify_url,
-                schedule=event.schedule, launched_by=event.by, launched_at=event.at,
-            )  # fmt: skip
-        if isinstance(event, RunStarted):
-            return state.model_copy(update={"status": "running", "started_at": event.at, "execution": event.execution})
-        if isinstance(event, RunJobCollecting):
-            job = state.jobs[event.index]
-            return _job(
-                state, event.index, status="collecting", started_at=event.at,
-                collections={**job.collections, **event.collections}, refused={**job.refused, **event.refused},
-            )  # fmt: skip
-        if isinstance(event, RunCollectionRefused):
-            job = state.jobs[event.index]
-            return _job(state, event.index, refused={**job.refused, event.target: event.reason})
-        if isinstance(event, RunJobAnalysing):
-            return _job(state, event.index, status="analysing")
-        if isinstance(event, RunArtifactStored):
-            artifact = ArtifactView(
-                key=event.key, job=state.jobs[event.index].job, name=event.name, size=event.size,
-                content_type=event.content_type, sha256=event.sha256,
-            )  # fmt: skip
-            return state.model_copy(update={"artifacts": [*state.artifacts, artifact]})
-        if isinstance(event, RunJobSucceeded):
-            return _job(
-                state, event.index, status="success", tokens=event.tokens, cost_usd=event.cost_usd,
-                llm_calls=event.llm_calls, ended_at=event.at,
-            )  # fmt: skip
-        if isinstance(event, RunJobFailed):
-            return _job(state, event.index, status="failed", error=event.error, ended_at=event.at)
-        if isinstance(event, RunFinished):
-            jobs = [
-                j.model_copy(update={"status": "cancelled", "ended_at": event.at})
-                if event.status == "cancelled" and j.status not in ("success", "failed")
-                else j
-                for j in state.jobs
-            ]
-            return state.model_copy(
-                update={"status": event.status, "error": event.error, "ended_at": event.at, "jobs": jobs}
-            )
-        return state
+    def evolve(self, state: RunState, stored: StoredEvent) -> RunState:
+        step = _EVOLVE.get(type(stored.event))
+        return step(state, stored.event) if step is not None else state
 
     def to_snapshot(self, state: RunState) -> dict[str, Any]:
         return state.model_dump(mode="json")
@@ -164,8 +176,9 @@ def outcome(state: RunState) -> tuple[str, str | None]:
 def run_view(state: RunState) -> RunView:
     return RunView(
         run_id=state.run_id, status=state.status, jobs=state.jobs, directive=Directive.model_validate(state.directive),
-        llm=state.llm, launched_by=state.launched_by, launched_at=state.launched_at, started_at=state.started_at,
-        ended_at=state.ended_at, execution=state.execution, error=state.error, schedule=state.schedule,
+        llm=LlmChoice.model_validate(state.llm), launched_by=state.launched_by, launched_at=state.launched_at,
+        started_at=state.started_at, ended_at=state.ended_at, execution=state.execution, error=state.error,
+        schedule=state.schedule,
     )  # fmt: skip
 
 

@@ -165,10 +165,14 @@ class RunService:
         launched = RunLaunched(
             run_id=run_id,
             jobs=[
-                {"job": key, "version": template(key).version,
-                 "parameters": logic.job_parameters(template(key), parameters), "targets": targets}
+                {
+                    "job": key,
+                    "version": template(key).version,
+                    "parameters": logic.job_parameters(template(key), parameters),
+                    "targets": targets,
+                }
                 for key, parameters, targets in jobs
-            ],  # fmt: skip
+            ],
             directive=directive.model_dump(mode="json"),
             llm=request.llm.model_dump() if "llm" in request.model_fields_set else self._default_llm.model_dump(),
             notify_url=request.notify_url,
@@ -217,9 +221,7 @@ class RunService:
         state, _ = self._runs.load(run_stream(run_id))
         if not state.exists:
             raise NotFound(f"no run {run_id!r}")
-        artifacts = [
-            ArtifactView(**{**a.model_dump(), "url": self._presign_get(a.key, 900)}) for a in state.artifacts
-        ]
+        artifacts = [ArtifactView(**{**a.model_dump(), "url": self._presign_get(a.key, 900)}) for a in state.artifacts]
         ended = state.ended_at
         return RunReport(
             run_id=run_id,
