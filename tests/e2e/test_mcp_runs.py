@@ -69,8 +69,9 @@ async def call(session: ClientSession, tool: str, arguments: dict[str, Any]) -> 
 
 async def the_eight_tools(session: ClientSession) -> None:
     tools = {tool.name: tool for tool in (await session.list_tools()).tools}
-    assert RUN_TOOLS | ELICITATION_TOOLS <= set(tools)
-    assert tools["launch_run"].output_schema is not None and "run_id" in json.dumps(tools["launch_run"].output_schema)
+    assert set(tools) >= RUN_TOOLS | ELICITATION_TOOLS
+    assert tools["launch_run"].output_schema is not None
+    assert "run_id" in json.dumps(tools["launch_run"].output_schema)
     assert "job" in tools["launch_run"].input_schema["required"]
     allowlist = await call(session, "set_allowlist", {"entries": [{"container_id": "web01", "enabled": True}]})
     assert [e["container_id"] for e in allowlist["entries"]] == ["web01"]
@@ -86,14 +87,18 @@ async def the_eight_tools(session: ClientSession) -> None:
             break
         await anyio.sleep(0.2)
     # No agent reports an inventory on this platform: the job fails, saying why.
-    assert run["status"] == "failed" and "no agent has reported an inventory" in run["jobs"][0]["error"]
+    assert run["status"] == "failed"
+    assert "no agent has reported an inventory" in run["jobs"][0]["error"]
     report = await call(session, "get_run_report", {"run_id": run_id})
-    assert report["run_id"] == run_id and report["status"] == "failed"
+    assert report["run_id"] == run_id
+    assert report["status"] == "failed"
     assert run_id in {r["run_id"] for r in (await call(session, "list_runs", {"job": "service_map"}))["runs"]}
     refused = await session.call_tool("get_run", {"run_id": "run-0000000000000000"})
-    assert refused.is_error and "no run" in json.dumps(refused.model_dump(mode="json")["content"])
+    assert refused.is_error
+    assert "no run" in json.dumps(refused.model_dump(mode="json")["content"])
     bad = await session.call_tool("launch_run", {"job": "no_such_job"})
-    assert bad.is_error and "no job template" in json.dumps(bad.model_dump(mode="json")["content"])
+    assert bad.is_error
+    assert "no job template" in json.dumps(bad.model_dump(mode="json")["content"])
 
 
 def run_with(open_session_: Callable[[], Any], scenario: Callable[[ClientSession], Awaitable[None]]) -> None:
@@ -129,6 +134,7 @@ def test_an_agent_cannot_set_the_allowlist_through_mcp(platform: Platform) -> No
 
     async def scenario(session: ClientSession) -> None:
         refused = await session.call_tool("set_allowlist", {"entries": []})
-        assert refused.is_error and "403" in json.dumps(refused.model_dump(mode="json")["content"])
+        assert refused.is_error
+        assert "403" in json.dumps(refused.model_dump(mode="json")["content"])
 
     run_with(lambda: over_http(platform, token), scenario)
