@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import EventType
 
 from lighthouse.composition import Components, lazy_root
 from lighthouse.consumers import LambdaHandler, PoisonSink, batch_handler, stored_events
 from lighthouse.elicitation.service import ElicitationService
+from lighthouse.logs import logger as logger_for
 
-logger = Logger(service="lighthouse-elicitation-dispatch")
+logger = logger_for("lighthouse-elicitation-dispatch")
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from lighthouse.composition import Components, lazy_root
 from lighthouse.elicitation.service import ElicitationService
+from lighthouse.logs import logger as logger_for
 
-logger = Logger(service="lighthouse-elicitation-lifecycle")
+logger = logger_for("lighthouse-elicitation-lifecycle")
 
 
 class LifecycleStep(BaseModel):

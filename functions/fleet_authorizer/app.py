@@ -9,13 +9,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from lighthouse.composition import Components, lazy_root
 from lighthouse.fleet.iot_policy import policy_for
 from lighthouse.fleet.service import FleetService
+from lighthouse.logs import logger as logger_for
 
-logger = Logger(service="lighthouse-fleet-authorizer")
+logger = logger_for("lighthouse-fleet-authorizer")
 DENY: dict[str, Any] = {"isAuthenticated": False}
 
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -15,8 +14,9 @@ from pydantic import BaseModel
 from lighthouse.composition import Components, lazy_root
 from lighthouse.fleet.rollout_service import RolloutService
 from lighthouse.fleet.service import FleetService
+from lighthouse.logs import logger as logger_for
 
-logger = Logger(service="lighthouse-fleet-command")
+logger = logger_for("lighthouse-fleet-command")
 
 
 class Step(BaseModel):

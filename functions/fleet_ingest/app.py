@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from lighthouse.composition import Components, lazy_root
@@ -26,9 +25,10 @@ from lighthouse.errors import MalformedRequest
 from lighthouse.fleet.contract import MAX_PAYLOAD_BYTES
 from lighthouse.fleet.models import Report
 from lighthouse.fleet.service import FleetService
+from lighthouse.logs import logger as logger_for
 from lighthouse.strictjson import loads_object
 
-logger = Logger(service="lighthouse-fleet-ingest")
+logger = logger_for("lighthouse-fleet-ingest")
 Item = tuple[dict[str, Any], Report]
 
 

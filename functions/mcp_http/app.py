@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from mangum import Mangum
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, TokenVerifier
@@ -25,9 +24,10 @@ from lighthouse.auth.tokens import Principal
 from lighthouse.composition import Components, lazy_root
 from lighthouse.errors import Unauthenticated
 from lighthouse.lambda_transport import SCHEME, session_for
+from lighthouse.logs import logger as logger_for
 from lighthouse.mcp_tools import ROUTES, build_server
 
-logger = Logger(service="lighthouse-mcp")
+logger = logger_for("lighthouse-mcp")
 logging.getLogger("mangum").setLevel(logging.WARNING)  # it logs every lifespan step at INFO
 ISSUER = "https://lighthouse.invalid"  # tokens come from POST /sessions; there is no OAuth server
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from lighthouse.composition import Components, lazy_root
+from lighthouse.logs import logger as logger_for
 from lighthouse.pipelines.stages import StageRunner
 
-logger = Logger(service="lighthouse-pipeline-stage")
+logger = logger_for("lighthouse-pipeline-stage")
 
 
 class StageStep(BaseModel):

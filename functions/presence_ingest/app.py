@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -19,8 +18,9 @@ from lighthouse.agents.service import AgentService
 from lighthouse.composition import Components, lazy_root
 from lighthouse.consumers import LambdaHandler, PoisonSink, batch_handler
 from lighthouse.http import parse_body
+from lighthouse.logs import logger as logger_for
 
-logger = Logger(service="lighthouse-presence-ingest")
+logger = logger_for("lighthouse-presence-ingest")
 MAX_MESSAGE_BYTES = 16 * 1024
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lighthouse.agents.service import AgentService
 from lighthouse.composition import Components, lazy_root
+from lighthouse.logs import logger as logger_for
 
-logger = Logger(service="lighthouse-presence")
+logger = logger_for("lighthouse-presence")
 
 
 def compose(parts: Components) -> AgentService:

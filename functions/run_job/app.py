@@ -7,15 +7,15 @@ import json
 from collections.abc import Callable
 from typing import Any, Literal
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from lighthouse.composition import Components, lazy_root
+from lighthouse.logs import logger as logger_for
 from lighthouse.runs.jobs import RunJobRunner
 
-logger = Logger(service="lighthouse-run-job")
+logger = logger_for("lighthouse-run-job")
 
 
 class Step(BaseModel):

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict
@@ -23,11 +22,12 @@ from lighthouse.consumers import LambdaHandler, PoisonSink, batch_handler
 from lighthouse.errors import MalformedRequest, NotFound
 from lighthouse.http import parse_body
 from lighthouse.lazy import Lazy
+from lighthouse.logs import logger as logger_for
 from lighthouse.runs.notify import DeliveryFailed, deliver, notification, retry_delay
 from lighthouse.runs.service import RunService
 from lighthouse.runs.store import run_stream
 
-logger = Logger(service="lighthouse-run-notify")
+logger = logger_for("lighthouse-run-notify")
 MAX_MESSAGE_BYTES = 4 * 1024
 
 

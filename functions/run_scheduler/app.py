@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lighthouse.composition import Components, lazy_root
+from lighthouse.logs import logger as logger_for
 from lighthouse.runs.service import RunService
 
-logger = Logger(service="lighthouse-run-scheduler")
+logger = logger_for("lighthouse-run-scheduler")
 
 
 def compose(parts: Components) -> tuple[RunService, Callable[[], float]]:

@@ -6,6 +6,7 @@ reports, and signed notifications a receiver verifies (and whose replay it refus
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import threading
 import time
@@ -28,6 +29,7 @@ from tests.integration.conftest import AgentClient, eventually
 pytestmark = pytest.mark.integration
 
 WEB, DB, HIDDEN, CACHE = ("a" * 64, "b" * 64, "c" * 64, "d" * 64)
+MARKER = f"MARKER-{secrets.token_hex(8)}"  # in a log line the prompts carry, and in a model's answer
 NVIDIA_SMI = """#!/bin/sh
 echo "0, NVIDIA A100-SXM4-40GB, 97, 39000, 40960, 91"
 echo "1, NVIDIA A100-SXM4-40GB, 1, 12000, 40960, 40"
@@ -44,6 +46,7 @@ def fixture_containers(now: float) -> list[FixtureContainer]:
             ports=[{"PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}],
             logs=[
                 (now - 30, "stdout", "INFO GET / 200 3ms"),
+                (now - 25, "stdout", f"INFO session opened for {MARKER}"),
                 (now - 20, "stderr", "ERROR upstream connect failed: connection refused (db:5432)"),
                 (now - 10, "stderr", "ERROR upstream connect failed: connection refused (db:5433)"),
                 (now - 5, "stdout", "WARN slow request 2300ms"),
@@ -150,9 +153,10 @@ def test_log_triage_runs_end_to_end_and_keeps_only_its_report(
     assert report["duration_seconds"] > 0
     # The raw logs were deleted once the report existed.
     s3 = cloud.client("s3")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=cloud.stack.outputs["WorkspaceBucketName"],
-                                                  Prefix=f"runs/{run_id}/").get("Contents", [])]  # fmt: skip
+    bucket = cloud.stack.outputs["WorkspaceBucketName"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"runs/{run_id}/").get("Contents", [])]
     assert sorted(k.rsplit("/", 1)[1] for k in keys) == ["triage.json", "triage.md"]
+    assert not s3.list_objects_v2(Bucket=bucket, Prefix=f"collected/runs/{run_id}/").get("Contents")
 
 
 def test_gpu_report_flags_a_hot_gpu_and_an_idle_one(operator: AgentClient, host: AgentCore) -> None:
@@ -203,7 +207,9 @@ def test_a_failing_job_fails_its_run_with_the_jobs_error(operator: AgentClient, 
     assert "needs a connection" in run["error"]
 
 
-def test_cancel_ends_a_run_and_a_second_cancel_is_a_conflict(operator: AgentClient, host: AgentCore) -> None:
+def test_cancel_ends_a_run_and_a_second_cancel_is_a_conflict(
+    operator: AgentClient, host: AgentCore, cloud: LocalCloud
+) -> None:
     run_id = launch(operator, {"job": "log_triage"})
     cancelled = operator.post(f"/runs/{run_id}/cancel", {})
     assert cancelled.status_code == 200, cancelled.text
@@ -212,6 +218,10 @@ def test_cancel_ends_a_run_and_a_second_cancel_is_a_conflict(operator: AgentClie
     assert operator.get(f"/runs/{run_id}").json()["status"] == "cancelled"
     again = operator.post(f"/runs/{run_id}/cancel", {})
     assert again.status_code == 409
+    # What the agent uploaded for the cancelled run is deleted once its collections settled.
+    s3, bucket = cloud.client("s3"), cloud.stack.outputs["WorkspaceBucketName"]
+    eventually(lambda: not s3.list_objects_v2(Bucket=bucket, Prefix=f"collected/runs/{run_id}/").get("Contents"),
+               timeout=30)  # fmt: skip
 
 
 def test_since_last_success_lists_the_runs_after_the_last_good_one(operator: AgentClient, host: AgentCore) -> None:
@@ -356,3 +366,115 @@ def test_only_admins_change_the_allowlist(new_agent: Any, host: AgentCore) -> No
     assert agent.get("/allowlist").status_code == 200
     expert = new_agent("expert")
     assert expert.post("/runs", {"job": "service_map"}).status_code == 403
+
+
+class FakeOpenAI:
+    """An OpenAI-compatible chat completions server: it records the prompts it gets and answers a
+    valid triage report with an extra field (the model's musings) that holds the marker."""
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def do_POST(self) -> None:  # noqa: N802
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.prompts.append(json.dumps(request["messages"]))
+                report = {"summary": "2 errors", "findings": [], "next_steps": ["look at db"], "musings": MARKER}
+                body = json.dumps({
+                    "choices": [{"message": {"role": "assistant", "content": json.dumps(report)}}],
+                    "usage": {"prompt_tokens": 1200, "completion_tokens": 80},
+                }).encode()  # fmt: skip
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.dumps({**record.__dict__, "msg": record.getMessage()}, default=str))
+
+
+def everything_stored(cloud: LocalCloud) -> str:
+    """Every item of every table and every object of every bucket, as text."""
+    dynamodb, s3 = cloud.client("dynamodb"), cloud.client("s3")
+    parts: list[str] = []
+    for table in dynamodb.list_tables()["TableNames"]:
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+            parts.append(json.dumps(page["Items"], default=str))
+    for bucket in s3.list_buckets()["Buckets"]:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
+            for item in page.get("Contents", []):
+                parts.append(s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read().decode("latin-1"))
+    return "\n".join(parts)
+
+
+def test_no_prompt_or_response_content_is_stored_logged_or_counted(
+    operator: AgentClient, host: AgentCore, cloud: LocalCloud
+) -> None:
+    # GIVEN a model whose prompts carry the marker (a log line) and whose answer carries it too
+    model = FakeOpenAI()
+    lines = Lines()
+    loggers = [logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict) if "lighthouse" in name]
+    levels = [each.level for each in loggers]
+    for each in loggers:
+        each.addHandler(lines)
+        each.setLevel(logging.DEBUG)
+    try:
+        put = operator.put("/connections/fake-openai", {"provider": "openai", "base_url": model.url, "api_key": "k"})
+        assert put.status_code == 200, put.text
+        # WHEN a run asks it
+        body = {"job": "log_triage", "targets": [WEB[:12]],
+                "llm": {"provider": "openai", "model": "gpt-4o-mini", "connection": "fake-openai"}}  # fmt: skip
+        run = finished(operator, launch(operator, body))
+    finally:
+        for each, level in zip(loggers, levels, strict=True):
+            each.removeHandler(lines)
+            each.setLevel(level)
+        model.server.shutdown()
+    assert run["status"] == "success", run
+    assert any(MARKER in prompt for prompt in model.prompts)  # the marker did reach the model
+    assert run["jobs"][0]["tokens"] == 1280
+    # THEN the marker is in no table item, no S3 object, no log line and no metric
+    assert MARKER not in everything_stored(cloud)
+    assert lines.lines, "the platform logged nothing: the log check would prove nothing"
+    assert not [line for line in lines.lines if MARKER in line]
+    assert MARKER not in host.log.read_text()
+    stats = operator.get("/llm/token-stats").text + operator.get("/llm/cost-report").text
+    assert MARKER not in stats
+    priced = operator.get(f"/runs/{run['run_id']}/report").json()
+    assert priced["cost_usd"] > 0  # gpt-4o-mini is priced by genai-prices
+
+
+def test_the_ledger_entry_model_has_no_field_that_could_hold_content() -> None:
+    from lighthouse.runs.models import LedgerEntry
+
+    free_text = {
+        name: field.annotation for name, field in LedgerEntry.model_fields.items()
+        if "str" in str(field.annotation) and not any(
+            getattr(m, "max_length", None) or getattr(m, "pattern", None) for m in field.metadata
+        )
+    }  # fmt: skip
+    assert free_text == {}, "every text field of a ledger entry is a bounded identifier"
+    with pytest.raises(ValueError, match="Extra inputs"):
+        LedgerEntry.model_validate({**_entry(), "prompt": "hello"})
+
+
+def _entry() -> dict[str, Any]:
+    return {
+        "call_id": "llm-0123456789", "at": 1.0, "source": "run", "provider": "openai", "model": "gpt-4o",
+        "input_tokens": 1, "output_tokens": 1, "cost_usd": 0.0, "priced": True, "latency_ms": 1.0,
+    }  # fmt: skip

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lighthouse.logs import RedactingStdFormatter
 from lighthouse_tools.agent_core.client import AgentConnection, Broker, PahoPublisher
 from lighthouse_tools.agent_core.collect import Collector
 from lighthouse_tools.agent_core.components import Components
@@ -140,5 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="lighthouse agent-core")
     add_arguments(parser)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingStdFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     return run(parser.parse_args(arguments), arguments)

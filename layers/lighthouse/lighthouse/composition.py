@@ -39,6 +39,7 @@ from lighthouse.fleet.rollout_service import RolloutService
 from lighthouse.fleet.service import FleetService
 from lighthouse.lazy import Lazy
 from lighthouse.leases import Lease, WaitCaps, WaitLeases
+from lighthouse.logs import logger as logger_for
 from lighthouse.notify import Pacing, admission, notifier
 from lighthouse.pipelines.connections import ConnectionStore
 from lighthouse.pipelines.memory import MemoryStore
@@ -49,7 +50,7 @@ from lighthouse.pipelines.stages import StageRunner
 from lighthouse.pipelines.store import task_states
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 from lighthouse.runs.jobs import RunJobRunner, Storage
-from lighthouse.runs.ledger import LlmLedger
+from lighthouse.runs.ledger import LlmLedger, Who
 from lighthouse.runs.service import RunService
 from lighthouse.runs.store import RunStates
 from lighthouse.secrets import resolve_llm_api_key, resolve_master_secret
@@ -141,10 +142,9 @@ class Components:
 
     def poison_sink(self, consumer: str, queue_url: str) -> PoisonSink:
         """One consumer's poison records: its failure queue, or without one only a log line and a metric."""
-        from aws_lambda_powertools import Logger
 
         send = sqs_sender(self.client("sqs"), queue_url) if queue_url else (lambda body: None)
-        return PoisonSink(consumer, send, Logger(service=f"lighthouse-{consumer}"))
+        return PoisonSink(consumer, send, logger_for(f"lighthouse-{consumer}"))
 
     # ---- agents and credentials ---------------------------------------------------------------
 
@@ -385,6 +385,9 @@ class Components:
                 timeout_seconds=settings.validation_llm_timeout_seconds,
             ),
             bedrock_client=self.client("bedrock-runtime") if settings.validation_llm_provider == "bedrock" else None,
+            record_call=lambda provider, model, tokens_in, tokens_out, latency: self.llm_ledger.record_call(
+                "validation", provider, model, tokens_in, tokens_out, latency, Who(agent_id="llm-expert")
+            ),
         )
 
     @cached_property
@@ -508,9 +511,6 @@ class Components:
                 raise ConfigurationError("no runs state machine is configured (LIGHTHOUSE_RUNS_STATE_MACHINE_ARN)")
             self.task_tokens.start(machine, run_id, {"run_id": run_id})
 
-        def stop_execution(execution: str, cause: str) -> None:
-            self.client("stepfunctions").stop_execution(executionArn=execution, error="RunCancelled", cause=cause)
-
         return RunService(
             events=self.events,
             read_models=self.read_models,
@@ -521,7 +521,6 @@ class Components:
             ledger=self.llm_ledger,
             clock=self.clock,
             start_execution=start_execution,
-            stop_execution=stop_execution,
             presign_get=lambda key, seconds: storage.presign("get_object", key, seconds),
             configured_directives=configured_directives(settings.run_directives),
             schedules=schedules(settings.run_schedules),

@@ -15,7 +15,6 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from aws_lambda_powertools import Logger
 from chalice.app import Chalice, Request, Response
 from pydantic import BaseModel
 
@@ -24,8 +23,9 @@ from lighthouse.api.params import PATH_PATTERNS, Query, check_path_param
 from lighthouse.auth.tokens import Principal
 from lighthouse.errors import Forbidden, LighthouseError, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from lighthouse.http import error_body, error_response, parse_body
+from lighthouse.logs import logger as logger_for
 
-logger = Logger(service="lighthouse-api")
+logger = logger_for("lighthouse-api")
 
 View = Callable[..., Any]
 R = TypeVar("R")

@@ -19,11 +19,10 @@ import json
 import sys
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
+from lighthouse.logs import logger as logger_for
 from lighthouse.pipelines.manifests import PluginsManifest
 
-logger = Logger(service="lighthouse-pipelines")
+logger = logger_for("lighthouse-pipelines")
 REDACTED_FIELDS = frozenset({"prompt", "completion", "content", "stdout", "stderr", "text", "arguments"})
 HOOKS = (
     "before_task",

@@ -54,6 +54,7 @@ from lighthouse.pipelines.registry import PipelineRegistry
 from lighthouse.pipelines.store import record, task_stream
 from lighthouse.pipelines.tools import PLAN_KEYS, PLAN_SCHEMA, ToolRunner, Workspace
 from lighthouse.providers import Message, Provider, ProviderError, estimate_tokens
+from lighthouse.runs.ledger import LlmLedger, Who
 
 
 @dataclass
@@ -93,6 +94,7 @@ class StageRunner:
         clock: Clock,
         connections: ConnectionStore,
         bedrock_client: Callable[[], Any] = lambda: None,
+        ledger: LlmLedger | None = None,
     ) -> None:
         self._events = events
         self._tasks = tasks
@@ -103,6 +105,7 @@ class StageRunner:
         self._clock = clock
         self._connections = connections
         self._bedrock = bedrock_client
+        self._ledger = ledger
 
     def _task(self, task_id: str) -> tuple[TaskState, int]:
         return self._tasks.load(task_stream(task_id))
@@ -317,6 +320,11 @@ class StageRunner:
                 completion=completion.text,
             )
         )
+        if self._ledger is not None:
+            self._ledger.record_call(
+                "pipeline", agent.provider, agent.model, completion.prompt_tokens, completion.completion_tokens,
+                (time.perf_counter() - started) * 1000, Who(task_id=task_id, agent_id=call.state.owner),
+            )  # fmt: skip
         call.plugins.call("after_agent_call", {"task_id": task_id, "stage": stage, "tokens": completion.total_tokens})
         return completion, call_cost
 

@@ -49,6 +49,8 @@ from lighthouse.runs.models import (
 from lighthouse.runs.store import ALLOWLIST_STREAM, AllowlistState, RunStates, run_stream
 
 RUNNER = "run-runner"
+# Raw collected data: apart from the runs' artifacts, so that a lifecycle rule can expire it.
+COLLECTED = "collected/"
 
 
 class JobFailed(LighthouseError):
@@ -169,7 +171,7 @@ class RunJobRunner:
                 refused[target] = reason
                 continue
             suffix = "log" if spec.collects == "logs" else "json"
-            key = f"{job_prefix(state.run_id, job)}collected/{target}.{suffix}"
+            key = f"{COLLECTED}{job_prefix(state.run_id, job)}{target}.{suffix}"
             fields: dict[str, Any] = {
                 "kind": spec.collects,
                 "upload_url": self._storage.presign("put_object", key, self._collect_ttl + 60),
@@ -202,7 +204,9 @@ class RunJobRunner:
         """{"waiting": bool}: still waiting while a collect command is open and the ttl has not passed."""
         state = self._state(run_id)
         job = state.jobs[index]
-        if job.status != "collecting":
+        # A cancelled run still waits for the uploads in flight, so that finish can delete them.
+        in_flight = job.status == "collecting" or (job.status == "cancelled" and job.started_at is not None)
+        if not in_flight:
             return {"waiting": False}
         if self._clock.now() > (job.started_at or 0) + self._collect_ttl:
             return {"waiting": False}
@@ -228,8 +232,7 @@ class RunJobRunner:
             return {"status": "failed"}
         stored = self._store_artifacts(state, job, spec, result)
         execute(self._events, run_stream(run_id), logic.RUN_FOLD, logic.artifacts, stored, inline=self._runs)
-        for key in self._collected_keys(state, job):
-            self._storage.delete(key)
+        self._delete_collected(state, job)
         done = RunJobSucceeded(index=index, tokens=tokens, cost_usd=cost, llm_calls=1, at=self._clock.now())
         self._record(run_id, done)
         return {"status": "success"}
@@ -245,15 +248,23 @@ class RunJobRunner:
             status, reason = "failed", error[:2000]
         finished = RunFinished(status=status, error=reason, at=self._clock.now())  # type: ignore[arg-type]
         outcome = execute(self._events, run_stream(run_id), logic.RUN_FOLD, logic.finish, finished, inline=self._runs)
+        # Raw data a failed or cancelled job never analysed goes too (the bucket's lifecycle rule
+        # expires what an agent uploads after this).
+        for job in outcome.state.jobs:
+            self._delete_collected(outcome.state, job)
         if outcome.appended:
             self._on_finished(outcome.state)
         return {"status": outcome.state.status}
+
+    def _delete_collected(self, state: RunState, job: JobView) -> None:
+        for key in self._collected_keys(state, job):
+            self._storage.delete(key)
 
     # ---- analysis ---------------------------------------------------------------------------------
 
     def _collected_keys(self, state: RunState, job: JobView) -> list[str]:
         suffix = "log" if job.job == "log_triage" else "json"
-        return [f"{job_prefix(state.run_id, job)}collected/{target}.{suffix}" for target in job.collections]
+        return [f"{COLLECTED}{job_prefix(state.run_id, job)}{target}.{suffix}" for target in job.collections]
 
     def _collected(self, state: RunState, job: JobView) -> tuple[dict[str, bytes], dict[str, str]]:
         """What each target uploaded, and why the others gave nothing."""

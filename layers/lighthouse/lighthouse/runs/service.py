@@ -76,7 +76,6 @@ class RunService:
         ledger: LlmLedger,
         clock: Clock,
         start_execution: Callable[[str], None],  # run id -> (the state machine records its execution)
-        stop_execution: Callable[[str, str], None],  # (execution ARN, cause)
         presign_get: Callable[[str, int], str],  # (key, seconds) -> URL
         configured_directives: dict[str, Directive] | None = None,
         schedules: dict[str, str] | None = None,
@@ -91,7 +90,6 @@ class RunService:
         self.ledger = ledger
         self._clock = clock
         self._start_execution = start_execution
-        self._stop_execution = stop_execution
         self._presign_get = presign_get
         self._configured = {**D1_DIRECTIVES, **(configured_directives or {})}
         self._schedules = schedules or {}
@@ -242,10 +240,8 @@ class RunService:
             raise Forbidden("only the caller that launched a run (or an admin) may cancel it")
         finished = RunFinished(status="cancelled", by=principal.agent_id, at=self._clock.now())
         outcome = execute(self._events, run_stream(run_id), logic.RUN_FOLD, logic.finish, finished, inline=self._runs)
-        if state.execution:
-            # An execution that already ended cannot be stopped, which is fine.
-            with contextlib.suppress(Exception):
-                self._stop_execution(state.execution, f"cancelled by {principal.agent_id}")
+        # The execution is not stopped: its steps see the run ended and skip their work, but wait for
+        # the collections already sent, so that its finish step deletes what the agents upload.
         return logic.run_view(outcome.state)
 
     # ---- schedules -------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -49,12 +51,23 @@ class LlmSettings:
     expert_id: str = "llm-expert"
 
 
+# What the expert tells the LLM ledger of each call: (provider, model, input, output tokens, latency ms).
+CallRecorder = Callable[[str, str, int, int, float], None]
+
+
 class LlmExpert:
-    def __init__(self, settings: LlmSettings, bedrock_client: Any = None, session: requests.Session | None = None):
+    def __init__(
+        self,
+        settings: LlmSettings,
+        bedrock_client: Any = None,
+        session: requests.Session | None = None,
+        record_call: CallRecorder | None = None,
+    ):
         self.expert_id = settings.expert_id
         self._settings = settings
         self._bedrock = bedrock_client
         self._http = session or requests.Session()
+        self._record_call = record_call
 
     def review(self, tool_name: str, tool_input: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
         prompt = (
@@ -79,7 +92,14 @@ class LlmExpert:
             bedrock_client=self._bedrock,
             session=self._http,
         )
-        return provider.generate([Message("system", SYSTEM_PROMPT), Message("user", prompt)]).text
+        started = time.perf_counter()
+        completion = provider.generate([Message("system", SYSTEM_PROMPT), Message("user", prompt)])
+        if self._record_call is not None:
+            latency = (time.perf_counter() - started) * 1000
+            self._record_call(
+                settings.provider, settings.model, completion.prompt_tokens, completion.completion_tokens, latency
+            )
+        return completion.text
 
 
 def check_reply(text: str) -> dict[str, Any]:
