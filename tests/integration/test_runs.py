@@ -380,7 +380,7 @@ class FakeOpenAI:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.prompts.append(json.dumps(request["messages"]))
                 report = {"summary": "2 errors", "findings": [], "next_steps": ["look at db"], "musings": MARKER}
