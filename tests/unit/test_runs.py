@@ -217,7 +217,8 @@ def test_gpu_anomalies_and_the_service_maps_mermaid() -> None:
 
 def test_a_models_extra_keys_are_not_kept() -> None:
     schema = TEMPLATES["log_triage"].output_schema
-    finding = {"container": "c", "severity": "error", "error": "e", "count": 1, "likely_cause": "x", "thoughts": "secret"}
+    finding = {"container": "c", "severity": "error", "error": "e", "count": 1, "likely_cause": "x"}
+    finding["thoughts"] = "secret"
     value = {"summary": "s", "findings": [finding], "musings": "secret"}
     assert "secret" not in json.dumps(analysis.project(value, schema))
 
