@@ -35,6 +35,7 @@ from lighthouse_tools.fleet_cli import register as register_fleet_commands
 from lighthouse_tools.localcloud.durable.datadir import DATA_DIR_VARIABLE, DEFAULT_DATA_DIR, DataDirectoryError
 from lighthouse_tools.localcloud.durable.datadir import resolve as resolve_data_dir
 from lighthouse_tools.policy_cli import register as register_policy_commands
+from lighthouse_tools.runs_cli import register as register_runs_commands
 
 DEFAULT_STATE_FILE = Path(".lighthouse/local.json")
 ROLES = ("agent", "expert", "human", "admin")
@@ -425,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_policy_commands(commands)
     register_fleet_commands(commands)
+    register_runs_commands(commands)
 
     env = commands.add_parser("env", help="print `export` lines for a deployed stack's resources")
     env.add_argument("--stack", default="lighthouse")

@@ -138,3 +138,32 @@ def test_an_agent_cannot_set_the_allowlist_through_mcp(platform: Platform) -> No
         assert "403" in json.dumps(refused.model_dump(mode="json")["content"])
 
     run_with(lambda: over_http(platform, token), scenario)
+
+
+def test_the_runs_cli(platform: Platform, tmp_path: Any) -> None:
+    templates = platform.cli("runs", "templates")
+    assert templates.returncode == 0, templates.stderr
+    assert {t["task_key"] for t in json.loads(templates.stdout)["templates"]} == {
+        "log_triage", "gpu_report", "service_map"
+    }  # fmt: skip
+    allowlist = tmp_path / "allowlist.json"
+    allowlist.write_text(json.dumps([{"container_id": "web01", "enabled": False, "description": "paused"}]))
+    assert platform.cli("runs", "allowlist", "--set", str(allowlist)).returncode == 0
+    shown = json.loads(platform.cli("runs", "allowlist").stdout)
+    assert shown["entries"][0]["enabled"] is False
+    launched = platform.cli("runs", "launch", "service_map", "--param", "include_stopped=true", "--wait", "60")
+    run = json.loads(launched.stdout)
+    assert launched.returncode == 1  # no agent reports an inventory here: the run fails, and says why
+    assert run["status"] == "failed"
+    assert "no agent has reported an inventory" in run["error"]
+    assert run["jobs"][0]["parameters"]["include_stopped"] is True
+    listed = platform.cli("runs", "ls", "--job", "service_map")
+    assert run["run_id"] in listed.stdout
+    since = json.loads(platform.cli("runs", "since-last-success", "service_map").stdout)
+    assert run["run_id"] in {r["run_id"] for r in since["runs"]}
+    bad = platform.cli("runs", "launch", "log_triage", "--param", "nonsense")
+    assert bad.returncode == 2
+    assert "KEY=VALUE" in bad.stderr
+    refused = platform.cli("runs", "launch", "log_triage", "--param", "since_seconds=1")
+    assert refused.returncode == 1
+    assert "since_seconds" in refused.stderr
