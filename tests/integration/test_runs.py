@@ -478,3 +478,18 @@ def _entry() -> dict[str, Any]:
         "call_id": "llm-0123456789", "at": 1.0, "source": "run", "provider": "openai", "model": "gpt-4o",
         "input_tokens": 1, "output_tokens": 1, "cost_usd": 0.0, "priced": True, "latency_ms": 1.0,
     }  # fmt: skip
+
+
+def test_metrics_count_runs_by_job_and_outcome_and_tokens_by_day(operator: AgentClient, host: AgentCore) -> None:
+    finished(operator, launch(operator, {"job": "service_map"}))
+    metrics = operator.get("/metrics/json").json()
+    service_map = next(j for j in metrics["jobs"] if j["job"] == "service_map")
+    assert service_map["runs"]["success"] >= 1
+    assert service_map["runs"]["failed"] >= 1
+    assert 0 < service_map["success_rate"] < 1
+    assert service_map["run_seconds_sum"] > 0
+    assert metrics["llm_by_day"][-1]["input_tokens"] > 0
+    text = operator.get("/metrics")
+    assert text.headers["Content-Type"].startswith("text/plain")
+    assert 'lighthouse_runs_total{job="service_map",status="success"}' in text.text
+    assert "# TYPE lighthouse_llm_cost_usd_total counter" in text.text

@@ -536,7 +536,7 @@ class Components:
         from lighthouse.fleet.store import command_states
         from lighthouse.runs.inventory import InventoryReader
         from lighthouse.runs.jobs import RunJobRunner
-        from lighthouse.runs.notify import notifier_of
+        from lighthouse.runs.notify import finished_run, notifier_of
         from lighthouse.runs.store import allowlist_states
 
         settings, dynamodb, table = self.settings, self.client("dynamodb"), self.settings.read_models_table
@@ -553,7 +553,7 @@ class Components:
             clock=self.clock,
             state_machine_arn=settings.runs_state_machine_arn,
             collect_ttl_seconds=settings.run_collect_ttl_seconds,
-            on_finished=notifier_of(self.client("sqs"), settings.run_notify_queue_url),
+            on_finished=finished_run(self.read_models, notifier_of(self.client("sqs"), settings.run_notify_queue_url)),
             bedrock_client=lambda: self.client("bedrock-runtime"),
         )
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from chalice.app import Request
+from chalice.app import Request, Response
 from pydantic import BaseModel
 
 from lighthouse.api.endpoints import ADMIN, Endpoints
 from lighthouse.api.params import CURSOR, Query, limit
 from lighthouse.auth.tokens import Principal
+from lighthouse.runs.metrics import RunMetrics, prometheus
 from lighthouse.runs.models import (
     Allowlist,
     CostReport,
@@ -187,6 +188,20 @@ def add_routes(endpoints: Endpoints[R], runs_of: Callable[[R], RunService], sign
         api: R, request: Request, principal: Principal, since: str | None, until: str | None
     ) -> UsageByDirective:
         return runs_of(api).usage_by_directive(since, until)
+
+    @endpoints.route(
+        "/metrics", "GET", summary="Runs and LLM metrics as Prometheus text (durations, outcomes, tokens, cost a day)",
+        query=WINDOW[:1],
+    )  # fmt: skip
+    def metrics_text(api: R, request: Request, principal: Principal, since: str | None) -> Response:
+        text = prometheus(runs_of(api).metrics(since))
+        return Response(body=text, status_code=200, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+    @endpoints.route(
+        "/metrics/json", "GET", summary="The same metrics as JSON", response_model=RunMetrics, query=WINDOW[:1]
+    )
+    def metrics_json(api: R, request: Request, principal: Principal, since: str | None) -> RunMetrics:
+        return runs_of(api).metrics(since)
 
     @endpoints.route(
         "/webhooks/signing-key", "GET", roles=ADMIN, response_model=SigningKey,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,9 +76,22 @@ class Storage:
     def delete(self, key: str) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=key)
 
+    def delete_prefix(self, prefix: str) -> None:
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+
 
 def job_prefix(run_id: str, job: JobView) -> str:
     return f"runs/{run_id}/{job.index}-{job.job}/"
+
+
+@dataclass(frozen=True)
+class Planned:
+    agent_id: str
+    request_id: str
+    fields: dict[str, Any]
 
 
 class RunJobRunner:
@@ -144,26 +158,41 @@ class RunJobRunner:
             return {"waiting": job.status == "collecting"}
         spec = template(job.job)
         try:
-            collections, refused = self._send_collections(state, job, spec)
+            planned, refused = self._plan_collections(state, job, spec)
         except JobFailed as failed:
             self._record(run_id, RunJobFailed(index=index, error=failed.message, at=self._clock.now()))
             return {"waiting": False}
         now = self._clock.now()
         for target, reason in refused.items():
             self._record(run_id, RunCollectionRefused(index=index, target=target, reason=reason, at=now))
-        self._record(run_id, RunJobCollecting(index=index, collections=collections, refused=refused, at=now))
+        collections = {target: plan.request_id for target, plan in planned.items()}
+        # Recorded before anything is sent: a run cancelled meanwhile sends nothing, and whatever is
+        # sent is known to the steps that wait for it and delete what it uploads.
+        recorded = self._record(run_id, RunJobCollecting(index=index, collections=collections, refused=refused, at=now))
+        if recorded.jobs[index].status != "collecting":
+            return {"waiting": False}
+        for target, plan in planned.items():
+            try:
+                self._fleet().dispatch(RUNNER, plan.agent_id, "collect", plan.fields, self._collect_ttl, None,
+                                       plan.request_id)  # fmt: skip
+            except LighthouseError as error:
+                reason = f"could not send the collect command: {error.message}"
+                self._record(run_id, RunCollectionRefused(index=index, target=target, reason=reason, at=now))
+                del collections[target]
         if spec.collects != "inventory" and not collections:
-            reasons = "; ".join(f"{t}: {r}" for t, r in refused.items()) or "no targets"
+            final = self._state(run_id).jobs[index].refused
+            reasons = "; ".join(f"{t}: {r}" for t, r in final.items()) or "no targets"
             self._record(run_id, RunJobFailed(index=index, error=f"nothing to collect from: {reasons}", at=now))
             return {"waiting": False}
         return {"waiting": bool(collections)}
 
-    def _send_collections(
+    def _plan_collections(
         self, state: RunState, job: JobView, spec: JobTemplate
-    ) -> tuple[dict[str, str], dict[str, str]]:
+    ) -> tuple[dict[str, Planned], dict[str, str]]:
+        """The collect command for each allowed target, and why the others get none."""
         if spec.collects == "inventory":
             return {}, {}
-        collections: dict[str, str] = {}
+        planned: dict[str, Planned] = {}
         refused: dict[str, str] = {}
         since = self._clock.now() - float(job.parameters.get("since_seconds", 3600))
         for target, agent_id, reason in self._placements(job, spec):
@@ -178,13 +207,8 @@ class RunJobRunner:
             }
             if spec.collects == "logs":
                 fields |= {"container_id": target, "since": since, "max_lines": int(job.parameters["max_lines"])}
-            try:
-                accepted = self._fleet().dispatch(RUNNER, agent_id, "collect", fields, self._collect_ttl)
-            except LighthouseError as error:
-                refused[target] = f"could not send the collect command: {error.message}"
-                continue
-            collections[target] = accepted.request_id
-        return collections, refused
+            planned[target] = Planned(agent_id, f"cmd-{secrets.token_hex(12)}", fields)
+        return planned, refused
 
     def _placements(self, job: JobView, spec: JobTemplate) -> list[tuple[str, str | None, str]]:
         """(target, the agent to ask or None, why not). Containers must be allowlisted and enabled."""
@@ -210,11 +234,7 @@ class RunJobRunner:
             return {"waiting": False}
         if self._clock.now() > (job.started_at or 0) + self._collect_ttl:
             return {"waiting": False}
-        open_commands = [
-            rid
-            for rid in job.collections.values()
-            if self._commands.load(command_stream(rid))[0].status not in FINAL_STATUSES
-        ]
+        open_commands = [rid for rid in job.collections.values() if _open(self._commands.load(command_stream(rid))[0])]
         return {"waiting": bool(open_commands)}
 
     def analyse(self, run_id: str, index: int) -> dict[str, Any]:
@@ -250,10 +270,10 @@ class RunJobRunner:
         outcome = execute(self._events, run_stream(run_id), logic.RUN_FOLD, logic.finish, finished, inline=self._runs)
         # Raw data a failed or cancelled job never analysed goes too (the bucket's lifecycle rule
         # expires what an agent uploads after this).
-        for job in outcome.state.jobs:
-            self._delete_collected(outcome.state, job)
-        if outcome.appended:
-            self._on_finished(outcome.state)
+        self._storage.delete_prefix(f"{COLLECTED}runs/{run_id}/")
+        # Also after a cancel (recorded by the API): metrics count a run once, and notifications carry
+        # the run's own delivery id, which receivers refuse to take twice.
+        self._on_finished(outcome.state)
         return {"status": outcome.state.status}
 
     def _delete_collected(self, state: RunState, job: JobView) -> None:
@@ -274,6 +294,9 @@ class RunJobRunner:
         for target, request_id in job.collections.items():
             command, _ = self._commands.load(command_stream(request_id))
             result = command.result or {}
+            if not command.exists:
+                missing[target] = "the collect command was never sent"
+                continue
             if command.status != "succeeded" or not result.get("ok"):
                 missing[target] = str(result.get("error") or f"the collect command {command.status}")
                 continue
@@ -383,3 +406,8 @@ def _gpu_data(job: JobView, got: dict[str, bytes], missing: dict[str, str]) -> t
         reports, float(job.parameters["max_temperature_c"]), float(job.parameters["idle_utilization_percent"])
     )
     return json.dumps(reports, sort_keys=True), draft
+
+
+def _open(command: CommandState) -> bool:
+    """Still waiting for: sent and not ended (a command that was never recorded never will be)."""
+    return command.exists and command.status not in FINAL_STATUSES

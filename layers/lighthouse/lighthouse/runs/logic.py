@@ -88,7 +88,10 @@ _EVOLVE: dict[type[Event], Callable[[RunState, Any], RunState]] = {
     ),
     RunJobCollecting: _collecting,
     RunCollectionRefused: lambda state, e: _job(
-        state, e.index, refused={**state.jobs[e.index].refused, e.target: e.reason}
+        state,
+        e.index,
+        refused={**state.jobs[e.index].refused, e.target: e.reason},
+        collections={t: r for t, r in state.jobs[e.index].collections.items() if t != e.target},
     ),
     RunJobAnalysing: lambda state, e: _job(state, e.index, status="analysing"),
     RunArtifactStored: _artifact,

@@ -5,13 +5,12 @@ a growing delay until the queue's DLQ takes it."""
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable
 from typing import Any
 
 import requests
 
-from lighthouse.runs.models import RunNotification, RunState
+from lighthouse.runs.models import FINAL_RUN_STATUSES, RunNotification, RunState
 from lighthouse.runs.webhooks import SIGNATURE_HEADER, sign
 
 TIMEOUT_SECONDS = 10
@@ -23,10 +22,23 @@ def notifier_of(sqs: Any, queue_url: str) -> Callable[[RunState], None]:
 
     def notify(state: RunState) -> None:
         if state.notify_url and queue_url:
-            body = {"run_id": state.run_id, "delivery_id": f"dlv-{secrets.token_hex(12)}"}
+            # One delivery id per run: a second finish (a retried step) is a replay to the receiver.
+            body = {"run_id": state.run_id, "delivery_id": f"dlv-{state.run_id}"}
             sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
 
     return notify
+
+
+def finished_run(read_models: Any, notify: Callable[[RunState], None]) -> Callable[[RunState], None]:
+    """What happens when a run has ended: its metrics are counted (once) and its notification queued."""
+    from lighthouse.runs import metrics
+
+    def finished(state: RunState) -> None:
+        if state.status in FINAL_RUN_STATUSES:
+            metrics.record(read_models, state)
+            notify(state)
+
+    return finished
 
 
 def notification(state: RunState, delivery_id: str) -> RunNotification:

@@ -20,6 +20,8 @@ from lighthouse.runs import logic
 from lighthouse.runs.catalog import D1_DIRECTIVES, TEMPLATES, template
 from lighthouse.runs.inventory import InventoryReader
 from lighthouse.runs.ledger import LlmLedger
+from lighthouse.runs.metrics import RunMetrics
+from lighthouse.runs.metrics import collect as collect_metrics
 from lighthouse.runs.models import (
     Allowlist,
     ArtifactView,
@@ -292,7 +294,10 @@ class RunService:
         containers, agents = self._inventory.listing(allowlist)
         return Inventory(allowlist=allowlist, containers=containers, agents=agents)
 
-    # ---- the ledger's reports ----------------------------------------------------------------
+    # ---- metrics and the ledger's reports -------------------------------------------------------
+
+    def metrics(self, since: str | None = None) -> RunMetrics:
+        return collect_metrics(self._read_models, self.ledger, since)
 
     def token_stats(self, since: str | None, until: str | None) -> TokenStats:
         return self.ledger.token_stats(since, until)
