@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -31,7 +32,7 @@ def _print(value: Any) -> int:
     return 0
 
 
-def _get(name: str, path: str) -> Any:
+def _get(name: str, path: str) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
         return as_admin(f"runs {name}", args, lambda api: _print(api.request("GET", path.format(**vars(args)))))
 
@@ -119,7 +120,7 @@ def cmd_allowlist(args: argparse.Namespace) -> int:
     return as_admin("runs allowlist", args, lambda api: _print(api.request("PUT", "/allowlist", {"entries": entries})))
 
 
-def _window(name: str, path: str) -> Any:
+def _window(name: str, path: str) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
         query = urlencode({k: v for k, v in (("since", args.since), ("until", args.until)) if v})
         return as_admin(f"runs {name}", args, lambda api: _print(api.request("GET", f"{path}?{query}")))

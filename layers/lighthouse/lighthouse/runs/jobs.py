@@ -171,6 +171,18 @@ class RunJobRunner:
         recorded = self._record(run_id, RunJobCollecting(index=index, collections=collections, refused=refused, at=now))
         if recorded.jobs[index].status != "collecting":
             return {"waiting": False}
+        self._dispatch(run_id, index, planned, collections, now)
+        if spec.collects != "inventory" and not collections:
+            final = self._state(run_id).jobs[index].refused
+            reasons = "; ".join(f"{t}: {r}" for t, r in final.items()) or "no targets"
+            self._record(run_id, RunJobFailed(index=index, error=f"nothing to collect from: {reasons}", at=now))
+            return {"waiting": False}
+        return {"waiting": bool(collections)}
+
+    def _dispatch(
+        self, run_id: str, index: int, planned: dict[str, Planned], collections: dict[str, str], now: float
+    ) -> None:
+        """Send each planned command; one the fleet refuses is recorded as refused (and not waited for)."""
         for target, plan in planned.items():
             try:
                 self._fleet().dispatch(RUNNER, plan.agent_id, "collect", plan.fields, self._collect_ttl, None,
@@ -179,12 +191,6 @@ class RunJobRunner:
                 reason = f"could not send the collect command: {error.message}"
                 self._record(run_id, RunCollectionRefused(index=index, target=target, reason=reason, at=now))
                 del collections[target]
-        if spec.collects != "inventory" and not collections:
-            final = self._state(run_id).jobs[index].refused
-            reasons = "; ".join(f"{t}: {r}" for t, r in final.items()) or "no targets"
-            self._record(run_id, RunJobFailed(index=index, error=f"nothing to collect from: {reasons}", at=now))
-            return {"waiting": False}
-        return {"waiting": bool(collections)}
 
     def _plan_collections(
         self, state: RunState, job: JobView, spec: JobTemplate

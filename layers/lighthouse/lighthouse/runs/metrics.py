@@ -104,55 +104,37 @@ def collect(read_models: ReadModelStore, ledger: LlmLedger, since: str | None = 
     return RunMetrics(jobs=jobs, llm_by_day=by_day)
 
 
+def _family(name: str, kind: str, help_text: str, samples: list[tuple[dict[str, str], Any]]) -> list[str]:
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+    for labels, value in samples:
+        shown = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        lines.append(f"{name}{{{shown}}} {value}")
+    return lines
+
+
+def _job_families(jobs: list[JobMetrics]) -> list[str]:
+    outcomes = [({"job": j.job, "status": s}, n) for j in jobs for s, n in sorted(j.runs.items())]
+    rates = [({"job": j.job}, j.success_rate) for j in jobs if j.success_rate is not None]
+    return [
+        *_family("lighthouse_runs_total", "counter", "Finished runs of each job template, by outcome", outcomes),
+        *_family("lighthouse_job_success_ratio", "gauge", "Share of a job template's runs that succeeded", rates),
+        *_family("lighthouse_run_duration_seconds_sum", "counter", "Total run duration, launch to end",
+                 [({"job": j.job}, j.run_seconds_sum) for j in jobs]),
+        *_family("lighthouse_job_duration_seconds_sum", "counter", "Total job duration, collection to report",
+                 [({"job": j.job}, j.job_seconds_sum) for j in jobs]),
+        *_family("lighthouse_job_duration_seconds_count", "counter", "Jobs timed",
+                 [({"job": j.job}, j.jobs_timed) for j in jobs]),
+    ]  # fmt: skip
+
+
 def prometheus(metrics: RunMetrics) -> str:
-    lines: list[str] = []
-
-    def family(name: str, kind: str, help_text: str, samples: list[tuple[dict[str, str], Any]]) -> None:
-        lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"])
-        for labels, value in samples:
-            shown = ",".join(f'{k}="{v}"' for k, v in labels.items())
-            lines.append(f"{name}{{{shown}}} {value}")
-
-    family(
-        "lighthouse_runs_total",
-        "counter",
-        "Finished runs of each job template, by outcome",
-        [({"job": j.job, "status": s}, n) for j in metrics.jobs for s, n in sorted(j.runs.items())],
-    )
-    family(
-        "lighthouse_job_success_ratio",
-        "gauge",
-        "Share of a job template's finished runs that succeeded",
-        [({"job": j.job}, j.success_rate) for j in metrics.jobs if j.success_rate is not None],
-    )
-    family(
-        "lighthouse_run_duration_seconds_sum",
-        "counter",
-        "Total run duration, launch to end",
-        [({"job": j.job}, j.run_seconds_sum) for j in metrics.jobs],
-    )
-    family(
-        "lighthouse_job_duration_seconds_sum",
-        "counter",
-        "Total job duration, collection to report",
-        [({"job": j.job}, j.job_seconds_sum) for j in metrics.jobs],
-    )
-    family(
-        "lighthouse_job_duration_seconds_count",
-        "counter",
-        "Jobs timed",
-        [({"job": j.job}, j.jobs_timed) for j in metrics.jobs],
-    )
-    family(
-        "lighthouse_llm_tokens_total",
-        "counter",
-        "LLM tokens per UTC day",
-        [
-            ({"day": d.day, "kind": kind}, getattr(d, f"{kind}_tokens"))
-            for d in metrics.llm_by_day
-            for kind in ("input", "output")
-        ],
-    )
-    family("lighthouse_llm_cost_usd_total", "counter", "LLM cost per UTC day (USD)",
-           [({"day": d.day}, d.cost_usd) for d in metrics.llm_by_day])  # fmt: skip
+    days = metrics.llm_by_day
+    tokens = [({"day": d.day, "kind": "input"}, d.input_tokens) for d in days]
+    tokens += [({"day": d.day, "kind": "output"}, d.output_tokens) for d in days]
+    lines = [
+        *_job_families(metrics.jobs),
+        *_family("lighthouse_llm_tokens_total", "counter", "LLM tokens per UTC day", tokens),
+        *_family("lighthouse_llm_cost_usd_total", "counter", "LLM cost per UTC day (USD)",
+                 [({"day": d.day}, d.cost_usd) for d in days]),
+    ]  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -52,7 +52,7 @@ class LlmSettings:
 
 
 # What the expert tells the LLM ledger of each call: (provider, model, input, output tokens, latency ms).
-CallRecorder = Callable[[str, str, int, int, float], None]
+CallRecorder = Callable[[str, str, int, int, float], object]
 
 
 class LlmExpert:
