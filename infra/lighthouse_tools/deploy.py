@@ -51,7 +51,9 @@ OUTPUT_ENVIRONMENT = {
     "PresenceDeadLetterQueueUrl": "LIGHTHOUSE_PRESENCE_DEAD_LETTER_QUEUE_URL",
     "MasterSecretArn": "LIGHTHOUSE_MASTER_SECRET_ARN",
     "ApiUrl": "LIGHTHOUSE_API_URL",
+    "McpUrl": "LIGHTHOUSE_MCP_URL",
 }
+_FUNCTION_URL = re.compile(r"^https://(?P<url_id>[a-z0-9]+)\.lambda-url\.(?P<region>[a-z0-9-]+)\.on\.aws/(?P<path>.*)$")
 _API_GATEWAY_URL = re.compile(r"^https://(?P<api_id>[a-z0-9]+)\.execute-api\.[^/]+/(?P<stage>[A-Za-z0-9_-]+)/?$")
 
 
@@ -89,6 +91,20 @@ def served_api_url(target: str, endpoint: str | None, api_url_output: str) -> st
     if not matched:
         raise DeployError(f"the stack's ApiUrl output {api_url_output!r} is not an API Gateway stage URL")
     return f"{endpoint.rstrip('/')}/restapis/{matched['api_id']}/{matched['stage']}/_user_request_"
+
+
+def served_function_url(target: str, endpoint: str | None, url_output: str) -> str:
+    """A function URL as the target serves it: MiniStack at `<endpoint>/_aws/lambda-url/<id>/`,
+    LocalStack at `<id>.lambda-url.<region>.localhost.localstack.cloud:<port>`, AWS as it is."""
+    matched = _FUNCTION_URL.match(url_output)
+    if target == "aws" or not endpoint or not matched:
+        return url_output
+    if target == "ministack":
+        return f"{endpoint.rstrip('/')}/_aws/lambda-url/{matched['url_id']}/{matched['path']}"
+    port = endpoint.rsplit(":", 1)[-1].strip("/")
+    return (
+        f"http://{matched['url_id']}.lambda-url.{matched['region']}.localhost.localstack.cloud:{port}/{matched['path']}"
+    )
 
 
 @dataclass
@@ -175,6 +191,10 @@ def describe(deploy: DeployPlan) -> Deployed:
     environment = environment_from_outputs(stack.get("Outputs", []))
     api_url = served_api_url(deploy.target, deploy.endpoint, environment["LIGHTHOUSE_API_URL"])
     environment["LIGHTHOUSE_API_URL"] = api_url
+    if "LIGHTHOUSE_MCP_URL" in environment:
+        environment["LIGHTHOUSE_MCP_URL"] = served_function_url(
+            deploy.target, deploy.endpoint, environment["LIGHTHOUSE_MCP_URL"]
+        )
     pages = cloudformation.get_paginator("list_stack_resources").paginate(StackName=deploy.stack_name)
     resources = sum(len(page["StackResourceSummaries"]) for page in pages)
     return Deployed(api_url, environment, resources)
@@ -190,6 +210,7 @@ def record(deploy: DeployPlan, deployed: Deployed, state_file: Path) -> Path:
         "target": deploy.target,
         "stack_name": deploy.stack_name,
         "api_url": deployed.api_url,
+        "mcp_url": deployed.environment.get("LIGHTHOUSE_MCP_URL"),
         "aws_endpoint_url": deploy.endpoint,
         "region": deploy.region,
         "environment": deployed.environment,
@@ -223,6 +244,8 @@ def run(deploy: DeployPlan, state_file: Path, dry_run: bool = False) -> int:
     print(f"Deployed stack {deploy.stack_name} to {deploy.target} in {time.monotonic() - started:.1f} s")
     print(f"  Resources:    {deployed.resources}")
     print(f"  API:          {deployed.api_url}")
+    if deployed.environment.get("LIGHTHOUSE_MCP_URL"):
+        print(f"  MCP:          {deployed.environment['LIGHTHOUSE_MCP_URL']}")
     if deploy.endpoint:
         print(f"  AWS endpoint: {deploy.endpoint}")
     print(f"  State file:   {state_file}")

@@ -20,6 +20,7 @@ from lighthouse_tools.deploy import (
     main,
     plan,
     served_api_url,
+    served_function_url,
 )
 from lighthouse_tools.template import PROJECT_ROOT, load_template
 
@@ -141,3 +142,14 @@ def test_the_compose_file_pins_a_community_tag_that_needs_no_token() -> None:
     assert name == "localstack/localstack"
     assert (major, minor, patch) <= (4, 14, 0)
     assert "LOCALSTACK_AUTH_TOKEN" not in compose["services"]["localstack"].get("environment", {})
+
+
+def test_a_function_url_is_rewritten_to_where_the_emulator_serves_it() -> None:
+    stated = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws/mcp"
+    assert served_function_url("aws", None, stated) == stated
+    assert served_function_url("ministack", "http://127.0.0.1:4566", stated) == (
+        "http://127.0.0.1:4566/_aws/lambda-url/abcdefghijklmnopqrstuvwxyz012345/mcp"
+    )
+    assert served_function_url("localstack", "http://localhost:4566", stated) == (
+        "http://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.localhost.localstack.cloud:4566/mcp"
+    )

@@ -159,41 +159,22 @@ class LlmLedger:
 
     def record(self, entry: LedgerEntry) -> bool:
         """Store the entry and add it to the day's aggregates; False if this call id was recorded."""
-        day = day_of(entry.at)
-        counters = {
-            "calls": 1,
-            "input": entry.input_tokens,
-            "output": entry.output_tokens,
-            "cache": entry.cache_read_tokens + entry.cache_write_tokens,
-            "cost_nano": round(entry.cost_usd * NANO),
-        }
-        dimensions: list[tuple[Dimension, str | None]] = [
-            ("day", "all"), ("model", f"{entry.provider}/{entry.model}"), ("provider", entry.provider),
-            ("run", entry.run_id), ("directive", entry.directive), ("agent", entry.agent_id),
-        ]  # fmt: skip
         actions: list[dict[str, Any]] = [
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": {
-                        "model": {"S": f"{ENTRIES_MODEL}#{day}"},
-                        "key": {"S": f"{entry.at:017.6f}#{entry.call_id}"},
-                        "revision": {"N": "1"},
-                        "doc": {"S": entry.model_dump_json()},
-                    },
+                    "Item": entry_item(entry),
                     "ConditionExpression": "attribute_not_exists(#k)",
                     "ExpressionAttributeNames": {"#k": "key"},
                 }
             }
         ]
-        for dimension, value in dimensions:
-            if value is None:
-                continue
+        for key, counters in increments(entry).items():
             actions.append(
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": {"model": {"S": USAGE_MODEL}, "key": {"S": f"{dimension}#{day}#{value}"}},
+                        "Key": {"model": {"S": USAGE_MODEL}, "key": {"S": key}},
                         "UpdateExpression": "ADD " + ", ".join(f"c_{name} :{name}" for name in counters),
                         "ExpressionAttributeValues": {f":{name}": {"N": str(v)} for name, v in counters.items()},
                     }
@@ -271,6 +252,33 @@ class LlmLedger:
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def entry_item(entry: LedgerEntry) -> dict[str, Any]:
+    """The entry's item: partition `llm-ledger#<day>`, key `<at>#<call id>`."""
+    return {
+        "model": {"S": f"{ENTRIES_MODEL}#{day_of(entry.at)}"},
+        "key": {"S": f"{entry.at:017.6f}#{entry.call_id}"},
+        "revision": {"N": "1"},
+        "doc": {"S": entry.model_dump_json()},
+    }
+
+
+def increments(entry: LedgerEntry) -> dict[str, dict[str, int]]:
+    """What the entry adds to each daily aggregate (`<dimension>#<day>#<value>` in `llm-usage`)."""
+    day = day_of(entry.at)
+    counters = {
+        "calls": 1,
+        "input": entry.input_tokens,
+        "output": entry.output_tokens,
+        "cache": entry.cache_read_tokens + entry.cache_write_tokens,
+        "cost_nano": round(entry.cost_usd * NANO),
+    }
+    dimensions: list[tuple[Dimension, str | None]] = [
+        ("day", "all"), ("model", f"{entry.provider}/{entry.model}"), ("provider", entry.provider),
+        ("run", entry.run_id), ("directive", entry.directive), ("agent", entry.agent_id),
+    ]  # fmt: skip
+    return {f"{dimension}#{day}#{value}": counters for dimension, value in dimensions if value is not None}
 
 
 def _row(key: str, counters: dict[str, int]) -> UsageRow:

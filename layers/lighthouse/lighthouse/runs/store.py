@@ -42,6 +42,22 @@ def index_key(state: RunState | RunSummary) -> str:
     return f"{state.launched_at:017.6f}#{state.run_id}"
 
 
+def index_items(run: RunSummary) -> list[dict[str, Any]]:
+    """The run's entries in `runs-by-time` and in each of its jobs' `runs-by-job#<job>`."""
+    document = run.model_dump_json()
+    partitions = [BY_TIME, *(BY_JOB + job for job in dict.fromkeys(run.jobs))]
+    return [
+        {
+            "model": {"S": partition},
+            "key": {"S": index_key(run)},
+            "status": {"S": run.status},
+            "revision": {"N": "1"},
+            "doc": {"S": document},
+        }
+        for partition in partitions
+    ]
+
+
 class RunStates:
     """The run's state document plus its index entries, written in the append's transaction."""
 
@@ -58,17 +74,7 @@ class RunStates:
         state = after[0]
         if before[1] and before[0].status == state.status and before[0].ended_at == state.ended_at:
             return own
-        document = summary(state).model_dump_json()
-        partitions = [BY_TIME, *(BY_JOB + job for job in dict.fromkeys(j.job for j in state.jobs))]
-        for partition in partitions:
-            item = {
-                "model": {"S": partition},
-                "key": {"S": index_key(state)},
-                "status": {"S": state.status},
-                "revision": {"N": "1"},
-                "doc": {"S": document},
-            }
-            own.append({"Put": {"TableName": self._table, "Item": item}})
+        own.extend({"Put": {"TableName": self._table, "Item": item}} for item in index_items(summary(state)))
         return own
 
     def newest_first(
