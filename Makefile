@@ -54,6 +54,7 @@ bench: $(BENCH_STAMP) $(MOSQUITTO)
 	$(BIN)/python -m tests.perf.bench_targets
 	$(BIN)/python -m tests.perf.bench_gate_corpus
 	$(BIN)/python -m tests.perf.bench_fleet
+	$(BIN)/python -m tests.perf.bench_runs
 
 # A long schemathesis run against the served OpenAPI document (the test suite runs a short one).
 fuzz: $(STAMP)

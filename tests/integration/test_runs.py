@@ -493,3 +493,22 @@ def test_metrics_count_runs_by_job_and_outcome_and_tokens_by_day(operator: Agent
     assert text.headers["Content-Type"].startswith("text/plain")
     assert 'lighthouse_runs_total{job="service_map",status="success"}' in text.text
     assert "# TYPE lighthouse_llm_cost_usd_total counter" in text.text
+
+
+def test_a_cron_schedule_launches_each_occurrence_once(cloud: LocalCloud, parts: Components, host: AgentCore) -> None:
+    # GIVEN service_map scheduled every minute (the scheduler ticks every 1.2 s at this time scale and
+    # looks back 5 minutes, so every tick sees the same occurrences again)
+    with cloud.reconfigured(LIGHTHOUSE_RUN_SCHEDULES='{"service_map": "* * * * *"}'):
+
+        def scheduled() -> list[str]:
+            runs = cloud.components().runs.runs(200, None, "service_map", None).runs
+            return sorted(r.run_id for r in runs if r.run_id.startswith("sched-"))
+
+        first = eventually(lambda: len(scheduled()) >= 5 and scheduled(), timeout=60)
+        time.sleep(3)  # more ticks
+        # THEN each of the five minutes in the look-back window launched one run, and no tick another
+        assert scheduled()[: len(first)] == first
+        assert len(scheduled()) - len(first) <= 1  # at most a new minute began meanwhile
+    listing = cloud.components().runs.run(first[0])
+    assert listing.schedule == "* * * * *"
+    assert listing.launched_by == "scheduler"

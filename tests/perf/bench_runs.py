@@ -156,8 +156,8 @@ def reads(cloud: LocalCloud, parts: Components) -> dict[str, Any]:
     dynamodb = boto3.client("dynamodb", endpoint_url=cloud.aws_endpoint_url, region_name=REGION)
     seeded = seed_history(parts.client("dynamodb"), table, time.time())
     http = requests.Session()
-    token = http.post(f"{cloud.api_url}/sessions",
-                      json=signed_session_body(OPERATOR_ID, cloud.operator_credential()[1]), timeout=10).json()["token"]  # fmt: skip
+    proof = signed_session_body(OPERATOR_ID, cloud.operator_credential()[1])
+    token = http.post(f"{cloud.api_url}/sessions", json=proof, timeout=10).json()["token"]
     http.headers["Authorization"] = f"Bearer {token}"
     get_item = []
     for _ in range(QUERIES):
@@ -165,11 +165,15 @@ def reads(cloud: LocalCloud, parts: Components) -> dict[str, Any]:
         dynamodb.get_item(TableName=table, Key={"model": {"S": "runs-by-time"}, "key": {"S": "x"}})
         get_item.append((time.perf_counter() - began) * 1000)
     figures: dict[str, Any] = {"seeded": seeded, "floor_get_item_http": summarize(get_item)}
+    year_ago = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 364 * 86400))
     for name, path in (
         ("since_last_success", "/runs/since-last-success?job=log_triage"),
         ("token_stats_30_days", "/llm/token-stats"),
         ("cost_report_30_days", "/llm/cost-report"),
-        ("cost_report_365_days", "/llm/cost-report?since=" + time.strftime("%Y-%m-%d", time.gmtime(time.time() - 364 * 86400))),
+        (
+            "cost_report_365_days",
+            f"/llm/cost-report?since={year_ago}",
+        ),
     ):
         samples, answer = timed(http, f"{cloud.api_url}{path}")
         summary = summarize(samples)

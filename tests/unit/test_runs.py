@@ -272,3 +272,12 @@ def test_the_mcp_transport_maps_a_path_to_its_route_as_api_gateway_does() -> Non
     assert match(routes, "/runs/since-last-success") == ("/runs/since-last-success", {})
     assert match(routes, "/runs/a%20b/report") == ("/runs/{run_id}/report", {"run_id": "a b"})
     assert match(routes, "/other") is None
+
+
+def test_schedules_fire_each_occurrence_in_the_look_back_window() -> None:
+    now = parse_instant("2026-11-30T10:07:30Z", "now")
+    fired = logic.due({"log_triage": "*/5 * * * *", "gpu_report": "0 * * * *"}, now, 600)
+    assert fired == [("gpu_report", parse_instant("2026-11-30T10:00:00Z", "x")),
+                     ("log_triage", parse_instant("2026-11-30T10:00:00Z", "x")),
+                     ("log_triage", parse_instant("2026-11-30T10:05:00Z", "x"))]  # fmt: skip
+    assert logic.due({}, now, 600) == []

@@ -3,6 +3,7 @@ came after a job's last success. Pure: no storage, no clock."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -206,6 +207,23 @@ def since_last_success(newest_first: Iterable[RunSummary]) -> tuple[RunSummary |
             return run, after
         after.append(run)
     return None, after
+
+
+# ---- schedules ------------------------------------------------------------------------------------
+
+
+def due(schedules: dict[str, str], now: float, look_back_seconds: int) -> list[tuple[str, float]]:
+    """(job, occurrence) of every cron schedule that fired in (now - look_back, now]."""
+    from cronsim import CronSim
+
+    fired: list[tuple[str, float]] = []
+    start = datetime.datetime.fromtimestamp(now - look_back_seconds, datetime.UTC)
+    for job, expression in sorted(schedules.items()):
+        for occurrence in CronSim(expression, start):
+            if occurrence.timestamp() > now:
+                break
+            fired.append((job, occurrence.timestamp()))
+    return fired
 
 
 # ---- parameters ------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ allowlist, and the LLM ledger's reports. The state machine's steps are in `runs.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -248,25 +247,12 @@ class RunService:
 
     # ---- schedules -------------------------------------------------------------------------
 
-    def due(self, now: float, look_back_seconds: int) -> list[tuple[str, float]]:
-        """(job, occurrence) of every schedule that fired in (now - look_back, now]."""
-        from cronsim import CronSim
-
-        fired: list[tuple[str, float]] = []
-        start = datetime.datetime.fromtimestamp(now - look_back_seconds, datetime.UTC)
-        for job, expression in sorted(self._schedules.items()):
-            for occurrence in CronSim(expression, start):
-                if occurrence.timestamp() > now:
-                    break
-                fired.append((job, occurrence.timestamp()))
-        return fired
-
     def launch_scheduled(self, now: float, look_back_seconds: int = 300) -> list[str]:
         """Launch each due run once: its id names the schedule's occurrence, so a tick that overlaps
         the last one (or is retried) launches nothing twice."""
         scheduler = Principal(agent_id=SCHEDULER, role="admin", issued_at=int(now), expires_at=int(now), token_id="")
         launched = []
-        for job, occurrence in self.due(now, look_back_seconds):
+        for job, occurrence in logic.due(self._schedules, now, look_back_seconds):
             run_id = f"sched-{job.replace('_', '-')}-{int(occurrence)}"
             with contextlib.suppress(Conflict):
                 launched.append(self.launch(scheduler, LaunchRun(job=job), run_id=run_id).run_id)
