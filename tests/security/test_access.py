@@ -253,6 +253,9 @@ def _concrete(path: str) -> str:
         "connection": "ghost",
         "command_id": "cmd-" + "0" * 24,
         "rollout_id": "ro-" + "0" * 24,
+        "run_id": "run-" + "0" * 16,
+        "directive_id": "ghost",
+        "task_key": "log_triage",
     }
     return re.sub(r"\{(\w+)\}", lambda m: samples[m.group(1)], path)
 

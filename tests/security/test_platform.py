@@ -165,6 +165,8 @@ def test_only_the_functions_that_sign_or_verify_can_read_the_master_secret() -> 
         "PresenceIngestFunction",
         "ValidationRoundFunction",
         "FleetAuthorizerFunction",
+        "McpFunction",  # verifies the session tokens callers present
+        "RunNotifyFunction",  # signs run notifications
     }
 
 

@@ -55,6 +55,7 @@ class RouteDoc:
     own_rate_limit: bool
     any_content_type: bool
     objects: str = ""  # the object-level rule on top of the role check, for the README's table
+    content_type: str = "application/json"  # of a success (GET /metrics answers Prometheus text)
 
     @property
     def path_params(self) -> list[str]:
@@ -113,6 +114,7 @@ class Endpoints(Generic[R]):
         own_rate_limit: bool = False,
         error_view: Callable[[int, LighthouseError], Response] | None = None,
         objects: str = "",
+        content_type: str = "application/json",
     ) -> Callable[[View], View]:
         """Declare a route.
 
@@ -136,6 +138,7 @@ class Endpoints(Generic[R]):
             own_rate_limit=own_rate_limit,
             any_content_type=error_view is not None,
             objects=objects,
+            content_type=content_type,
         )
         unknown = set(doc.path_params) - set(PATH_PATTERNS)
         if unknown:

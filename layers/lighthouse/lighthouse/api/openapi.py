@@ -52,6 +52,9 @@ def _success(route: RouteDoc, components: dict[str, Any]) -> dict[str, Any]:
     success: dict[str, Any] = {"description": "success"}
     if route.status == 204:
         return success
+    if route.content_type != "application/json":
+        success["content"] = {route.content_type: {"schema": {"type": "string"}}}
+        return success
     schema = _schema_ref(route.response_model, components) if route.response_model else {"type": "object"}
     success["content"] = {"application/json": {"schema": schema}}
     return success

@@ -123,7 +123,7 @@ def add_routes(endpoints: Endpoints[R], runs_of: Callable[[R], RunService], sign
     @endpoints.route(
         "/runs/since-last-success", "GET",
         summary="The runs of a job after its last successful run (any status, newest first), from the job's index",
-        response_model=SinceLastSuccess,
+        response_model=SinceLastSuccess, errors=(404,),
         query=(Query("job", "str", "a job template's task_key", pattern=JOB, max_length=64, required=True),),
     )  # fmt: skip
     def since_last_success(api: R, request: Request, principal: Principal, job: str) -> SinceLastSuccess:
@@ -191,10 +191,11 @@ def add_routes(endpoints: Endpoints[R], runs_of: Callable[[R], RunService], sign
 
     @endpoints.route(
         "/metrics", "GET", summary="Runs and LLM metrics as Prometheus text (durations, outcomes, tokens, cost a day)",
-        query=WINDOW[:1],
+        query=WINDOW[:1], content_type="text/plain",
     )  # fmt: skip
     def metrics_text(api: R, request: Request, principal: Principal, since: str | None) -> Response:
         text = prometheus(runs_of(api).metrics(since))
+        # Prometheus' text exposition format, version 0.0.4.
         return Response(body=text, status_code=200, headers={"Content-Type": "text/plain; version=0.0.4"})
 
     @endpoints.route(
