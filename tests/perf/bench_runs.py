@@ -29,7 +29,7 @@ from lighthouse.agents.models import OPERATOR_ID
 from lighthouse.auth.tokens import Principal
 from lighthouse.composition import Components
 from lighthouse.fleet import contract
-from lighthouse.runs.ledger import USAGE_MODEL, Prices, entry_item, increments
+from lighthouse.runs.ledger import Prices, entry_item, increments
 from lighthouse.runs.models import LaunchRun, LedgerEntry, RunSummary
 from lighthouse.runs.store import index_items
 from lighthouse_tools.localcloud.cloud import REGION, LocalCloud, LocalCloudOptions
@@ -111,8 +111,9 @@ def seed_history(dynamodb: Any, table: str, now: float) -> dict[str, Any]:
                          ended_at=None if status == "pending" else at + 5)  # type: ignore[arg-type]  # fmt: skip
         items.extend(index_items(run))
     batch_put(dynamodb, table, items)
+    print(f"seeded {len(items)} run index items in {time.perf_counter() - began:.1f} s", flush=True)
     prices = Prices()
-    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    totals: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     entries: list[dict[str, Any]] = []
     for i in range(ENTRIES_STORED):
         provider, model = MODELS[i % len(MODELS)]
@@ -126,13 +127,14 @@ def seed_history(dynamodb: Any, table: str, now: float) -> dict[str, Any]:
             agent_id=f"agent-{i % 50}", directive=("default", "thorough", "ops")[i % 3],
         )  # fmt: skip
         entries.append(entry_item(entry))
-        for key, counters in increments(entry).items():
+        for partition_key, counters in increments(entry).items():
             for name, value in counters.items():
-                totals[key][name] += value
+                totals[partition_key][name] += value
     batch_put(dynamodb, table, entries)
+    print(f"seeded {len(entries)} ledger entries in {time.perf_counter() - began:.1f} s", flush=True)
     aggregates = [
-        {"model": {"S": USAGE_MODEL}, "key": {"S": key}, **{f"c_{n}": {"N": str(v)} for n, v in counters.items()}}
-        for key, counters in totals.items()
+        {"model": {"S": partition}, "key": {"S": key}, **{f"c_{n}": {"N": str(v)} for n, v in counters.items()}}
+        for (partition, key), counters in totals.items()
     ]
     batch_put(dynamodb, table, aggregates)
     return {"runs": RUNS_STORED, "ledger_entries": ENTRIES_STORED, "aggregate_items": len(aggregates),
@@ -189,6 +191,9 @@ def reads(cloud: LocalCloud, parts: Components) -> dict[str, Any]:
 
 
 def main() -> None:
+    # Hundreds of requests a minute from one operator: the per-caller limits would refuse them.
+    os.environ["LIGHTHOUSE_REQUESTS_PER_MINUTE"] = "100000000"
+    os.environ["LIGHTHOUSE_REQUEST_BURST"] = "100000"
     figures: dict[str, Any] = {"quick": QUICK}
     with LocalCloud(LocalCloudOptions(aws_port=0, api_port=0, start_schedules=False, mqtt=False)) as cloud:
         parts = cloud.components()

@@ -281,3 +281,19 @@ def test_schedules_fire_each_occurrence_in_the_look_back_window() -> None:
                      ("log_triage", parse_instant("2026-11-30T10:00:00Z", "x")),
                      ("log_triage", parse_instant("2026-11-30T10:05:00Z", "x"))]  # fmt: skip
     assert logic.due({}, now, 600) == []
+
+
+def test_aggregates_are_partitioned_by_dimension_and_month() -> None:
+    from lighthouse.runs.ledger import increments, months
+    from lighthouse.runs.models import LedgerEntry
+
+    entry = LedgerEntry.model_validate({**_ENTRY, "at": parse_instant("2026-11-30T10:00:00Z", "x"), "run_id": "r1"})
+    keys = set(increments(entry))
+    assert ("llm-usage#model#2026-11", "2026-11-30#openai/gpt-4o") in keys
+    assert ("llm-usage#run#2026-11", "2026-11-30#r1") in keys
+    assert not any(partition.startswith("llm-usage#agent") for partition, _ in keys)  # no agent: no row
+    assert months("2025-11-15", "2026-02-01") == ["2025-11", "2025-12", "2026-01", "2026-02"]
+
+
+_ENTRY = {"call_id": "llm-0123456789", "at": 1.0, "source": "run", "provider": "openai", "model": "gpt-4o",
+          "input_tokens": 1, "output_tokens": 1, "cost_usd": 0.0, "priced": True, "latency_ms": 1.0}  # fmt: skip

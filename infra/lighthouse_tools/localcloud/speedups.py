@@ -22,6 +22,11 @@ Two more that every request repeated (py-spy at 50 agent pairs):
   of regular expressions), under one lock, for every request (14 %). A host's backend never
   changes, so it is looked up once.
 
+And one that grows with the data: moto answers a Query on a table (not an index) by listing and
+sorting every item of the table, then keeping the partition's (`Table.all_items`), so a query of a
+few items in a table of 150,000 took 20-30 ms. Such a query now lists its own partition only; what it
+returns is the same (moto still sorts, pages and filters those items as before).
+
 Idempotent; installed with the other emulator hooks for the life of the process.
 """
 
@@ -45,6 +50,7 @@ def install() -> None:
         _one_client_per_service()
         _resolve_each_host_once()
         _find_each_backend_once()
+        _query_reads_its_partition()
         _installed = True
 
 
@@ -139,3 +145,34 @@ def _find_each_backend_once() -> None:
         registered.add(id(self))
 
     BackendDict._create_account_specific_backend = create_account_specific_backend  # type: ignore[method-assign]
+
+
+def _query_reads_its_partition() -> None:
+    from moto.dynamodb.models.table import Table
+
+    original_query, original_all_items = Table.query, Table.all_items
+    querying = threading.local()
+
+    def all_items(self: Any) -> list[Any]:
+        partition = getattr(querying, "partition", None)
+        if partition is None or partition[0] is not self:
+            return list(original_all_items(self))
+        found = self.items.get(partition[1])  # .get: the items dict is a defaultdict
+        if found is None:
+            return []
+        return list(found.values()) if self.range_key_attr else [found]
+
+    @functools.wraps(original_query)
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        # The eighth positional argument, or the keyword: queries of an index read the whole table.
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        querying.partition = (self, hash_key)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            querying.partition = None
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]

@@ -553,7 +553,11 @@ class Components:
             clock=self.clock,
             state_machine_arn=settings.runs_state_machine_arn,
             collect_ttl_seconds=settings.run_collect_ttl_seconds,
-            on_finished=finished_run(self.read_models, notifier_of(self.client("sqs"), settings.run_notify_queue_url)),
+            on_finished=finished_run(
+                self.read_models,
+                notifier_of(self.client("sqs"), settings.run_notify_queue_url),
+                emit_metrics=settings.mode == "aws",
+            ),
             bedrock_client=lambda: self.client("bedrock-runtime"),
         )
 

@@ -169,12 +169,12 @@ class LlmLedger:
                 }
             }
         ]
-        for key, counters in increments(entry).items():
+        for (partition, key), counters in increments(entry).items():
             actions.append(
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": {"model": {"S": USAGE_MODEL}, "key": {"S": key}},
+                        "Key": {"model": {"S": partition}, "key": {"S": key}},
                         "UpdateExpression": "ADD " + ", ".join(f"c_{name} :{name}" for name in counters),
                         "ExpressionAttributeValues": {f":{name}": {"N": str(v)} for name, v in counters.items()},
                     }
@@ -192,31 +192,32 @@ class LlmLedger:
     # ---- reports --------------------------------------------------------------------------------
 
     def _rows(self, dimension: Dimension, first_day: str, last_day: str, by_day: bool = False) -> list[UsageRow]:
-        """One range query over the dimension's daily aggregates, added up per value (or per day)."""
+        """The dimension's daily aggregates over the window (one range query per month it spans),
+        added up per value (or per day)."""
         totals: dict[str, dict[str, int]] = {}
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "#m = :m AND #k BETWEEN :a AND :b",
-            "ExpressionAttributeNames": {"#m": "model", "#k": "key"},
-            "ExpressionAttributeValues": {
-                ":m": {"S": USAGE_MODEL},
-                ":a": {"S": f"{dimension}#{first_day}#"},
-                ":b": {"S": f"{dimension}#{last_day}#\uffff"},
-            },
-        }
-        while True:
-            page = self._client.query(**kwargs)
-            for item in page.get("Items", []):
-                _, day, value = item["key"]["S"].split("#", 2)
+        for month in months(first_day, last_day):
+            for item in self._query(f"{USAGE_MODEL}#{dimension}#{month}", f"{first_day}#", f"{last_day}#\uffff"):
+                day, value = item["key"]["S"].split("#", 1)
                 row = totals.setdefault(day if by_day else value, {})
                 for name, number in item.items():
                     if name.startswith("c_"):
                         row[name[2:]] = row.get(name[2:], 0) + int(number["N"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         rows = [_row(key, counters) for key, counters in totals.items()]
         return sorted(rows, key=lambda r: r.key) if by_day else sorted(rows, key=lambda r: (-r.cost_usd, r.key))
+
+    def _query(self, partition: str, low: str, high: str) -> Iterable[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#m = :m AND #k BETWEEN :a AND :b",
+            "ExpressionAttributeNames": {"#m": "model", "#k": "key"},
+            "ExpressionAttributeValues": {":m": {"S": partition}, ":a": {"S": low}, ":b": {"S": high}},
+        }
+        while True:
+            page = self._client.query(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def token_stats(self, since: str | None, until: str | None) -> TokenStats:
         first, last = window(since, until, self._now())
@@ -264,8 +265,9 @@ def entry_item(entry: LedgerEntry) -> dict[str, Any]:
     }
 
 
-def increments(entry: LedgerEntry) -> dict[str, dict[str, int]]:
-    """What the entry adds to each daily aggregate (`<dimension>#<day>#<value>` in `llm-usage`)."""
+def increments(entry: LedgerEntry) -> dict[tuple[str, str], dict[str, int]]:
+    """What the entry adds to each daily aggregate: (partition `llm-usage#<dimension>#<month>`, key
+    `<day>#<value>`). A month per partition keeps each report's queries to the items it adds up."""
     day = day_of(entry.at)
     counters = {
         "calls": 1,
@@ -278,7 +280,22 @@ def increments(entry: LedgerEntry) -> dict[str, dict[str, int]]:
         ("day", "all"), ("model", f"{entry.provider}/{entry.model}"), ("provider", entry.provider),
         ("run", entry.run_id), ("directive", entry.directive), ("agent", entry.agent_id),
     ]  # fmt: skip
-    return {f"{dimension}#{day}#{value}": counters for dimension, value in dimensions if value is not None}
+    month = day[:7]
+    return {
+        (f"{USAGE_MODEL}#{dimension}#{month}", f"{day}#{value}"): counters
+        for dimension, value in dimensions
+        if value is not None
+    }
+
+
+def months(first_day: str, last_day: str) -> list[str]:
+    """Every YYYY-MM from the first day's month to the last's."""
+    year, month = int(first_day[:4]), int(first_day[5:7])
+    found = []
+    while f"{year:04d}-{month:02d}" <= last_day[:7]:
+        found.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return found
 
 
 def _row(key: str, counters: dict[str, int]) -> UsageRow:

@@ -58,9 +58,10 @@ def increments(state: RunState) -> dict[str, dict[str, int]]:
     return added
 
 
-def record(read_models: ReadModelStore, state: RunState) -> None:
-    """Count a finished run once (a repeated finish adds nothing) and emit its EMF metrics."""
-    if not read_models.add_counters(METRICS_MODEL, increments(state), f"run#{state.run_id}"):
+def record(read_models: ReadModelStore, state: RunState, emit: bool = True) -> None:
+    """Count a finished run once (a repeated finish adds nothing) and, on AWS (`emit`), emit its
+    EMF metrics (locally the counters and GET /metrics are the metrics)."""
+    if not read_models.add_counters(METRICS_MODEL, increments(state), f"run#{state.run_id}") or not emit:
         return
     run_seconds = (state.ended_at or state.launched_at) - state.launched_at
     for job in state.jobs:

@@ -29,13 +29,15 @@ def notifier_of(sqs: Any, queue_url: str) -> Callable[[RunState], None]:
     return notify
 
 
-def finished_run(read_models: Any, notify: Callable[[RunState], None]) -> Callable[[RunState], None]:
+def finished_run(
+    read_models: Any, notify: Callable[[RunState], None], emit_metrics: bool = True
+) -> Callable[[RunState], None]:
     """What happens when a run has ended: its metrics are counted (once) and its notification queued."""
     from lighthouse.runs import metrics
 
     def finished(state: RunState) -> None:
         if state.status in FINAL_RUN_STATUSES:
-            metrics.record(read_models, state)
+            metrics.record(read_models, state, emit_metrics)
             notify(state)
 
     return finished
