@@ -356,7 +356,13 @@ def test_bad_launches_are_refused_with_a_clear_error_and_record_nothing(operator
         assert response.status_code == status, (body, response.text)
         assert message in response.text, (body, response.text)
     assert operator.get("/runs?limit=200").json()["runs"] == before
+    # A collect command only a run may send: refused over the fleet's API, nothing recorded.
+    refused = operator.post(f"/fleet/agents/{host.agent_id}/commands",
+                            {"type": "collect", "kind": "logs", "upload_url": "http://example.com/x"})  # fmt: skip
+    assert refused.status_code == 422
+    assert "sent by runs" in refused.text
     assert operator.get("/runs/run-0000000000000000").status_code == 404
+    assert operator.get("/health").status_code == 200
     assert operator.get("/runs/..%2f..").status_code in (400, 404)
 
 
