@@ -28,6 +28,7 @@ from lighthouse.api.params import CURSOR, WAIT, Query, limit
 from lighthouse.auth.hook_tokens import HookToken, HookTokens, RevokedHookToken
 from lighthouse.auth.keys import webhook_signing_key
 from lighthouse.auth.tokens import Principal
+from lighthouse.clock import Clock
 from lighthouse.composition import Components, IdempotentCreate, lazy_root
 from lighthouse.elicitation.logic import MAX_INBOX_CURSOR_CHARS
 from lighthouse.elicitation.models import (
@@ -58,6 +59,9 @@ from lighthouse.fleet.rollout_service import RolloutService
 from lighthouse.fleet.rollouts import RolloutView
 from lighthouse.fleet.service import FleetService
 from lighthouse.health import Check, run_checks
+from lighthouse.history.api import add_routes as add_history_routes
+from lighthouse.history.service import HistoryService
+from lighthouse.history.views import HistoryViews
 from lighthouse.lazy import Lazy
 from lighthouse.pipelines.connections import Connection, ConnectionList, ConnectionStore, ConnectionView
 from lighthouse.pipelines.models import (
@@ -104,6 +108,9 @@ class ApiRoot:
     fleet: Lazy[FleetService]
     rollouts: Lazy[RolloutService]
     runs: Lazy[RunService]
+    history: Lazy[HistoryService]
+    views: Lazy[HistoryViews]
+    clock: Clock
     webhook_key: Lazy[bytes]
     health_checks: dict[str, Check]
 
@@ -122,6 +129,9 @@ def compose(parts: Components) -> ApiRoot:
         fleet=Lazy(lambda: parts.fleet),
         rollouts=Lazy(lambda: parts.fleet_rollouts),
         runs=Lazy(lambda: parts.runs),
+        history=Lazy(lambda: parts.history),
+        views=Lazy(lambda: parts.history_views),
+        clock=parts.clock,
         webhook_key=parts.master_secret.map(webhook_signing_key),
         health_checks=parts.health_checks(),
     )
@@ -769,6 +779,13 @@ def get_rollout(api: ApiRoot, request: Request, principal: Principal, rollout_id
 # ---- runs (declared in lighthouse.runs.api) ------------------------------------------------------
 
 add_runs_routes(endpoints, lambda api: api.runs.get(), lambda api: api.webhook_key.get())
+add_history_routes(
+    endpoints,
+    history_of=lambda api: api.history.get(),
+    views_of=lambda api: api.views.get(),
+    hook_caller=lambda api, authorization: api.hook_tokens.verify_header(authorization),
+    now=lambda api: api.clock.now(),
+)
 
 
 def create_app(root: Callable[[], ApiRoot]) -> Chalice:

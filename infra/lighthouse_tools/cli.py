@@ -36,6 +36,7 @@ from lighthouse_tools.localcloud.durable.datadir import DATA_DIR_VARIABLE, DEFAU
 from lighthouse_tools.localcloud.durable.datadir import resolve as resolve_data_dir
 from lighthouse_tools.policy_cli import register as register_policy_commands
 from lighthouse_tools.runs_cli import register as register_runs_commands
+from lighthouse_tools.views_cli import register as register_views_commands
 
 DEFAULT_STATE_FILE = Path(".lighthouse/local.json")
 ROLES = ("agent", "expert", "human", "admin")
@@ -230,6 +231,8 @@ def cmd_hook_claude_code(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get("LIGHTHOUSE_HOOK_TOKEN", "")
     configured = args.on_unreachable or os.environ.get("LIGHTHOUSE_HOOK_ON_UNREACHABLE", "deny")
     fallback: Fallback = "ask" if configured == "ask" else "allow" if configured == "allow" else "deny"
+    if args.event == "post-tool-use":
+        return _post_tool_use(args, api_url, token)
     if not api_url or not token:
         missing = "the API URL (--api-url or LIGHTHOUSE_API_URL)" if not api_url else "LIGHTHOUSE_HOOK_TOKEN"
         print(f"Lighthouse hook is not configured: {missing} is missing; denied (fail closed)", file=sys.stderr)
@@ -240,6 +243,20 @@ def cmd_hook_claude_code(args: argparse.Namespace) -> int:
     if answer.stderr:
         print(answer.stderr, file=sys.stderr)
     return answer.exit_code
+
+
+def _post_tool_use(args: argparse.Namespace, api_url: str, token: str) -> int:
+    from lighthouse_tools import post_hook
+
+    if not api_url or not token:
+        missing = "the API URL (--api-url or LIGHTHOUSE_API_URL)" if not api_url else "LIGHTHOUSE_HOOK_TOKEN"
+        print(f"Lighthouse history is not configured: {missing} is missing; change not recorded", file=sys.stderr)
+        return 1
+    limits = post_hook.Limits(max_files=args.max_files, max_bytes=args.max_bytes)
+    outcome = post_hook.run(sys.stdin.read(), api_url, token, args.project, limits, args.timeout)
+    if outcome.stderr:
+        print(outcome.stderr, file=sys.stderr)
+    return outcome.exit_code
 
 
 def cmd_pipelines_schemas(args: argparse.Namespace) -> int:
@@ -359,7 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--secret", help="that agent's secret (or LIGHTHOUSE_AGENT_SECRET)")
     revoke.add_argument("--api-url", help="defaults to LIGHTHOUSE_API_URL or the running local cloud's API")
     revoke.set_defaults(func=cmd_hook_revoke)
-    claude = hook.add_parser("claude-code", help="PreToolUse command hook: hook input on stdin, decision out")
+    claude = hook.add_parser(
+        "claude-code", help="Claude Code command hook: PreToolUse (a gate decision) or PostToolUse (file history)"
+    )
+    claude.add_argument("--event", choices=("pre-tool-use", "post-tool-use"), default="pre-tool-use")
+    claude.add_argument("--project", help="post-tool-use: the project (default: the base name of the hook's cwd)")
+    claude.add_argument("--max-files", type=int, default=50, help="post-tool-use: files sent per call at most")
+    claude.add_argument("--max-bytes", type=int, default=1024 * 1024, help="post-tool-use: larger files: metadata only")
     claude.add_argument("--api-url", help="defaults to LIGHTHOUSE_API_URL or the running local cloud's API")
     claude.add_argument("--token", help="the hook token (better: LIGHTHOUSE_HOOK_TOKEN)")
     claude.add_argument(
@@ -427,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_policy_commands(commands)
     register_fleet_commands(commands)
     register_runs_commands(commands)
+    register_views_commands(commands)
 
     env = commands.add_parser("env", help="print `export` lines for a deployed stack's resources")
     env.add_argument("--stack", default="lighthouse")

@@ -44,6 +44,7 @@ OUTPUT_ENVIRONMENT = {
     "ValidationStateMachineArn": "LIGHTHOUSE_VALIDATION_STATE_MACHINE_ARN",
     "MemoryTableName": "LIGHTHOUSE_MEMORY_TABLE",
     "WorkspaceBucketName": "LIGHTHOUSE_WORKSPACE_BUCKET",
+    "HistoryBucketName": "LIGHTHOUSE_HISTORY_BUCKET",
     "PipelineStageFunctionArn": "LIGHTHOUSE_PIPELINE_STAGE_FUNCTION_ARN",
     "PipelineStatesRoleArn": "LIGHTHOUSE_PIPELINE_ROLE_ARN",
     "PipelineMachinePrefix": "LIGHTHOUSE_PIPELINE_MACHINE_PREFIX",

@@ -92,7 +92,12 @@ def build_layer(cache_root: Path = CACHE_ROOT) -> BuiltLayer:
     return BuiltLayer(install_requirements(LAYER_SOURCE / "requirements.txt", cache_root, slim=True), LAYER_SOURCE)
 
 
-FUNCTION_REQUIREMENT_MODULES = ("mcp_tools.py",)
+# Layer modules whose imports only some functions provide, through their own requirements.txt:
+# module (under lighthouse/) -> the function directories that use it.
+FUNCTION_REQUIREMENT_MODULES: dict[str, tuple[str, ...]] = {
+    "mcp_tools.py": ("mcp_http",),  # the MCP SDK
+    "history/annotate.py": ("api",),  # tree-sitter and its grammars
+}
 
 
 def imported_modules(*roots: Path) -> set[str]:
@@ -163,16 +168,16 @@ def check_functions(functions: dict[str, tuple[Path, str]], layer: BuiltLayer) -
     package = layer.package_root / "lighthouse"
     # Layer modules whose imports only functions with their own requirements.txt provide (the MCP
     # SDK of the MCP function): checked for those functions, not for every one.
-    own_only = [package / name for name in FUNCTION_REQUIREMENT_MODULES]
+    own_only = {package / name: users for name, users in FUNCTION_REQUIREMENT_MODULES.items()}
     package_modules = imported_modules(*(p for p in package.rglob("*.py") if p not in own_only))
-    own_modules = imported_modules(*own_only)
     described: dict[str, dict[str, Any]] = {}
     services = called_services(layer.package_root / "lighthouse", *(code_dir for code_dir, _ in functions.values()))
     request = {"layer": [str(p) for p in layer.paths], "functions": described, "services": sorted(services)}
     for name, (code_dir, module) in functions.items():
         own = code_dir / "requirements.txt"
         paths = [str(code_dir)] + ([str(install_requirements(own))] if own.exists() else [])
-        extra = own_modules if own.exists() else set()
+        users = [path for path, names in own_only.items() if code_dir.name in names]
+        extra = imported_modules(*users) if own.exists() and users else set()
         modules = sorted((imported_modules(code_dir) | package_modules | extra) - {"lighthouse"})
         described[name] = {
             "paths": paths,

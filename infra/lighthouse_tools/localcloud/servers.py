@@ -68,14 +68,18 @@ class ApiGateway:
         parts = raw_path.rstrip("/").split("/") if raw_path != "/" else [""]
         for resource in self._ordered:
             template = resource.split("/")
-            if len(template) != len(parts):
+            candidate = parts
+            if template[-1].endswith("+}") and len(parts) > len(template):
+                # A greedy `{name+}` takes the rest of the path, as API Gateway's does.
+                candidate = [*parts[: len(template) - 1], "/".join(parts[len(template) - 1 :])]
+            if len(template) != len(candidate):
                 continue
             captured: dict[str, str] = {}
-            for expected, actual in zip(template, parts, strict=True):
+            for expected, actual in zip(template, candidate, strict=True):
                 if expected.startswith("{"):
                     if not actual:
                         break
-                    captured[expected.strip("{}")] = unquote(actual)
+                    captured[expected.strip("{}").rstrip("+")] = unquote(actual)
                 elif unquote(actual) != expected:
                     break
             else:

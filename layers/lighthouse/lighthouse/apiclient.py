@@ -129,6 +129,18 @@ class LighthouseClient:
             raise ApiError(response.status_code, _json(response))
         return response.json() if response.content else None
 
+    def text(self, path: str) -> tuple[str, dict[str, str]]:
+        """GET a text view (the body as text, and the response's headers)."""
+        self._ensure_session()
+        response = self._send("GET", path, None, None)
+        if response.status_code == 401 and self._session_file is not None:
+            self._forget_session()
+            self._ensure_session()
+            response = self._send("GET", path, None, None)
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _json(response))
+        return response.text, dict(response.headers)
+
     def _send(self, method: str, path: str, body: Any, headers: dict[str, str] | None) -> requests.Response:
         return self._http.request(
             method,

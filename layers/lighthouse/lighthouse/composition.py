@@ -10,11 +10,12 @@ never signs anything never reads the master secret. Tests build a `Components` o
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lighthouse.agents.logic import AgentDirectoryProjection
 from lighthouse.agents.models import AgentView
@@ -59,6 +60,10 @@ from lighthouse.validation.llm import LlmExpert, LlmSettings
 from lighthouse.validation.service import ExpertPolicy, PolicyStore, ValidationService
 from lighthouse.validation.store import ValidationAudit
 from lighthouse.waits import TaskTokens
+
+if TYPE_CHECKING:  # built on first use: tree-sitter is only in the functions that render views
+    from lighthouse.history.service import HistoryService
+    from lighthouse.history.views import ContextSources, HistoryViews
 
 R = TypeVar("R")
 # The asynchronous read models (the projector, fed by the events table's stream). The others are
@@ -236,6 +241,58 @@ class Components:
             fleet=self.fleet,
             clock=self.clock,
             start_execution=start_execution,
+        )
+
+    @cached_property
+    def history(self) -> HistoryService:
+        from lighthouse.history.blobs import BlobStore
+        from lighthouse.history.service import HistoryLimits, HistoryService
+        from lighthouse.history.store import HistoryIndex
+
+        settings = self.settings
+        return HistoryService(
+            events=self.events,
+            index=HistoryIndex(self.client("dynamodb"), settings.read_models_table),
+            blobs=BlobStore(self.client("s3"), settings.history_bucket),
+            clock=self.clock,
+            projects_of=self.agents.projects_of,
+            limits=HistoryLimits(
+                settings.history_max_file_bytes, settings.history_max_files, settings.history_snapshot_every
+            ),
+        )
+
+    @cached_property
+    def history_views(self) -> HistoryViews:
+        from lighthouse.history.views import HistoryViews
+
+        return HistoryViews(self.history, self._context_sources())
+
+    def _context_sources(self) -> ContextSources:
+        from lighthouse.elicitation.store import asked_model, pending_model
+        from lighthouse.history.views import ContextSources
+        from lighthouse.pipelines.store import open_tasks_model
+        from lighthouse.runs.store import BY_TIME
+        from lighthouse.validation.logic import audit_model
+
+        dynamodb, table = self.client("dynamodb"), self.settings.read_models_table
+
+        def newest(model: str, limit: int = 100) -> list[dict[str, Any]]:
+            page = dynamodb.query(
+                TableName=table, KeyConditionExpression="#m = :m", ExpressionAttributeNames={"#m": "model"},
+                ExpressionAttributeValues={":m": {"S": model}}, ScanIndexForward=False, Limit=limit,
+            )  # fmt: skip
+            return [json.loads(item["doc"]["S"]) for item in page.get("Items", []) if "doc" in item]
+
+        def running_runs(agent: str) -> list[dict[str, Any]]:
+            recent = newest(BY_TIME, 200)
+            return [r for r in recent if r.get("launched_by") == agent and r.get("status") in ("pending", "running")]
+
+        return ContextSources(
+            to_answer=lambda agent: newest(pending_model(agent)),
+            asked=lambda agent: newest(asked_model(agent)),
+            decisions=lambda agent, limit: newest(audit_model(agent), limit),
+            tasks=lambda agent: newest(open_tasks_model(agent)),
+            runs=running_runs,
         )
 
     @cached_property
@@ -461,6 +518,7 @@ class Components:
             clock=self.clock,
             connections=self.connections,
             bedrock_client=lambda: self.client("bedrock-runtime"),
+            history=Lazy(lambda: self.history),
         )
 
     # ---- runs ---------------------------------------------------------------------------------

@@ -96,6 +96,14 @@ class Settings(BaseSettings):
     presign_endpoint_url: str = ""
     mqtt_credential_ttl_seconds: int = Field(default=86400, ge=300, le=30 * 86400)
 
+    # ---- history
+    history_bucket: str = "lighthouse-history"
+    history_max_file_bytes: int = Field(default=1024 * 1024, ge=1024, le=4 * 1024 * 1024)
+    history_max_files: int = Field(default=200, ge=1, le=1000)
+    # A full copy of a file's content every N versions (and deltas on it between): reading any
+    # version is then at most two blob reads.
+    history_snapshot_every: int = Field(default=16, ge=1, le=1000)
+
     # ---- runs
     runs_state_machine_arn: str = ""
     run_notify_queue_url: str = ""

@@ -59,7 +59,8 @@ class RouteDoc:
 
     @property
     def path_params(self) -> list[str]:
-        return [part.strip("{}") for part in self.path.split("/") if part.startswith("{")]
+        # `{file_path+}` is API Gateway's greedy parameter: the rest of the path, slashes included.
+        return [part.strip("{}").rstrip("+") for part in self.path.split("/") if part.startswith("{")]
 
     @property
     def statuses(self) -> list[int]:
@@ -166,6 +167,8 @@ class Endpoints(Generic[R]):
         @functools.wraps(route.view)
         def handle(**params: Any) -> Response:
             request: Request = app.current_request  # type: ignore[assignment]
+            # Chalice passes only `{name}` parameters; a greedy `{name+}` arrives in uri_params.
+            params = {**{k: v for k, v in (request.uri_params or {}).items() if k in doc.path_params}, **params}
             started = time.perf_counter()
             caller: list[str] = []  # who, once authenticated: every request's log line is its audit record
             try:

@@ -28,13 +28,20 @@ PATH_PATTERNS: dict[str, str] = {
     "run_id": r"^(run-[0-9a-f]{16}|sched-[a-z0-9-]{1,80})$",
     "directive_id": r"^[a-z][a-z0-9_.-]{0,63}$",
     "task_key": r"^[a-z][a-z0-9_]{0,63}$",
+    "project": r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$",
+    # A file inside a project (greedy: slashes included); history.logic.confine checks it further.
+    "file_path": r"^[^\x00-\x1f\x7f\\]{1,1024}$",
+    "instant": r"^[0-9][0-9T:.+\-Z]{0,39}$",
+    # `<kind>:<id>`: a stream id with its first '#' written ':' ('#' would end the URL's path).
+    "stream_id": r"^[a-z][a-z\-]{0,31}:[A-Za-z0-9_.:\-]{1,200}$",
 }
+MAX_LENGTH = {"file_path": 1024}
 _COMPILED = {name: re.compile(pattern) for name, pattern in PATH_PATTERNS.items()}
 
 
 def check_path_param(name: str, value: str) -> str:
     """A path id that matches its pattern; `..`, `/`, `?`, `#`, NUL and the like never do."""
-    if len(value) > 256 or not _COMPILED[name].fullmatch(value) or ".." in value:
+    if len(value) > MAX_LENGTH.get(name, 256) or not _COMPILED[name].fullmatch(value) or ".." in value:
         raise MalformedRequest(
             f"{name} {value[:80]!r} is not a valid id (pattern {PATH_PATTERNS[name]})", code="INVALID_ID"
         )

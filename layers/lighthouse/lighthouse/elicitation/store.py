@@ -33,6 +33,11 @@ def violation_stream(violation_id: str) -> str:
     return f"violation#{violation_id}"
 
 
+def asked_model(agent_id: str) -> str:
+    """The open elicitations an agent asked (entries put on create, deleted when final)."""
+    return f"elicitations-asked#{agent_id}"
+
+
 def pending_model(agent_id: str) -> str:
     return f"{PENDING_MODEL}#{agent_id}"
 
@@ -98,16 +103,18 @@ class ElicitationRecords:
                 put["ExpressionAttributeValues"][":t"] = {"S": old.task_token}
         actions: list[Action] = [{"Put": put}]
         inbox = self._key(pending_model(new.to_agent), new.elicitation_id)
+        asked = self._key(asked_model(new.from_agent), new.elicitation_id)
         if not old.exists and not new.final:
-            entry = {
-                **inbox,
-                "doc": {"S": json.dumps(inbox_entry(new))},
-                "revision": {"N": "1"},
-                "applied": {"S": "{}"},
-            }
-            actions.append({"Put": {"TableName": self._table, "Item": entry}})
+            for key in (inbox, asked):
+                entry = {
+                    **key,
+                    "doc": {"S": json.dumps(inbox_entry(new))},
+                    "revision": {"N": "1"},
+                    "applied": {"S": "{}"},
+                }
+                actions.append({"Put": {"TableName": self._table, "Item": entry}})
         elif new.final and old.exists and not old.final:
-            actions.append({"Delete": {"TableName": self._table, "Key": inbox}})
+            actions.extend({"Delete": {"TableName": self._table, "Key": key}} for key in (inbox, asked))
         return actions
 
     def agent_registered(self, agent_id: str) -> Action:

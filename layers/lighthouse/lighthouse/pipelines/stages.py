@@ -12,13 +12,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lighthouse.clock import Clock
+from lighthouse.errors import LighthouseError
 from lighthouse.events import EventStore
 from lighthouse.events.command import execute
 from lighthouse.events.inline import InlineState
 from lighthouse.events.types import Event
+from lighthouse.lazy import Lazy
+from lighthouse.logs import logger as logger_for
 from lighthouse.pipelines import logic
 from lighthouse.pipelines.connections import ConnectionStore
 from lighthouse.pipelines.errors import (
@@ -55,6 +58,9 @@ from lighthouse.pipelines.store import record, task_stream
 from lighthouse.pipelines.tools import PLAN_KEYS, PLAN_SCHEMA, ToolRunner, Workspace
 from lighthouse.providers import Message, Provider, ProviderError, estimate_tokens
 from lighthouse.runs.ledger import LlmLedger, Who
+
+if TYPE_CHECKING:
+    from lighthouse.history.service import HistoryService
 
 
 @dataclass
@@ -95,8 +101,11 @@ class StageRunner:
         connections: ConnectionStore,
         bedrock_client: Callable[[], Any] = lambda: None,
         ledger: LlmLedger | None = None,
+        history: Lazy[HistoryService] | None = None,
     ) -> None:
+        """`history`, when given, records what tool stages change in the workspace (file history)."""
         self._events = events
+        self._history = history
         self._tasks = tasks
         self._registry = registry
         self._s3 = s3
@@ -398,8 +407,26 @@ class StageRunner:
         call.note(called)
         if outcome.mutations:
             call.log.append(WorkspaceChanged(stage=call.node.id, changes=outcome.mutations, dry_run=outcome.dry_run))
+            if self._history is not None and not outcome.dry_run:
+                self._record_history(call, outcome.mutations, runner.workspace)
         call.plugins.call("after_tool_call", {"task_id": call.state.task_id, "stage": call.node.id, "tool": tool.id})
         return {plan["result_field"]: outcome.result} if plan.get("result_field") else outcome.result
+
+    def _record_history(self, call: StageCall, changes: list[dict[str, Any]], workspace: Workspace) -> None:
+        """The workspace change into the project's file history. The task's WORKSPACE_CHANGED event is
+        the record of the change; a history that cannot take it is logged, and the stage goes on."""
+        assert self._history is not None
+        state = call.state
+        try:
+            self._history.get().record_workspace(
+                state.project, f"task:{state.task_id}", f"pipeline {state.pipeline} stage {call.node.id}",
+                changes, workspace.read_bytes,
+            )  # fmt: skip
+        except LighthouseError as error:
+            _log.warning("workspace change not recorded in history", extra={"task": state.task_id, "error": str(error)})
+
+
+_log = logger_for("lighthouse-pipeline-stage")
 
 
 def _re_ask(text: str, problem: JsonProblem) -> list[Message]:

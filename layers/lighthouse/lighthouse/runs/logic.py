@@ -194,6 +194,7 @@ def summary(state: RunState) -> RunSummary:
         directive=str(state.directive.get("directive_id", "")),
         launched_at=state.launched_at,
         ended_at=state.ended_at,
+        launched_by=state.launched_by,
     )
 
 

@@ -174,6 +174,7 @@ class RunSummary(BaseModel):
     directive: str
     launched_at: float
     ended_at: float | None = None
+    launched_by: str = ""  # absent from index entries written before it was
 
 
 class RunPage(BaseModel):

@@ -33,9 +33,12 @@ class ValidationAudit:
     def writes(
         self, stream: str, before: tuple[ValidationState, int], after: tuple[ValidationState, int]
     ) -> list[Action]:
+        from lighthouse.history.shadow import shadow_writes  # history reads validation's models
+
+        shadows = shadow_writes(self._table, before[0], after[0])
         entry = logic.audit_entry(after[0])
         if entry is None or entry == logic.audit_entry(before[0]):
-            return []
+            return shadows
         item = {
             "model": {"S": logic.audit_model(entry.agent)},
             "key": {"S": logic.audit_key(entry.requested_at, entry.request_id)},
@@ -44,4 +47,4 @@ class ValidationAudit:
             "applied": {"S": json.dumps({stream: after[1]})},
         }
         # Unconditional: only appends to this stream write it, and their own conditions order them.
-        return [{"Put": {"TableName": self._table, "Item": item}}]
+        return [{"Put": {"TableName": self._table, "Item": item}}, *shadows]
