@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: mqtt install up test lint typecheck bench fuzz localstack-up localstack-deploy localstack-test ministack-test clean
+.PHONY: mqtt fuse install up test lint typecheck bench fuzz localstack-up localstack-deploy localstack-test ministack-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,17 @@ $(MOSQUITTO):
 
 mqtt: $(MOSQUITTO)
 
-install: $(STAMP) $(MOSQUITTO)
+# libfuse3 and fusermount3 for `lighthouse mount` (mfusepy loads libfuse3 at run time; tests mount).
+FUSERMOUNT := /usr/bin/fusermount3
+$(FUSERMOUNT):
+	command -v apt-get >/dev/null || { echo "install fuse3 (libfuse3) with your package manager"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3=3.14.0-4 libfuse3-3=3.14.0-4
 
-up: $(STAMP) $(MOSQUITTO)
+fuse: $(FUSERMOUNT)
+
+install: $(STAMP) $(MOSQUITTO) $(FUSERMOUNT)
+
+up: $(STAMP) $(MOSQUITTO) $(FUSERMOUNT)
 	$(BIN)/lighthouse up
 
 lint: $(STAMP)
@@ -32,7 +40,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) $(MOSQUITTO)
+test: $(STAMP) $(MOSQUITTO) $(FUSERMOUNT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -44,7 +52,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) $(MOSQUITTO)
+bench: $(BENCH_STAMP) $(MOSQUITTO) $(FUSERMOUNT)
 	$(BIN)/python -m tests.perf.bench_foundation
 	$(BIN)/python -m tests.perf.bench_elicitation
 	$(BIN)/python -m tests.perf.bench_validation
@@ -55,6 +63,7 @@ bench: $(BENCH_STAMP) $(MOSQUITTO)
 	$(BIN)/python -m tests.perf.bench_gate_corpus
 	$(BIN)/python -m tests.perf.bench_fleet
 	$(BIN)/python -m tests.perf.bench_runs
+	$(BIN)/python -m tests.perf.bench_history
 
 # A long schemathesis run against the served OpenAPI document (the test suite runs a short one).
 fuzz: $(STAMP)
@@ -75,5 +84,5 @@ clean:
 
 # Deploy template.yaml to a fresh MiniStack (no Docker) with the SAM CLI, as to AWS, and run the
 # end-to-end suite against the deployed stack (both tools install into .lighthouse/tools, pinned).
-ministack-test: $(STAMP) $(MOSQUITTO)
+ministack-test: $(STAMP) $(MOSQUITTO) $(FUSERMOUNT)
 	$(BIN)/python -m tests.e2e.on_ministack

@@ -47,7 +47,8 @@ def routes_table(routes: list[RouteDoc]) -> str:
     for route in sorted(routes, key=lambda r: (r.path, r.method)):
         body = f"{route.max_body // 1024} KiB" if route.body is not None else "-"
         objects = route.objects or "-"
-        lines.append(f"| `{route.method} {route.path}` | {who(route)} | {objects} | {body} | {route.summary} |")
+        path = route.path.replace("+}", "}")  # a greedy parameter, named as OpenAPI names it
+        lines.append(f"| `{route.method} {path}` | {who(route)} | {objects} | {body} | {route.summary} |")
     return "\n".join(lines) + "\n"
 
 

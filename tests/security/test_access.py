@@ -256,8 +256,12 @@ def _concrete(path: str) -> str:
         "run_id": "run-" + "0" * 16,
         "directive_id": "ghost",
         "task_key": "log_triage",
+        "project": "ghost-project",
+        "file_path": "src/ghost.py",
+        "instant": "1764500000",
+        "stream_id": "elicitation:" + "0" * 32,
     }
-    return re.sub(r"\{(\w+)\}", lambda m: samples[m.group(1)], path)
+    return re.sub(r"\{(\w+)\+?\}", lambda m: samples[m.group(1)], path)
 
 
 def test_the_readme_route_table_matches_the_routes(probe: Probe) -> None:

@@ -96,7 +96,8 @@ def _operation(route: RouteDoc, components: dict[str, Any]) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": route.summary,
         "description": _description(route),
-        "operationId": route.method.lower() + "".join(c if c.isalnum() else "_" for c in route.path).rstrip("_"),
+        "operationId": route.method.lower()
+        + "".join(c if c.isalnum() else "_" for c in route.path.replace("+}", "}")).rstrip("_"),
         "x-roles": [] if route.public else list(route.roles),
     }
     parameters = _parameters(route)
@@ -117,7 +118,8 @@ def build_openapi(routes: list[RouteDoc]) -> dict[str, Any]:
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     paths: dict[str, dict[str, Any]] = {}
     for route in sorted(routes, key=lambda r: (r.path, r.method)):
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components)
+        # OpenAPI names a greedy `{file_path+}` as the plain parameter `{file_path}`.
+        paths.setdefault(route.path.replace("+}", "}"), {})[route.method.lower()] = _operation(route, components)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -31,6 +31,7 @@ CATALOG = (
     "lighthouse.fleet.rollouts",
     "lighthouse.runs.models",
     "lighthouse.runs.store",
+    "lighthouse.history.models",
 )
 
 

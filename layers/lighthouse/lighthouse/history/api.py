@@ -62,7 +62,7 @@ def add_routes(
         "/hooks/claude-code/post-tool-use", "POST", public=True, objects="a valid, unrevoked hook token",
         summary="Claude Code PostToolUse hook (http or the command hook): the files the tool changed, recorded",
         body=PostToolUseInput, max_body=5 * 1024 * KiB, response_model=CaptureResult, query=(PROJECT_QUERY,),
-        errors=(403,),
+        errors=(401, 403),
     )  # fmt: skip
     def post_tool_use(
         api: R, request: Request, principal: None, body: PostToolUseInput, project: str | None
@@ -75,7 +75,7 @@ def add_routes(
         return history_of(api).capture(hook_caller(api, authorization), project, body)
 
     @endpoints.route(
-        "/views/{project}/current/{file_path+}", "GET", objects=MEMBERS, content_type="text/plain",
+        "/views/{project}/current/{file_path+}", "GET", objects=MEMBERS, content_type="text/plain", errors=(422,),
         summary="The file's latest content, annotated: header, AST anchors, security findings",
     )  # fmt: skip
     def current_view(api: R, request: Request, principal: Principal, project: str, file_path: str) -> Response:
@@ -83,6 +83,7 @@ def add_routes(
 
     @endpoints.route(
         "/views/{project}/history/{instant}/{file_path+}", "GET", objects=MEMBERS, content_type="text/plain",
+        errors=(422,),
         summary="The file as it was at an instant (ISO-8601 or Unix seconds), with a header of its history",
     )  # fmt: skip
     def history_view(
@@ -92,6 +93,7 @@ def add_routes(
 
     @endpoints.route(
         "/views/{project}/streams/{stream_id}", "GET", objects="members of the project who take part in the stream",
+        errors=(422,),
         summary="An event stream's state at an instant (`<kind>:<id>`, e.g. elicitation:<id>), as JSON",
         query=(AT,), content_type="application/json",
     )  # fmt: skip
@@ -110,21 +112,21 @@ def add_routes(
         return text(views_of(api).context(principal, agent_id))
 
     @endpoints.route(
-        "/views/{project}/shadow/{file_path+}", "GET", objects=MEMBERS, content_type="text/plain",
+        "/views/{project}/shadow/{file_path+}", "GET", objects=MEMBERS, content_type="text/plain", errors=(422,),
         summary="Experts' suggestions (modify votes) about a file, or `commands` for Bash, newest first",
     )  # fmt: skip
     def shadow_view(api: R, request: Request, principal: Principal, project: str, file_path: str) -> Response:
         return text(views_of(api).shadow(principal, project, file_path))
 
     @endpoints.route(
-        "/history/{project}/tree", "GET", objects=MEMBERS, response_model=FileTree, query=(AT,),
+        "/history/{project}/tree", "GET", objects=MEMBERS, response_model=FileTree, query=(AT,), errors=(422,),
         summary="The project's files (now, or at an instant): size, sha256, version, last change",
     )  # fmt: skip
     def tree(api: R, request: Request, principal: Principal, project: str, at: str | None) -> FileTree:
         return history_of(api).tree(principal, project, parse_instant(at) if at else None)
 
     @endpoints.route(
-        "/history/{project}/versions/{file_path+}", "GET", objects=MEMBERS, response_model=FileVersions,
+        "/history/{project}/versions/{file_path+}", "GET", objects=MEMBERS, response_model=FileVersions, errors=(422,),
         query=(limit(100, 1000), CURSOR),
         summary="A file's versions, oldest first: type, agent, instant, sha256, lines",
     )  # fmt: skip
@@ -140,7 +142,7 @@ def add_routes(
         return history_of(api).versions(principal, project, file_path, limit, next_token or None)
 
     @endpoints.route(
-        "/history/{project}/at/{instant}/{file_path+}", "GET", objects=MEMBERS, response_model=FileAt,
+        "/history/{project}/at/{instant}/{file_path+}", "GET", objects=MEMBERS, response_model=FileAt, errors=(422,),
         summary="The exact file at an instant (verified against its recorded sha256), as JSON",
     )  # fmt: skip
     def file_at(api: R, request: Request, principal: Principal, project: str, instant: str, file_path: str) -> FileAt:
@@ -156,7 +158,7 @@ def add_routes(
         return history_of(api).diff(principal, project, file_path, start, instant(api, query.get("at")))
 
     @endpoints.route(
-        "/history/{project}/stats/{file_path+}", "GET", objects=MEMBERS, response_model=FileStats,
+        "/history/{project}/stats/{file_path+}", "GET", objects=MEMBERS, response_model=FileStats, errors=(422,),
         summary="A file's contributors and change statistics",
     )  # fmt: skip
     def stats(api: R, request: Request, principal: Principal, project: str, file_path: str) -> FileStats:
