@@ -67,15 +67,28 @@ def test_capture_then_views_then_the_mount(platform: Platform, coder: dict[str, 
     (cwd / "src").mkdir(parents=True)
     token = coder["token"]
     # Write (http hook): the content is in the tool's input.
-    written = hook(platform, token, post_input(cwd, "Write", {"file_path": f"{cwd}/src/app.py", "content": APP_V1},
-                                               {"filePath": f"{cwd}/src/app.py", "success": True}))  # fmt: skip
+    written = hook(
+        platform,
+        token,
+        post_input(
+            cwd,
+            "Write",
+            {"file_path": f"{cwd}/src/app.py", "content": APP_V1},
+            {"filePath": f"{cwd}/src/app.py", "success": True},
+        ),
+    )
     assert written.status_code == 200, written.text
     assert written.json()["recorded"][0]["type"] == "FILE_CREATED"
     before_edit = time.time()
     time.sleep(0.05)
-    edit = {"file_path": f"{cwd}/src/app.py", "old_string": "        return sum(items)\n",
-            "new_string": "        return sum(items)\n\n\ndef run(cmd):\n    return subprocess.run(cmd, shell=True)\n"}  # fmt: skip
-    edited = hook(platform, token, post_input(cwd, "Edit", edit, {"filePath": edit["file_path"], "originalFile": APP_V1}))
+    edit = {
+        "file_path": f"{cwd}/src/app.py",
+        "old_string": "        return sum(items)\n",
+        "new_string": "        return sum(items)\n\n\ndef run(cmd):\n    return subprocess.run(cmd, shell=True)\n",
+    }
+    edited = hook(
+        platform, token, post_input(cwd, "Edit", edit, {"filePath": edit["file_path"], "originalFile": APP_V1})
+    )
     assert edited.json()["recorded"][0]["type"] == "FILE_MODIFIED", edited.text
     # A secret written with Write: recorded, never stored.
     secret = hook(platform, token, post_input(cwd, "Write", {"file_path": f"{cwd}/.env", "content": "KEY=hunter2"}, {}))
@@ -87,32 +100,49 @@ def test_capture_then_views_then_the_mount(platform: Platform, coder: dict[str, 
     bash = post_input(cwd, "Bash", {"command": "echo '# shop' > README.md"}, {"stdout": "", "stderr": ""})
     completed = subprocess.run(
         [LIGHTHOUSE, "hook", "claude-code", "--event", "post-tool-use", "--api-url", platform.api_url],
-        input=json.dumps(bash), capture_output=True, text=True, timeout=60, check=False,
+        input=json.dumps(bash),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={**os.environ, "LIGHTHOUSE_HOOK_TOKEN": token},
-    )  # fmt: skip
+    )
     assert completed.returncode == 0, completed.stderr
 
     headers = session(platform, "history-coder", coder["secret"])
     api = platform.api_url
     current = requests.get(f"{api}/views/{PROJECT}/current/src/app.py", headers=headers, timeout=30)
-    assert current.status_code == 200 and current.headers["Content-Type"].startswith("text/plain")
-    assert "# AST_ANCHOR:" in current.text and "[method:Cart.total]" in current.text
-    assert "SECURITY: [shell_true]" in current.text and "last change:" in current.text
+    assert current.status_code == 200
+    assert current.headers["Content-Type"].startswith("text/plain")
+    assert "# AST_ANCHOR:" in current.text
+    assert "[method:Cart.total]" in current.text
+    assert "SECURITY: [shell_true]" in current.text
+    assert "last change:" in current.text
     past = requests.get(f"{api}/views/{PROJECT}/history/{before_edit}/src/app.py", headers=headers, timeout=30)
-    assert past.status_code == 200 and past.text.endswith(APP_V1) and "since then: 1 events" in past.text
+    assert past.status_code == 200
+    assert past.text.endswith(APP_V1)
+    assert "since then: 1 events" in past.text
     tree = requests.get(f"{api}/history/{PROJECT}/tree", headers=headers, timeout=30).json()
     assert {f["path"]: f["stored"] for f in tree["files"]} == {
-        "src/app.py": True, ".env": False, "README.md": True, "id_rsa": False,
-    }  # fmt: skip
-    diff = requests.get(f"{api}/history/{PROJECT}/diff/src/app.py", params={"from": before_edit}, headers=headers,
-                        timeout=30).json()  # fmt: skip
-    assert "+def run(cmd):" in diff["diff"] and diff["added"] == 4
+        "src/app.py": True,
+        ".env": False,
+        "README.md": True,
+        "id_rsa": False,
+    }
+    diff = requests.get(
+        f"{api}/history/{PROJECT}/diff/src/app.py", params={"from": before_edit}, headers=headers, timeout=30
+    ).json()
+    assert "+def run(cmd):" in diff["diff"]
+    assert diff["added"] == 4
     outsider = session(platform, "history-outsider", coder["outsider"])
     refused = requests.get(f"{api}/views/{PROJECT}/current/src/app.py", headers=outsider, timeout=30)
     assert refused.status_code == 403
     escape = requests.get(f"{api}/views/{PROJECT}/current/src/%2e%2e/%2e%2e/etc/passwd", headers=headers, timeout=30)
     assert escape.status_code in (400, 422)
-    assert hook(platform, "not-a-token", post_input(cwd, "Write", {"file_path": "x", "content": ""}, {})).status_code == 401
+    assert (
+        hook(platform, "not-a-token", post_input(cwd, "Write", {"file_path": "x", "content": ""}, {})).status_code
+        == 401
+    )
 
     mountpoint = tmp_path / "mnt"
     mountpoint.mkdir()
@@ -121,24 +151,38 @@ def test_capture_then_views_then_the_mount(platform: Platform, coder: dict[str, 
     (copy / "src" / "app.py").write_text(APP_V1)
     env = {**os.environ, "LIGHTHOUSE_AGENT_ID": "history-coder", "LIGHTHOUSE_AGENT_SECRET": coder["secret"]}
     mounted = subprocess.Popen(
-        [LIGHTHOUSE, "--state-file", str(platform.state_file), "mount", str(mountpoint), "--project", PROJECT,
-         "--api-url", api],
-        env=env, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            LIGHTHOUSE,
+            "--state-file",
+            str(platform.state_file),
+            "mount",
+            str(mountpoint),
+            "--project",
+            PROJECT,
+            "--api-url",
+            api,
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: (mountpoint / "current").exists(), timeout=20)
         listing = subprocess.run(["ls", "-l", str(mountpoint / "current" / "src")], capture_output=True, text=True)
-        assert "app.py" in listing.stdout and "r--r--r--" in listing.stdout
+        assert "app.py" in listing.stdout
+        assert "r--r--r--" in listing.stdout
         cat = subprocess.run(["cat", str(mountpoint / "current" / "src" / "app.py")], capture_output=True, text=True)
         assert cat.stdout == current.text
-        grep = subprocess.run(["grep", "-r", "-l", "subprocess", str(mountpoint / "current")],
-                              capture_output=True, text=True)  # fmt: skip
+        grep = subprocess.run(
+            ["grep", "-r", "-l", "subprocess", str(mountpoint / "current")], capture_output=True, text=True
+        )
         assert sorted(Path(line).name for line in grep.stdout.split()) == ["README.md", "app.py"]
         instant = f"{mountpoint}/history/{before_edit}"
         same = subprocess.run(["diff", "-r", f"{instant}/src", str(copy / "src")], capture_output=True, text=True)
-        assert same.returncode == 1 and "===== LIGHTHOUSE HISTORY VIEW" in same.stdout  # only the header differs
+        assert same.returncode == 1
+        assert "===== LIGHTHOUSE HISTORY VIEW" in same.stdout
         assert "def run" not in same.stdout
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="Read-only file system"):
             (mountpoint / "current" / "src" / "app.py").write_text("no")
     finally:
         mounted.send_signal(signal.SIGINT)

@@ -282,6 +282,10 @@ def test_safe_modes_are_applied_and_recorded(parts: Components, cloud: LocalClou
     real = run(parts, "writer")
     assert real.mutations[0]["dry_run"] is False
     assert cloud.client("s3").get_object(Bucket=bucket, Key="workspaces/writer/notes.md")["Body"].read() == b"hello"
+    # The real write (not the dry run) is in the project's file history, by the task.
+    versions = parts.history.versions(ADMIN, "writer", "notes.md", 10, None).versions
+    assert [(v.type, v.agent) for v in versions] == [("FILE_CREATED", f"task:{real.task_id}")]
+    assert parts.history.file_at(ADMIN, "writer", "notes.md", versions[0].at).content == "hello"
 
 
 def test_a_running_task_can_be_cancelled(parts: Components, cloud: LocalCloud, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ ignore rules, anchors and security annotations; property tests for edit sequence
 
 from __future__ import annotations
 
+import json
 import random
 import string
 
@@ -26,8 +27,16 @@ def stored(version: int, event: object) -> StoredEvent:
 
 
 def change(cls: type, at: float, sha: str | None = SHA, **extra: object) -> object:
-    fields = {"path": "src/a.py", "agent": "alice", "source": "Write", "at": at, "sha256": sha, "size": 3,
-              "lines": 1, "stored": sha is not None}  # fmt: skip
+    fields = {
+        "path": "src/a.py",
+        "agent": "alice",
+        "source": "Write",
+        "at": at,
+        "sha256": sha,
+        "size": 3,
+        "lines": 1,
+        "stored": sha is not None,
+    }
     return cls(**(fields | extra))
 
 
@@ -35,8 +44,18 @@ def test_a_stream_folds_in_version_order_whatever_the_order_of_arrival() -> None
     events = [
         stored(1, change(FileCreated, 10, "1" * 64)),
         stored(2, change(FileModified, 20, "2" * 64, agent="bob")),
-        stored(3, FileMoved(path="src/a.py", agent="bob", source="Bash", at=30, from_path="src/a.py",
-                            to_path="src/b.py", direction="out")),  # fmt: skip
+        stored(
+            3,
+            FileMoved(
+                path="src/a.py",
+                agent="bob",
+                source="Bash",
+                at=30,
+                from_path="src/a.py",
+                to_path="src/b.py",
+                direction="out",
+            ),
+        ),
         stored(4, change(FileCreated, 40, "4" * 64)),
         stored(5, FileDeleted(path="src/a.py", agent="carol", source="Bash", at=50)),
     ]
@@ -64,10 +83,10 @@ class FakeS3:
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, Metadata: dict[str, str], **_: object) -> None:  # noqa: N803
+    def put_object(self, Bucket: str, Key: str, Body: bytes, Metadata: dict[str, str], **_: object) -> None:
         self.objects[Key] = (Body, Metadata)
 
-    def get_object(self, Bucket: str, Key: str) -> dict[str, object]:  # noqa: N803
+    def get_object(self, Bucket: str, Key: str) -> dict[str, object]:
         import io
 
         return {"Body": io.BytesIO(self.objects[Key][0])}
@@ -139,15 +158,23 @@ def test_project_names_and_instants() -> None:
 
 @pytest.mark.parametrize(
     ("path", "ignored"),
-    [(".env", True), ("config/.env.production", True), ("keys/server.pem", True), ("home/.ssh/id_ed25519", True),
-     ("id_rsa.pub", True), ("build/out.js", True), ("src/app.py", False), ("README.md", False)],
-)  # fmt: skip
+    [
+        (".env", True),
+        ("config/.env.production", True),
+        ("keys/server.pem", True),
+        ("home/.ssh/id_ed25519", True),
+        ("id_rsa.pub", True),
+        ("build/out.js", True),
+        ("src/app.py", False),
+        ("README.md", False),
+    ],
+)
 def test_ignore_rules_keep_secrets_and_gitignored_files_to_metadata(path: str, ignored: bool) -> None:
     rules = logic.IgnoreRules.of("build/\n*.log\n")
     assert (rules.reason(path) is not None) is ignored
 
 
-PYTHON = b'''import yaml
+PYTHON = b"""import yaml
 
 class Shop:
     def price(self, item):
@@ -159,13 +186,15 @@ class Shop:
 
 def main():
     return Shop()
-'''
+"""
 
 
 def test_anchors_name_each_definition_and_stay_stable_when_lines_move() -> None:
     first = {(a.kind, a.name): a for a in annotate("shop.py", PYTHON).anchors}
     assert set(first) == {("class", "Shop"), ("method", "Shop.price"), ("method", "Shop.total"), ("function", "main")}
-    moved = b"# a new header\n# and another line\n" + PYTHON.replace(b"def main", b"def helper():\n    pass\n\n\ndef main")
+    moved = b"# a new header\n# and another line\n" + PYTHON.replace(
+        b"def main", b"def helper():\n    pass\n\n\ndef main"
+    )
     second = {(a.kind, a.name): a for a in annotate("shop.py", moved).anchors}
     for key, anchor in first.items():
         assert second[key].anchor_id == anchor.anchor_id
@@ -176,17 +205,33 @@ def test_anchors_name_each_definition_and_stay_stable_when_lines_move() -> None:
 @pytest.mark.parametrize(
     ("path", "source", "expected"),
     [
-        ("a.js", b"class A { run() {} }\nfunction go() {}\n", {("class", "A"), ("method", "A.run"), ("function", "go")}),
-        ("a.ts", b"interface I { x: number }\nclass C { m(): void {} }\n", {("interface", "I"), ("class", "C"), ("method", "C.m")}),
-        ("a.go", b"package m\ntype S struct{}\nfunc (s S) M() {}\nfunc F() {}\n", {("type", "S"), ("method", "M"), ("function", "F")}),
-        ("a.rs", b"struct S;\nimpl S { fn m(&self) {} }\nfn f() {}\n", {("struct", "S"), ("impl", "S"), ("method", "S.m"), ("function", "f")}),
+        (
+            "a.js",
+            b"class A { run() {} }\nfunction go() {}\n",
+            {("class", "A"), ("method", "A.run"), ("function", "go")},
+        ),
+        (
+            "a.ts",
+            b"interface I { x: number }\nclass C { m(): void {} }\n",
+            {("interface", "I"), ("class", "C"), ("method", "C.m")},
+        ),
+        (
+            "a.go",
+            b"package m\ntype S struct{}\nfunc (s S) M() {}\nfunc F() {}\n",
+            {("type", "S"), ("method", "M"), ("function", "F")},
+        ),
+        (
+            "a.rs",
+            b"struct S;\nimpl S { fn m(&self) {} }\nfn f() {}\n",
+            {("struct", "S"), ("impl", "S"), ("method", "S.m"), ("function", "f")},
+        ),
         ("A.java", b"class A { void m() {} }\n", {("class", "A"), ("method", "A.m")}),
         ("a.sh", b"deploy() { echo hi; }\n", {("function", "deploy")}),
         ("a.yaml", b"name: x\njobs:\n  build: {}\n", {("key", "name"), ("key", "jobs")}),
         ("a.json", b'{"name": 1, "deps": {"a": 2}}', {("key", "name"), ("key", "deps")}),
         ("a.toml", b"[tool]\nx = 1\n", {("table", "tool")}),
     ],
-)  # fmt: skip
+)
 def test_anchors_in_each_language(path: str, source: bytes, expected: set[tuple[str, str]]) -> None:
     assert {(a.kind, a.name) for a in annotate(path, source).anchors} == expected
 
@@ -233,10 +278,17 @@ def test_shell_files_are_annotated_by_the_bash_gate_rules() -> None:
 
 
 def payload(tool: str, tool_input: dict[str, object], response: object = None) -> PostToolUseInput:
-    return PostToolUseInput.model_validate({
-        "session_id": "s", "cwd": "/work/shop", "hook_event_name": "PostToolUse", "tool_name": tool,
-        "tool_input": tool_input, "tool_response": response, "tool_use_id": "toolu_1",
-    })  # fmt: skip
+    return PostToolUseInput.model_validate(
+        {
+            "session_id": "s",
+            "cwd": "/work/shop",
+            "hook_event_name": "PostToolUse",
+            "tool_name": tool,
+            "tool_input": tool_input,
+            "tool_response": response,
+            "tool_use_id": "toolu_1",
+        }
+    )
 
 
 def test_edits_are_replayed_on_the_content_before() -> None:
@@ -244,13 +296,22 @@ def test_edits_are_replayed_on_the_content_before() -> None:
     edit = payload("Edit", {"file_path": "/work/shop/src/a.py", "old_string": "y = 2", "new_string": "y = 3"})
     changes, _ = observed(edit, lambda p: before.get(p.removeprefix("/work/shop/")))
     assert changes[0].content == b"x = 1\ny = 3\n"
-    multi = payload("MultiEdit", {"file_path": "src/a.py", "edits": [
-        {"old_string": "x", "new_string": "z", "replace_all": True}, {"old_string": "1", "new_string": "9"}]})  # fmt: skip
+    multi = payload(
+        "MultiEdit",
+        {
+            "file_path": "src/a.py",
+            "edits": [
+                {"old_string": "x", "new_string": "z", "replace_all": True},
+                {"old_string": "1", "new_string": "9"},
+            ],
+        },
+    )
     changes, _ = observed(multi, lambda p: before.get(p))
     assert changes[0].content == b"z = 9\ny = 2\n"
     missing = payload("Edit", {"file_path": "src/a.py", "old_string": "nope", "new_string": "x"})
     changes, _ = observed(missing, lambda p: before.get(p))
-    assert changes[0].content is None and "could not be replayed" in changes[0].note
+    assert changes[0].content is None
+    assert "could not be replayed" in changes[0].note
     original = payload("Edit", {"file_path": "src/b.py", "old_string": "a", "new_string": "b"}, {"originalFile": "a\n"})
     assert observed(original, lambda p: None)[0][0].content == b"b\n"
 
@@ -261,4 +322,44 @@ def test_a_notebook_cell_edit_is_replayed_and_bash_needs_the_command_hook() -> N
     changes, _ = observed(edit, lambda p: notebook)
     assert b'"source": "2+2"' in (changes[0].content or b"")
     changes, why = observed(payload("Bash", {"command": "make"}), lambda p: None)
-    assert changes == [] and "command hook" in why
+    assert changes == []
+    assert "command hook" in why
+
+
+def test_modify_votes_with_suggestions_are_indexed_by_the_file_they_are_about() -> None:
+    from lighthouse.history.shadow import COMMANDS, shadow_writes
+    from lighthouse.validation.models import ExpertVoted, ValidationRequested, ValidationState
+
+    request = {
+        "request_id": "r1",
+        "agent": "dev",
+        "role": "agent",
+        "tool_name": "Edit",
+        "cwd": "/w/shop",
+        "at": 1.0,
+        "tool_input": {"file_path": "/w/shop/src/a.py"},
+        "gate": {
+            "decision": "escalate",
+            "confidence": 0.5,
+            "reason": "",
+            "matched_rules": [],
+            "layer": "rules",
+            "cache_hit": False,
+        },
+    }
+    requested = ValidationRequested.model_validate(request)
+    vote = {"decision": "modify", "confidence": 0.8, "reasoning": "r", "suggestions": ["use a parameter"]}
+    voted = ExpertVoted(request_id="r1", expert="e1", outcome="voted", vote=vote, at=2.0)
+    approving = ExpertVoted(request_id="r1", expert="e2", outcome="voted", vote={"decision": "approve"}, at=2.0)
+    before = ValidationState(request=requested)
+    after = ValidationState(request=requested, votes={"e1": voted, "e2": approving})
+    writes = shadow_writes("t", before, after)
+    assert len(writes) == 1
+    item = writes[0]["Put"]["Item"]
+    assert item["model"]["S"].startswith("shadow#shop#")
+    assert "use a parameter" in item["doc"]["S"]
+    assert shadow_writes("t", after, after) == []
+    bash = ValidationState(
+        request=requested.model_copy(update={"tool_name": "Bash", "tool_input": {"command": "ls"}}), votes={"e1": voted}
+    )
+    assert json.loads(shadow_writes("t", before, bash)[0]["Put"]["Item"]["doc"]["S"])["path"] == COMMANDS
