@@ -32,6 +32,7 @@ from lighthouse_tools.admin import (
 from lighthouse_tools.deploy import add_arguments as add_deploy_arguments
 from lighthouse_tools.deploy import cmd_deploy
 from lighthouse_tools.fleet_cli import register as register_fleet_commands
+from lighthouse_tools.hook import Fallback
 from lighthouse_tools.localcloud.durable.datadir import DATA_DIR_VARIABLE, DEFAULT_DATA_DIR, DataDirectoryError
 from lighthouse_tools.localcloud.durable.datadir import resolve as resolve_data_dir
 from lighthouse_tools.policy_cli import register as register_policy_commands
@@ -225,14 +226,13 @@ def cmd_hook_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_hook_claude_code(args: argparse.Namespace) -> int:
-    from lighthouse_tools.hook import Fallback, run
+    from lighthouse_tools.hook import run
 
     api_url = api_url_of(args)
     token = args.token or os.environ.get("LIGHTHOUSE_HOOK_TOKEN", "")
-    configured = args.on_unreachable or os.environ.get("LIGHTHOUSE_HOOK_ON_UNREACHABLE", "deny")
-    fallback: Fallback = "ask" if configured == "ask" else "allow" if configured == "allow" else "deny"
     if args.event == "post-tool-use":
         return _post_tool_use(args, api_url, token)
+    fallback = _fallback(args.on_unreachable or os.environ.get("LIGHTHOUSE_HOOK_ON_UNREACHABLE", "deny"))
     if not api_url or not token:
         missing = "the API URL (--api-url or LIGHTHOUSE_API_URL)" if not api_url else "LIGHTHOUSE_HOOK_TOKEN"
         print(f"Lighthouse hook is not configured: {missing} is missing; denied (fail closed)", file=sys.stderr)
@@ -243,6 +243,10 @@ def cmd_hook_claude_code(args: argparse.Namespace) -> int:
     if answer.stderr:
         print(answer.stderr, file=sys.stderr)
     return answer.exit_code
+
+
+def _fallback(configured: str) -> Fallback:
+    return "ask" if configured == "ask" else "allow" if configured == "allow" else "deny"
 
 
 def _post_tool_use(args: argparse.Namespace, api_url: str, token: str) -> int:

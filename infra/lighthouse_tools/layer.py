@@ -159,6 +159,11 @@ print(json.dumps({name: found for name, found in problems.items() if found}))
 """
 
 
+def _own_modules(own_only: dict[Path, tuple[str, ...]], code_dir: Path) -> set[str]:
+    """What the layer modules that only this function's requirements provide import."""
+    return imported_modules(*(path for path, users in own_only.items() if code_dir.name in users))
+
+
 def check_functions(functions: dict[str, tuple[Path, str]], layer: BuiltLayer) -> dict[str, list[str]]:
     """{function: problems} importing each handler given as {name: (code dir, handler module)}, and
     everything its sources and the layer's sources import, from the layer alone (one child process).
@@ -176,8 +181,7 @@ def check_functions(functions: dict[str, tuple[Path, str]], layer: BuiltLayer) -
     for name, (code_dir, module) in functions.items():
         own = code_dir / "requirements.txt"
         paths = [str(code_dir)] + ([str(install_requirements(own))] if own.exists() else [])
-        users = [path for path, names in own_only.items() if code_dir.name in names]
-        extra = imported_modules(*users) if own.exists() and users else set()
+        extra = _own_modules(own_only, code_dir) if own.exists() else set()
         modules = sorted((imported_modules(code_dir) | package_modules | extra) - {"lighthouse"})
         described[name] = {
             "paths": paths,

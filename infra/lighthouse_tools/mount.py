@@ -27,6 +27,7 @@ from urllib.parse import quote
 import mfusepy as fuse
 
 from lighthouse.apiclient import ApiError, LighthouseClient
+from lighthouse.errors import LighthouseError
 from lighthouse.history.logic import iso, parse_instant
 
 TOP = ("current", "history", "streams", "context", "shadow")
@@ -103,43 +104,54 @@ class ViewsFS(fuse.Operations):  # type: ignore[misc]
         return parts
 
     def _resolve(self, path: str) -> tuple[str, Any]:
-        """("dir", names) or ("file", url-or-loader) for a mount path."""
+        """("dir", names) or ("file", (url, frozen)) for a mount path."""
         parts = self._parts(path)
         if not parts:
             return "dir", list(TOP)
-        top, rest = parts[0], parts[1:]
-        if top == "current":
-            return self._in_tree(rest, None, lambda p: f"/views/{quote(self._project)}/current/{p}")
-        if top == "shadow":
-            tree = dict(self._tree(None), commands=0.0)
-            return self._in_listing(rest, tree, lambda p: f"/views/{quote(self._project)}/shadow/{p}")
-        if top == "history":
-            if not rest:
-                return "dir", sorted({iso(at) for at in self._tree(None).values()})
-            instant = rest[0]
-            try:
-                parse_instant(instant)
-            except Exception:
-                raise fuse.FuseOSError(errno.ENOENT) from None
-            segment = quote(instant, safe="")
-            return self._in_tree(
-                rest[1:], instant, lambda p: f"/views/{quote(self._project)}/history/{segment}/{p}", frozen=True
-            )
-        if top == "streams":
-            if not rest:
-                return "dir", []
-            if len(rest) != 1:
-                raise fuse.FuseOSError(errno.ENOENT)
-            stream, _, at = rest[0].partition("@")
-            query = f"?at={quote(at, safe='')}" if at else ""
-            return "file", (f"/views/{quote(self._project)}/streams/{quote(stream, safe=':')}{query}", bool(at))
-        if top == "context":
-            if not rest:
-                return "dir", [self._agent]
-            if len(rest) == 1:
-                return "dir", ["context.json"]
-            if len(rest) == 2 and rest[1] == "context.json":
-                return "file", (f"/views/context/{quote(rest[0], safe=':')}", False)
+        views: dict[str, Callable[[list[str]], tuple[str, Any]]] = {
+            "current": self._current, "shadow": self._shadow, "history": self._history,
+            "streams": self._streams, "context": self._context,
+        }  # fmt: skip
+        if parts[0] not in views:
+            raise fuse.FuseOSError(errno.ENOENT)
+        return views[parts[0]](parts[1:])
+
+    def _current(self, rest: list[str]) -> tuple[str, Any]:
+        return self._in_tree(rest, None, lambda p: f"/views/{quote(self._project)}/current/{p}")
+
+    def _shadow(self, rest: list[str]) -> tuple[str, Any]:
+        tree = dict(self._tree(None), commands=0.0)
+        return self._in_listing(rest, tree, lambda p: f"/views/{quote(self._project)}/shadow/{p}")
+
+    def _history(self, rest: list[str]) -> tuple[str, Any]:
+        if not rest:
+            return "dir", sorted({iso(at) for at in self._tree(None).values()})
+        instant = rest[0]
+        try:
+            parse_instant(instant)
+        except LighthouseError:  # not an instant: no such directory
+            raise fuse.FuseOSError(errno.ENOENT) from None
+        segment = quote(instant, safe="")
+        return self._in_tree(
+            rest[1:], instant, lambda p: f"/views/{quote(self._project)}/history/{segment}/{p}", frozen=True
+        )
+
+    def _streams(self, rest: list[str]) -> tuple[str, Any]:
+        if not rest:
+            return "dir", []
+        if len(rest) != 1:
+            raise fuse.FuseOSError(errno.ENOENT)
+        stream, _, at = rest[0].partition("@")
+        query = f"?at={quote(at, safe='')}" if at else ""
+        return "file", (f"/views/{quote(self._project)}/streams/{quote(stream, safe=':')}{query}", bool(at))
+
+    def _context(self, rest: list[str]) -> tuple[str, Any]:
+        if not rest:
+            return "dir", [self._agent]
+        if len(rest) == 1:
+            return "dir", ["context.json"]
+        if len(rest) == 2 and rest[1] == "context.json":
+            return "file", (f"/views/context/{quote(rest[0], safe=':')}", False)
         raise fuse.FuseOSError(errno.ENOENT)
 
     def _in_tree(

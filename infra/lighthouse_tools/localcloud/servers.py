@@ -44,6 +44,24 @@ def _wsgi_response(result: dict[str, Any]) -> Response:
     return wsgi
 
 
+def _captured(template: list[str], parts: list[str]) -> dict[str, str] | None:
+    """The path parameters if `parts` matches the resource `template`, else None. A greedy
+    `{name+}` (last) takes the rest of the path, slashes included, as API Gateway's does."""
+    if template[-1].endswith("+}") and len(parts) > len(template):
+        parts = [*parts[: len(template) - 1], "/".join(parts[len(template) - 1 :])]
+    if len(template) != len(parts):
+        return None
+    captured: dict[str, str] = {}
+    for expected, actual in zip(template, parts, strict=True):
+        if expected.startswith("{"):
+            if not actual:
+                return None
+            captured[expected.strip("{}").rstrip("+")] = unquote(actual)
+        elif unquote(actual) != expected:
+            return None
+    return captured
+
+
 class ApiGateway:
     """API Gateway (REST, Lambda proxy integration) in front of the API function's containers.
 
@@ -67,22 +85,8 @@ class ApiGateway:
     def match(self, raw_path: str) -> tuple[str, dict[str, str]] | None:
         parts = raw_path.rstrip("/").split("/") if raw_path != "/" else [""]
         for resource in self._ordered:
-            template = resource.split("/")
-            candidate = parts
-            if template[-1].endswith("+}") and len(parts) > len(template):
-                # A greedy `{name+}` takes the rest of the path, as API Gateway's does.
-                candidate = [*parts[: len(template) - 1], "/".join(parts[len(template) - 1 :])]
-            if len(template) != len(candidate):
-                continue
-            captured: dict[str, str] = {}
-            for expected, actual in zip(template, candidate, strict=True):
-                if expected.startswith("{"):
-                    if not actual:
-                        break
-                    captured[expected.strip("{}").rstrip("+")] = unquote(actual)
-                elif unquote(actual) != expected:
-                    break
-            else:
+            captured = _captured(resource.split("/"), parts)
+            if captured is not None:
                 return resource, captured
         return None
 

@@ -101,21 +101,21 @@ class ElicitationRecords:
             if old.task_token:
                 item["task_token"] = {"S": old.task_token}
                 put["ExpressionAttributeValues"][":t"] = {"S": old.task_token}
-        actions: list[Action] = [{"Put": put}]
-        inbox = self._key(pending_model(new.to_agent), new.elicitation_id)
-        asked = self._key(asked_model(new.from_agent), new.elicitation_id)
+        return [{"Put": put}, *self._listings(old, new)]
+
+    def _listings(self, old: ElicitationState, new: ElicitationState) -> list[Action]:
+        """The question in its target's inbox and its requester's asked list while it is open."""
+        keys = (
+            self._key(pending_model(new.to_agent), new.elicitation_id),
+            self._key(asked_model(new.from_agent), new.elicitation_id),
+        )
         if not old.exists and not new.final:
-            for key in (inbox, asked):
-                entry = {
-                    **key,
-                    "doc": {"S": json.dumps(inbox_entry(new))},
-                    "revision": {"N": "1"},
-                    "applied": {"S": "{}"},
-                }
-                actions.append({"Put": {"TableName": self._table, "Item": entry}})
-        elif new.final and old.exists and not old.final:
-            actions.extend({"Delete": {"TableName": self._table, "Key": key}} for key in (inbox, asked))
-        return actions
+            document = {"S": json.dumps(inbox_entry(new))}
+            items = [{**key, "doc": document, "revision": {"N": "1"}, "applied": {"S": "{}"}} for key in keys]
+            return [{"Put": {"TableName": self._table, "Item": item}} for item in items]
+        if new.final and old.exists and not old.final:
+            return [{"Delete": {"TableName": self._table, "Key": key}} for key in keys]
+        return []
 
     def agent_registered(self, agent_id: str) -> Action:
         """A check, in the append's transaction, that the agent has a registration (its stream's

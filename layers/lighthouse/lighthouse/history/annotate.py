@@ -158,21 +158,35 @@ def _in_class(node: Node) -> bool:
 
 
 def _keys(language: str, root: Node, found: list[tuple[str, str, int]]) -> None:
-    """Top-level keys (and TOML tables): what a reader of a config file navigates by."""
-    stack: list[tuple[Node, int]] = [(root, 0)]
+    """Top-level keys (and TOML tables): what a reader of a config file navigates by. The first key
+    on each branch is an anchor; the keys nested in its value are not."""
+    stack: list[Node] = [root]
     while stack:
-        node, depth = stack.pop()
-        if node.type in ("block_mapping_pair", "flow_pair", "pair") and depth <= 6:
-            key = node.child_by_field_name("key")
-            if key is not None and key.text is not None:
-                found.append(("key", key.text.decode("utf-8", "replace").strip("\"'"), node.start_point.row + 1))
-            continue  # nested keys are not anchors
-        if node.type == "table" or node.type == "table_array_element":
-            header = next((c for c in node.children if c.type in ("bare_key", "dotted_key", "quoted_key")), None)
-            if header is not None and header.text is not None:
-                found.append(("table", header.text.decode("utf-8", "replace"), node.start_point.row + 1))
-        stack.extend((child, depth + 1) for child in reversed(node.children))
+        node = stack.pop()
+        anchor = _config_anchor(node)
+        if anchor is not None:
+            found.append((*anchor, node.start_point.row + 1))
+        if node.type not in PAIRS:
+            stack.extend(reversed(node.children))
     found.sort(key=lambda item: item[2])
+
+
+PAIRS = ("block_mapping_pair", "flow_pair", "pair")
+TABLES = ("table", "table_array_element")
+
+
+def _config_anchor(node: Node) -> tuple[str, str] | None:
+    if node.type in PAIRS:
+        named = node.child_by_field_name("key")
+        kind = "key"
+    elif node.type in TABLES:
+        named = next((c for c in node.children if c.type in ("bare_key", "dotted_key", "quoted_key")), None)
+        kind = "table"
+    else:
+        return None
+    if named is None or named.text is None:
+        return None
+    return kind, named.text.decode("utf-8", "replace").strip("\"'")
 
 
 def _shell_statements(root: Node) -> list[tuple[int, str]]:

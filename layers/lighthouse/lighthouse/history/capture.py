@@ -56,19 +56,23 @@ def observed(payload: PostToolUseInput, content_before: Callable[[str], bytes | 
         content = args.get("content")
         if not isinstance(content, str):
             raise ValidationFailed("Write's tool_input.content must be a string")
-        before = content_before(path)
-        return [Observed(path, "modified" if before is not None else "created", content.encode())], ""
-    before = _original(payload.tool_response) if tool != "NotebookEdit" else None
+        return [Observed(path, "modified", content.encode())], ""  # the service tells created from modified
+    return [_edited(tool, args, path, payload.tool_response, content_before)], ""
+
+
+def _edited(
+    tool: str, args: dict[str, Any], path: str, response: Any, content_before: Callable[[str], bytes | None]
+) -> Observed:
+    before = _original(response) if tool != "NotebookEdit" else None
     if before is None:
         before = content_before(path)
     if before is None:
         note = f"{tool} edited a file whose content before is unknown: its new content cannot be replayed"
-        return [Observed(path, "modified", None, note)], ""
+        return Observed(path, "modified", None, note)
     try:
-        after = _replay(tool, args, before)
+        return Observed(path, "modified", _replay(tool, args, before))
     except NotReplayable as error:
-        return [Observed(path, "modified", None, f"{tool} could not be replayed: {error}")], ""
-    return [Observed(path, "modified", after)], ""
+        return Observed(path, "modified", None, f"{tool} could not be replayed: {error}")
 
 
 def _from_captured(file: CapturedFile) -> Observed:
@@ -97,47 +101,64 @@ def _replay(tool: str, args: dict[str, Any], before: bytes) -> bytes:
         raise NotReplayable("no edits")
     text = before.decode("utf-8", "surrogateescape")
     for edit in edits:
-        if not isinstance(edit, dict):
-            raise NotReplayable("an edit is not an object")
-        old, new = edit.get("old_string"), edit.get("new_string")
-        if not isinstance(old, str) or not isinstance(new, str):
-            raise NotReplayable("old_string and new_string must be strings")
-        if old == "":
-            if text:
-                raise NotReplayable("an empty old_string only creates an empty file")
-            text = new
-            continue
-        if old not in text:
-            raise NotReplayable("old_string is not in the content before")
-        text = text.replace(old, new) if edit.get("replace_all") else text.replace(old, new, 1)
+        text = _apply_edit(text, edit)
     return text.encode("utf-8", "surrogateescape")
 
 
+def _apply_edit(text: str, edit: Any) -> str:
+    """One Edit as Claude Code applies it: old_string -> new_string, once or everywhere."""
+    if not isinstance(edit, dict):
+        raise NotReplayable("an edit is not an object")
+    old, new = edit.get("old_string"), edit.get("new_string")
+    if not isinstance(old, str) or not isinstance(new, str):
+        raise NotReplayable("old_string and new_string must be strings")
+    if old == "":
+        if text:
+            raise NotReplayable("an empty old_string only creates an empty file")
+        return new
+    if old not in text:
+        raise NotReplayable("old_string is not in the content before")
+    return text.replace(old, new) if edit.get("replace_all") else text.replace(old, new, 1)
+
+
 def _notebook_edit(args: dict[str, Any], before: bytes) -> bytes:
+    """NotebookEdit on the notebook's JSON: replace a cell's source, insert a cell after one, delete one."""
+    notebook, cells = _cells(before)
+    mode = args.get("edit_mode") or "replace"
+    index = _cell_index(cells, args.get("cell_id"))
+    if mode == "insert":
+        cells.insert(0 if index is None else index + 1, _new_cell(args))
+    elif index is None:
+        raise NotReplayable(f"{mode} needs a cell_id")
+    elif mode == "delete":
+        del cells[index]
+    else:
+        cells[index]["source"] = str(args.get("new_source") or "")
+        cells[index]["cell_type"] = args.get("cell_type") or cells[index].get("cell_type", "code")
+    return (json.dumps(notebook, indent=1, ensure_ascii=False) + "\n").encode()
+
+
+def _cells(before: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     try:
         notebook = json.loads(before)
         cells: list[dict[str, Any]] = notebook["cells"]
     except (ValueError, KeyError, TypeError) as error:
         raise NotReplayable(f"the notebook before is not a notebook: {error}") from None
-    mode = args.get("edit_mode") or "replace"
-    cell_id = args.get("cell_id")
-    index = next((i for i, cell in enumerate(cells) if cell.get("id") == cell_id), None) if cell_id else None
-    if cell_id and index is None:
+    return notebook, cells
+
+
+def _cell_index(cells: list[dict[str, Any]], cell_id: Any) -> int | None:
+    if not cell_id:
+        return None
+    index = next((i for i, cell in enumerate(cells) if cell.get("id") == cell_id), None)
+    if index is None:
         raise NotReplayable(f"no cell {cell_id!r}")
-    source = str(args.get("new_source") or "")
-    if mode == "delete":
-        if index is None:
-            raise NotReplayable("delete needs a cell_id")
-        del cells[index]
-    elif mode == "insert":
-        cell: dict[str, Any] = {"cell_type": args.get("cell_type") or "code", "metadata": {}, "source": source}
-        if cell["cell_type"] == "code":
-            cell |= {"outputs": [], "execution_count": None}
-        cells.insert(0 if index is None else index + 1, cell)
-    else:
-        if index is None:
-            raise NotReplayable("replace needs a cell_id")
-        cells[index]["source"] = source
-        if args.get("cell_type"):
-            cells[index]["cell_type"] = args["cell_type"]
-    return (json.dumps(notebook, indent=1, ensure_ascii=False) + "\n").encode()
+    return index
+
+
+def _new_cell(args: dict[str, Any]) -> dict[str, Any]:
+    cell: dict[str, Any] = {"cell_type": args.get("cell_type") or "code", "metadata": {},
+                            "source": str(args.get("new_source") or "")}  # fmt: skip
+    if cell["cell_type"] == "code":
+        cell |= {"outputs": [], "execution_count": None}
+    return cell

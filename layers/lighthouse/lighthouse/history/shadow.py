@@ -10,7 +10,7 @@ from lighthouse.errors import ValidationFailed
 from lighthouse.events.recorders import Action
 from lighthouse.history.logic import project_of, relative_to
 from lighthouse.history.store import shadow_model, version_key
-from lighthouse.validation.models import ValidationState
+from lighthouse.validation.models import ValidationRequested, ValidationState
 
 COMMANDS = "commands"  # the pseudo-path of a project's Bash suggestions
 
@@ -31,6 +31,7 @@ def subject(state: ValidationState) -> tuple[str, str] | None:
 
 
 def shadow_writes(table: str, before: ValidationState, after: ValidationState) -> list[Action]:
+    """A Put per new `modify` vote with suggestions, under the file (or `commands`) it was about."""
     found = subject(after)
     if found is None or after.request is None:
         return []
@@ -40,17 +41,22 @@ def shadow_writes(table: str, before: ValidationState, after: ValidationState) -
         vote = voted.vote or {}
         if expert in before.votes or vote.get("decision") != "modify" or not vote.get("suggestions"):
             continue
-        doc: dict[str, Any] = {
-            "request_id": voted.request_id, "expert": expert, "at": voted.at, "agent": after.request.agent,
-            "tool_name": after.request.tool_name, "path": path,
-            "command": after.request.tool_input.get("command") if path == COMMANDS else None,
-            "confidence": vote.get("confidence"), "reasoning": vote.get("reasoning"),
-            "concerns": vote.get("concerns") or [], "suggestions": vote.get("suggestions") or [],
-        }  # fmt: skip
         item = {
             "model": {"S": shadow_model(project, path)},
             "key": {"S": f"{version_key(voted.at, 0)}#{voted.request_id}#{expert}"},
-            "doc": {"S": json.dumps(doc, sort_keys=True)},
+            "doc": {"S": json.dumps(_suggestion(after.request, expert, voted.at, vote, path), sort_keys=True)},
         }
         actions.append({"Put": {"TableName": table, "Item": item}})
     return actions
+
+
+def _suggestion(
+    request: ValidationRequested, expert: str, at: float, vote: dict[str, Any], path: str
+) -> dict[str, Any]:
+    return {
+        "request_id": request.request_id, "expert": expert, "at": at, "agent": request.agent,
+        "tool_name": request.tool_name, "path": path,
+        "command": request.tool_input.get("command") if path == COMMANDS else None,
+        "confidence": vote.get("confidence"), "reasoning": vote.get("reasoning"),
+        "concerns": vote.get("concerns") or [], "suggestions": vote.get("suggestions") or [],
+    }  # fmt: skip

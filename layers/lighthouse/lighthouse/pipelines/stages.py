@@ -406,16 +406,18 @@ class StageRunner:
         )
         call.note(called)
         if outcome.mutations:
-            call.log.append(WorkspaceChanged(stage=call.node.id, changes=outcome.mutations, dry_run=outcome.dry_run))
-            if self._history is not None and not outcome.dry_run:
-                self._record_history(call, outcome.mutations, runner.workspace)
+            self._workspace_changed(call, outcome.mutations, outcome.dry_run, runner.workspace)
         call.plugins.call("after_tool_call", {"task_id": call.state.task_id, "stage": call.node.id, "tool": tool.id})
         return {plan["result_field"]: outcome.result} if plan.get("result_field") else outcome.result
 
-    def _record_history(self, call: StageCall, changes: list[dict[str, Any]], workspace: Workspace) -> None:
-        """The workspace change into the project's file history. The task's WORKSPACE_CHANGED event is
-        the record of the change; a history that cannot take it is logged, and the stage goes on."""
-        assert self._history is not None
+    def _workspace_changed(
+        self, call: StageCall, changes: list[dict[str, Any]], dry_run: bool, workspace: Workspace
+    ) -> None:
+        """The change in the task's stream (its record) and, unless it was a dry run, in the project's
+        file history. A history that cannot take it is logged, and the stage goes on."""
+        call.log.append(WorkspaceChanged(stage=call.node.id, changes=changes, dry_run=dry_run))
+        if self._history is None or dry_run:
+            return
         state = call.state
         try:
             self._history.get().record_workspace(
