@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -17,7 +18,13 @@ import requests
 
 from tests.e2e.conftest import LIGHTHOUSE, Platform, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.embedded_only]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.embedded_only,
+    pytest.mark.skipif(
+        not Path("/dev/fuse").exists(), reason="no /dev/fuse on this machine: the mount cannot be tested"
+    ),
+]
 PROJECT = "shop"
 APP_V1 = "import subprocess\n\n\nclass Cart:\n    def total(self, items):\n        return sum(items)\n"
 APP_V2 = APP_V1 + "\n\ndef run(cmd):\n    return subprocess.run(cmd, shell=True)\n"
@@ -33,7 +40,7 @@ def post_input(cwd: Path, tool: str, tool_input: dict[str, Any], response: Any) 
         "tool_name": tool,
         "tool_input": tool_input,
         "tool_response": response,
-        "tool_use_id": "toolu_01ABC123DEF456",
+        "tool_use_id": f"toolu_01{secrets.token_hex(8)}",
     }
 
 
@@ -91,7 +98,8 @@ def test_capture_then_views_then_the_mount(platform: Platform, coder: dict[str, 
     )
     assert edited.json()["recorded"][0]["type"] == "FILE_MODIFIED", edited.text
     # A secret written with Write: recorded, never stored.
-    secret = hook(platform, token, post_input(cwd, "Write", {"file_path": f"{cwd}/.env", "content": "KEY=hunter2"}, {}))
+    secret_input = post_input(cwd, "Write", {"file_path": f"{cwd}/.env", "content": "KEY=hunter2"}, {})
+    secret = hook(platform, token, secret_input)
     assert secret.json()["recorded"][0]["stored"] is False
     # Bash through the command hook, in a git repository: the files git sees changed are sent.
     subprocess.run(["git", "init", "-q", str(cwd)], check=True)

@@ -18,7 +18,7 @@ import pytest
 from lighthouse.auth.tokens import Principal
 from lighthouse.composition import Components
 from lighthouse.elicitation.models import CreateElicitation, RespondToElicitation
-from lighthouse.errors import Forbidden, ValidationFailed
+from lighthouse.errors import Forbidden, ReplayDetected, ValidationFailed
 from lighthouse.history.blobs import PREFIX, IntegrityError
 from lighthouse.history.models import PostToolUseInput
 from lighthouse.history.service import Content
@@ -141,6 +141,8 @@ def test_each_tool_payload_becomes_history(parts: Components) -> None:
     again = history.capture(
         coder, None, post("Write", {"file_path": f"{CWD}/src/basket.py", "content": "a = 10\nb = 30\n"})
     )
+    with pytest.raises(ReplayDetected, match="already recorded"):
+        history.capture(coder, None, bash)
     assert again.recorded == []
     assert again.skipped == ["src/basket.py: unchanged"]
 

@@ -71,7 +71,8 @@ def reconstruction(parts: Components) -> dict[str, Any]:
             began = time.perf_counter()
             row, content = history.content_at("bench", path, instant)
             cold.append((time.perf_counter() - began) * 1000)
-            assert row is not None and content is not None
+            assert row is not None
+            assert content is not None
             began = time.perf_counter()
             history.content_at("bench", path, instant)
             warm.append((time.perf_counter() - began) * 1000)
@@ -174,9 +175,10 @@ def main() -> None:
     os.environ["LIGHTHOUSE_REQUESTS_PER_MINUTE"] = "100000000"
     os.environ["LIGHTHOUSE_REQUEST_BURST"] = "100000"
     figures: dict[str, Any] = {"quick": QUICK}
-    with tempfile.TemporaryDirectory() as scratch, LocalCloud(
-        LocalCloudOptions(aws_port=0, api_port=0, start_schedules=False, mqtt=False)
-    ) as cloud:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        LocalCloud(LocalCloudOptions(aws_port=0, api_port=0, start_schedules=False, mqtt=False)) as cloud,
+    ):
         parts = cloud.components()
         figures["floor_conditional_put_http"] = floor(
             cloud.aws_endpoint_url, REGION, cloud.function_environment()["LIGHTHOUSE_EVENTS_TABLE"]

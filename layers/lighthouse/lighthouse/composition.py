@@ -259,6 +259,7 @@ class Components:
             limits=HistoryLimits(
                 settings.history_max_file_bytes, settings.history_max_files, settings.history_snapshot_every
             ),
+            nonces=self.nonces,
         )
 
     @cached_property

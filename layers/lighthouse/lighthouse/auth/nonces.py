@@ -34,3 +34,7 @@ class NonceStore:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise ReplayDetected("nonce already used: sign the request again with a fresh nonce") from error
             raise
+
+    def forget(self, scope: str, nonce: str) -> None:
+        """Drop a nonce whose request failed before it took effect, so that a retry is not a replay."""
+        self._client.delete_item(TableName=self._table, Key={"nonce_id": {"S": f"{scope}#{nonce}"}})

@@ -8,13 +8,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from lighthouse.auth.nonces import NonceStore
 from lighthouse.auth.tokens import Principal
 from lighthouse.clock import Clock
-from lighthouse.errors import ConcurrencyError, Forbidden, NotFound, ValidationFailed
+from lighthouse.errors import ConcurrencyError, Forbidden, NotFound, ReplayDetected, ValidationFailed
 from lighthouse.events import EventStore
 from lighthouse.history import logic
 from lighthouse.history.blobs import BlobStore, StoredBlob
-from lighthouse.history.capture import observed
+from lighthouse.history.capture import Observed, observed
 from lighthouse.history.models import (
     CaptureResult,
     Contributor,
@@ -39,6 +40,8 @@ from lighthouse.history.store import HistoryIndex
 from lighthouse.history.streams import as_document, fold_of
 
 ATTEMPTS = 3
+# A tool call's id is remembered this long: a PostToolUse call repeated within it is a replay.
+REPLAY_WINDOW_SECONDS = 7 * 86400
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,12 @@ class HistoryService:
         clock: Clock,
         projects_of: Callable[[str], list[str]],
         limits: HistoryLimits | None = None,
+        nonces: NonceStore | None = None,
     ) -> None:
+        """`nonces`, when given, refuses a PostToolUse call whose tool_use_id was recorded before (a
+        replay would record old content again as a new version)."""
         self._events = events
+        self._nonces = nonces
         self.index = index
         self.blobs = blobs
         self._clock = clock
@@ -93,6 +100,22 @@ class HistoryService:
         changes, why_none = observed(payload, before)
         if len(changes) > self.limits.max_files:
             raise ValidationFailed(f"at most {self.limits.max_files} files per hook call, got {len(changes)}")
+        scope = f"post-tool-use#{principal.agent_id}"
+        if self._nonces is not None and payload.tool_use_id:
+            try:
+                self._nonces.remember(scope, payload.tool_use_id, self._clock.now(), REPLAY_WINDOW_SECONDS)
+            except ReplayDetected:
+                raise ReplayDetected(f"tool call {payload.tool_use_id!r} was already recorded: a replay") from None
+        try:
+            return self._capture(principal, project, payload, changes, why_none)
+        except Exception:
+            if self._nonces is not None and payload.tool_use_id:
+                self._nonces.forget(scope, payload.tool_use_id)
+            raise
+
+    def _capture(
+        self, principal: Principal, project: str, payload: PostToolUseInput, changes: list[Observed], why_none: str
+    ) -> CaptureResult:
         source = f"{payload.tool_name}" + (f" ({payload.tool_use_id})" if payload.tool_use_id else "")
         recorded: list[RecordedChange] = []
         skipped = [why_none] if why_none else []
