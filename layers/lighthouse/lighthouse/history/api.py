@@ -75,7 +75,7 @@ def add_routes(
         return history_of(api).capture(hook_caller(api, authorization), project, body)
 
     @endpoints.route(
-        "/views/{project}/current/{file_path+}", "GET", objects=MEMBERS, content_type="text/plain", errors=(422,),
+        "/views/{project}/current/{file_path+}", "GET", objects=MEMBERS, content_type="text/plain", errors=(403, 422),
         summary="The file's latest content, annotated: header, AST anchors, security findings",
     )  # fmt: skip
     def current_view(api: R, request: Request, principal: Principal, project: str, file_path: str) -> Response:
@@ -83,7 +83,7 @@ def add_routes(
 
     @endpoints.route(
         "/views/{project}/history/{instant}/{file_path+}", "GET", objects=MEMBERS, content_type="text/plain",
-        errors=(422,),
+        errors=(403, 422),
         summary="The file as it was at an instant (ISO-8601 or Unix seconds), with a header of its history",
     )  # fmt: skip
     def history_view(
@@ -93,7 +93,7 @@ def add_routes(
 
     @endpoints.route(
         "/views/{project}/streams/{stream_id}", "GET", objects="members of the project who take part in the stream",
-        errors=(422,),
+        errors=(403, 422),
         summary="An event stream's state at an instant (`<kind>:<id>`, e.g. elicitation:<id>), as JSON",
         query=(AT,), content_type="application/json",
     )  # fmt: skip
@@ -106,27 +106,29 @@ def add_routes(
 
     @endpoints.route(
         "/views/context/{agent_id}", "GET", objects="the agent itself, admins", content_type="application/json",
+        errors=(403,),
         summary="What an agent is involved in now: open elicitations, recent gate decisions, running tasks and runs",
     )  # fmt: skip
     def context_view(api: R, request: Request, principal: Principal, agent_id: str) -> Response:
         return text(views_of(api).context(principal, agent_id))
 
     @endpoints.route(
-        "/views/{project}/shadow/{file_path+}", "GET", objects=MEMBERS, content_type="text/plain", errors=(422,),
+        "/views/{project}/shadow/{file_path+}", "GET", objects=MEMBERS, content_type="text/plain", errors=(403, 422),
         summary="Experts' suggestions (modify votes) about a file, or `commands` for Bash, newest first",
     )  # fmt: skip
     def shadow_view(api: R, request: Request, principal: Principal, project: str, file_path: str) -> Response:
         return text(views_of(api).shadow(principal, project, file_path))
 
     @endpoints.route(
-        "/history/{project}/tree", "GET", objects=MEMBERS, response_model=FileTree, query=(AT,), errors=(422,),
+        "/history/{project}/tree", "GET", objects=MEMBERS, response_model=FileTree, query=(AT,), errors=(403, 422),
         summary="The project's files (now, or at an instant): size, sha256, version, last change",
     )  # fmt: skip
     def tree(api: R, request: Request, principal: Principal, project: str, at: str | None) -> FileTree:
         return history_of(api).tree(principal, project, parse_instant(at) if at else None)
 
     @endpoints.route(
-        "/history/{project}/versions/{file_path+}", "GET", objects=MEMBERS, response_model=FileVersions, errors=(422,),
+        "/history/{project}/versions/{file_path+}", "GET", objects=MEMBERS, response_model=FileVersions,
+        errors=(403, 422),
         query=(limit(100, 1000), CURSOR),
         summary="A file's versions, oldest first: type, agent, instant, sha256, lines",
     )  # fmt: skip
@@ -142,7 +144,8 @@ def add_routes(
         return history_of(api).versions(principal, project, file_path, limit, next_token or None)
 
     @endpoints.route(
-        "/history/{project}/at/{instant}/{file_path+}", "GET", objects=MEMBERS, response_model=FileAt, errors=(422,),
+        "/history/{project}/at/{instant}/{file_path+}", "GET", objects=MEMBERS, response_model=FileAt,
+        errors=(403, 422),
         summary="The exact file at an instant (verified against its recorded sha256), as JSON",
     )  # fmt: skip
     def file_at(api: R, request: Request, principal: Principal, project: str, instant: str, file_path: str) -> FileAt:
@@ -151,14 +154,14 @@ def add_routes(
     @endpoints.route(
         "/history/{project}/diff/{file_path+}", "GET", objects=MEMBERS, response_model=FileDiff,
         query=(Query("from", "str", "the earlier instant", pattern=_INSTANT, max_length=40, required=True), AT),
-        summary="A unified diff of the file between two instants (`to` is ?at=, default now)",
+        summary="A unified diff of the file between two instants (`to` is ?at=, default now)", errors=(403, 422),
     )  # fmt: skip
     def diff(api: R, request: Request, principal: Principal, project: str, file_path: str, **query: Any) -> FileDiff:
         start = parse_instant(query["from"])
         return history_of(api).diff(principal, project, file_path, start, instant(api, query.get("at")))
 
     @endpoints.route(
-        "/history/{project}/stats/{file_path+}", "GET", objects=MEMBERS, response_model=FileStats, errors=(422,),
+        "/history/{project}/stats/{file_path+}", "GET", objects=MEMBERS, response_model=FileStats, errors=(403, 422),
         summary="A file's contributors and change statistics",
     )  # fmt: skip
     def stats(api: R, request: Request, principal: Principal, project: str, file_path: str) -> FileStats:

@@ -13,7 +13,7 @@ from typing import Any
 from lighthouse.auth.tokens import Principal
 from lighthouse.errors import Forbidden, NotFound
 from lighthouse.history import logic
-from lighthouse.history.annotate import COMMENT, Annotated, annotate
+from lighthouse.history.annotate import COMMENT, Annotated, annotate, language_of
 from lighthouse.history.models import FileState, FileVersion
 from lighthouse.history.service import HistoryService
 
@@ -170,7 +170,7 @@ def _inline(text: str, annotated: Annotated) -> str:
 
 
 def render_history(path: str, instant: float, row: FileVersion, now: FileState, content: bytes | None) -> str:
-    prefix = _prefix(annotate_language(path))
+    prefix = _prefix(language_of(path))
     header = [
         f"===== LIGHTHOUSE HISTORY VIEW: {path} at {logic.iso(instant)} =====",
         f"version {row.version} of {now.version} | events so far: {row.version} | modifications: {row.modifications}",
@@ -185,9 +185,3 @@ def render_history(path: str, instant: float, row: FileVersion, now: FileState, 
     header.append("=" * 40)
     text = "\n".join(f"{prefix} {line}" for line in header) + "\n"
     return text + (content.decode("utf-8", "replace") if content is not None else "")
-
-
-def annotate_language(path: str) -> str | None:
-    from lighthouse.history.annotate import language_of
-
-    return language_of(path)
