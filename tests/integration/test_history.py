@@ -18,7 +18,7 @@ import pytest
 from lighthouse.auth.tokens import Principal
 from lighthouse.composition import Components
 from lighthouse.elicitation.models import CreateElicitation, RespondToElicitation
-from lighthouse.errors import Forbidden, ReplayDetected, ValidationFailed
+from lighthouse.errors import Forbidden, MalformedRequest, NotFound, ReplayDetected, ValidationFailed
 from lighthouse.history.blobs import PREFIX, IntegrityError
 from lighthouse.history.models import PostToolUseInput
 from lighthouse.history.service import Content
@@ -225,3 +225,29 @@ def test_a_stream_at_an_instant_and_the_context_view(
     assert json.loads(parts.history_views.context(asker, asker.agent_id).text)["elicitations_asked"] == []
     with pytest.raises(Forbidden):
         parts.history.stream_at(agent(parts, "ctx"), stream, time.time())
+
+
+def test_versions_page_across_index_buckets_and_each_instant_finds_its_version(
+    parts: Components, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lighthouse.history import logic
+
+    monkeypatch.setattr(logic, "INDEX_BUCKET", 4)
+    history, reader = parts.history, agent(parts, "paging")
+    for n in range(11):
+        history.record("paging", "f.txt", Content(f"version {n}\n".encode()), agent=reader.agent_id, source="t")
+    assert len(history.index.current("paging", "f.txt").bucket_starts) == 3
+    seen, token = [], None
+    while True:
+        page = history.versions(reader, "paging", "f.txt", 3, token)
+        seen.extend(page.versions)
+        token = page.next_token
+        if token is None:
+            break
+    assert [v.version for v in seen] == list(range(1, 12))
+    for row in seen:
+        assert history.file_at(reader, "paging", "f.txt", row.at).content == f"version {row.version - 1}\n"
+    with pytest.raises(NotFound):
+        history.file_at(reader, "paging", "f.txt", seen[0].at - 1)
+    with pytest.raises(MalformedRequest):
+        history.versions(reader, "paging", "f.txt", 3, "not a token")

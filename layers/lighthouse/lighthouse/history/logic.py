@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import hashlib
 import json
@@ -21,6 +22,9 @@ from lighthouse.history.models import FileChange, FileMoved, FileState, FileVers
 
 PROJECT = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 MAX_DEPTH = 64
+# Versions per partition of a file's version index: "the file at T" is one Query in one bucket of at
+# most this many rows, found from the bucket start instants kept in the file's tree entry.
+INDEX_BUCKET = 256
 # Never uploaded, whatever .gitignore says: their changes are recorded as metadata only.
 SECRET_PATTERNS = (
     ".env", ".env.*", "*.env", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "id_*",
@@ -87,6 +91,16 @@ def relative_to(file_path: str, cwd: str) -> str:
     if joined != root and not joined.startswith(root.rstrip("/") + "/"):
         raise ValidationFailed(f"{file_path[:200]!r} is outside the project root {cwd[:200]!r}", {"path": file_path})
     return confine(joined[len(root) :].lstrip("/"))
+
+
+def bucket_of(version: int) -> int:
+    return (version - 1) // INDEX_BUCKET
+
+
+def bucket_at(starts: Sequence[float], instant: float) -> int | None:
+    """The index bucket holding the version in force at `instant` (None: before the first version)."""
+    found = bisect.bisect_right(starts, instant) - 1
+    return found if found >= 0 else None
 
 
 def path_key(path: str) -> str:
@@ -231,8 +245,12 @@ class FileFold:
         event = stored.event
         if not isinstance(event, FileChange):
             return state
+        starts = state.bucket_starts
+        if (stored.version - 1) % INDEX_BUCKET == 0 and len(starts) <= (stored.version - 1) // INDEX_BUCKET:
+            starts = [*starts, event.at]
         common = {
             "version": stored.version, "agent": event.agent, "source": event.source, "changed_at": event.at,
+            "bucket_starts": starts,
             "first_at": state.first_at or event.at, "path": state.path or event.path,
             "modifications": state.modifications + (event.TYPE == "FILE_MODIFIED"),
             "total_added": state.total_added + event.added, "total_removed": state.total_removed + event.removed,

@@ -80,6 +80,8 @@ class FileState(BaseModel):
     total_removed: int = 0
     # agent -> {"changes", "added", "removed", "first_at", "last_at"}
     contributors: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # The instant of the first version of each bucket of the version index (logic.INDEX_BUCKET versions each).
+    bucket_starts: list[float] = Field(default_factory=list)
 
 
 # ---- capture input ------------------------------------------------------------------------------
@@ -164,7 +166,7 @@ class FileVersions(BaseModel):
     project: str
     path: str
     versions: list[FileVersion]
-    next_cursor: str | None = None
+    next_token: str | None = None
 
 
 class FileAt(BaseModel):

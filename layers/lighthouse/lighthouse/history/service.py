@@ -38,6 +38,7 @@ from lighthouse.history.models import (
 )
 from lighthouse.history.store import HistoryIndex
 from lighthouse.history.streams import as_document, fold_of
+from lighthouse.paging import cursor_string, encode_cursor
 
 ATTEMPTS = 3
 # A tool call's id is remembered this long: a PostToolUse call repeated within it is a replay.
@@ -291,10 +292,10 @@ class HistoryService:
     def versions(self, principal: Principal, project: str, path: str, limit: int, cursor: str | None) -> FileVersions:
         self.require_member(principal, project)
         path = logic.confine(path)
-        rows, last = self.index.versions(project, path, limit, cursor)
+        rows, last = self.index.versions(project, path, limit, cursor_string(cursor))
         if not rows and cursor is None:
             raise NotFound(f"no file {path!r} in project {project!r}'s history", {"path": path})
-        return FileVersions(project=project, path=path, versions=rows, next_cursor=last)
+        return FileVersions(project=project, path=path, versions=rows, next_token=encode_cursor(last) if last else None)
 
     def diff(self, principal: Principal, project: str, path: str, start: float, end: float) -> FileDiff:
         self.require_member(principal, project)

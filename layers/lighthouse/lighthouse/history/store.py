@@ -2,8 +2,9 @@
 
 - `file-tree#<project>` / `<path>`: each file's latest state (the project's file tree); its revision
   is the stream's version, and each write is conditional on the revision it was loaded at.
-- `file-at#<project>#<path key>` / `<instant>#<version>`: one row per version, so "the file at T"
-  is one Query (newest row at or before T) and listing versions is a Query, never a fold.
+- `file-at#<project>#<path key>#<bucket>` / `<instant>#<version>`: one row per version, in buckets of
+  logic.INDEX_BUCKET versions; the tree entry keeps each bucket's first instant, so "the file at T" is
+  a GetItem and one Query in one small partition (newest row at or before T), never a fold.
 - `shadow#<project>#<path key>` / `<instant>#<request>#<expert>`: expert suggestions (see shadow.py).
 """
 
@@ -12,8 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lighthouse.errors import MalformedRequest
 from lighthouse.events.recorders import Action
-from lighthouse.history.logic import path_key
+from lighthouse.history.logic import bucket_at, bucket_of, path_key
 from lighthouse.history.models import FileState, FileVersion
 
 MAX_KEY = "9999999999"
@@ -23,8 +25,8 @@ def tree_model(project: str) -> str:
     return f"file-tree#{project}"
 
 
-def versions_model(project: str, path: str) -> str:
-    return f"file-at#{project}#{path_key(path)}"
+def versions_model(project: str, path: str, bucket: int) -> str:
+    return f"file-at#{project}#{path_key(path)}#{bucket}"
 
 
 def shadow_model(project: str, path: str) -> str:
@@ -75,7 +77,7 @@ class HistoryIndex:
         row_put = {
             "TableName": self._table,
             "Item": {
-                "model": {"S": versions_model(project, after.path)},
+                "model": {"S": versions_model(project, after.path, bucket_of(after.version))},
                 "key": {"S": version_key(row.at, row.version)},
                 "doc": {"S": row.model_dump_json()},
             },
@@ -86,32 +88,45 @@ class HistoryIndex:
 
     def at(self, project: str, path: str, instant: float) -> FileVersion | None:
         """The newest version at or before `instant`."""
+        bucket = bucket_at(self.current(project, path).bucket_starts, instant)
+        if bucket is None:
+            return None
         items = self._query(
             "#m = :m AND #k <= :k",
-            {":m": {"S": versions_model(project, path)}, ":k": {"S": f"{instant:017.6f}#{MAX_KEY}"}},
+            {":m": {"S": versions_model(project, path, bucket)}, ":k": {"S": f"{instant:017.6f}#{MAX_KEY}"}},
             {"#m": "model", "#k": "key"},
             forward=False,
             limit=1,
         )
         return FileVersion.model_validate_json(items[0]["doc"]["S"]) if items else None
 
-    def versions(
-        self, project: str, path: str, limit: int, after: str | None, newest_first: bool = False
-    ) -> tuple[list[FileVersion], str | None]:
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "#m = :m",
-            "ExpressionAttributeNames": {"#m": "model"},
-            "ExpressionAttributeValues": {":m": {"S": versions_model(project, path)}},
-            "ScanIndexForward": not newest_first,
-            "Limit": limit,
-        }
-        if after:
-            request["ExclusiveStartKey"] = {"model": {"S": versions_model(project, path)}, "key": {"S": after}}
-        page = self._client.query(**request)
-        rows = [FileVersion.model_validate_json(item["doc"]["S"]) for item in page.get("Items", [])]
-        last = page.get("LastEvaluatedKey")
-        return rows, (last["key"]["S"] if last else None)
+    def versions(self, project: str, path: str, limit: int, after: str | None) -> tuple[list[FileVersion], str | None]:
+        """A page of versions, oldest first; `after` is the cursor a previous page returned."""
+        buckets = len(self.current(project, path).bucket_starts)
+        bucket, _, start = (after or "0|").partition("|")
+        if not bucket.isdigit():
+            raise MalformedRequest("next_token is not a cursor this API issued", code="INVALID_CURSOR")
+        rows: list[FileVersion] = []
+        for number in range(int(bucket), buckets):
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "#m = :m",
+                "ExpressionAttributeNames": {"#m": "model"},
+                "ExpressionAttributeValues": {":m": {"S": versions_model(project, path, number)}},
+                "Limit": limit - len(rows),
+            }
+            if start and number == int(bucket):
+                request["ExclusiveStartKey"] = {
+                    "model": {"S": versions_model(project, path, number)},
+                    "key": {"S": start},
+                }
+            page = self._client.query(**request)
+            rows.extend(FileVersion.model_validate_json(item["doc"]["S"]) for item in page.get("Items", []))
+            last = page.get("LastEvaluatedKey")
+            if len(rows) >= limit:
+                more = last is not None or number + 1 < buckets
+                return rows, (f"{number}|{last['key']['S']}" if last else f"{number + 1}|") if more else None
+        return rows, None
 
     def shadow(self, project: str, path: str, limit: int) -> list[dict[str, Any]]:
         items = self._query(
