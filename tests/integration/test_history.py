@@ -194,6 +194,13 @@ def test_members_only_and_paths_confined(parts: Components) -> None:
         history.capture(member, None, post("Write", {"file_path": "/etc/passwd", "content": "x"}))
     with pytest.raises(ValidationFailed):
         history.file_at(member, PROJECT, "../../etc/passwd", time.time())
+    files = [
+        {"path": "src/fine.py", "change": "created", "content_b64": b64("ok\n")},
+        {"path": "../../etc/cron.d/x", "change": "created", "content_b64": b64("no\n")},
+    ]
+    with pytest.raises(ValidationFailed, match="outside the project root"):
+        history.capture(member, None, post("Bash", {"command": "x"}, lighthouse_files=files))
+    assert history.index.current(PROJECT, "src/fine.py").version == 0  # one bad path records nothing
 
 
 def test_a_stream_at_an_instant_and_the_context_view(

@@ -245,12 +245,9 @@ class FileFold:
         event = stored.event
         if not isinstance(event, FileChange):
             return state
-        starts = state.bucket_starts
-        if (stored.version - 1) % INDEX_BUCKET == 0 and len(starts) <= (stored.version - 1) // INDEX_BUCKET:
-            starts = [*starts, event.at]
         common = {
             "version": stored.version, "agent": event.agent, "source": event.source, "changed_at": event.at,
-            "bucket_starts": starts,
+            "bucket_starts": _bucket_starts(state.bucket_starts, stored.version, event.at),
             "first_at": state.first_at or event.at, "path": state.path or event.path,
             "modifications": state.modifications + (event.TYPE == "FILE_MODIFIED"),
             "total_added": state.total_added + event.added, "total_removed": state.total_removed + event.removed,
@@ -278,6 +275,13 @@ FILE_FOLD = FileFold()
 
 
 MAX_CONTRIBUTORS = 200
+
+
+def _bucket_starts(starts: list[float], version: int, at: float) -> list[float]:
+    """The first version of each index bucket adds its instant."""
+    if (version - 1) % INDEX_BUCKET == 0 and len(starts) <= (version - 1) // INDEX_BUCKET:
+        return [*starts, at]
+    return starts
 
 
 def _contributed(contributors: dict[str, dict[str, float]], event: FileChange) -> dict[str, dict[str, float]]:

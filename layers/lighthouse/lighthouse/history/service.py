@@ -118,23 +118,31 @@ class HistoryService:
         self, principal: Principal, project: str, payload: PostToolUseInput, changes: list[Observed], why_none: str
     ) -> CaptureResult:
         source = f"{payload.tool_name}" + (f" ({payload.tool_use_id})" if payload.tool_use_id else "")
+        # Every path is checked before anything is recorded: one bad path records nothing.
+        located = [
+            (change, logic.relative_to(change.path, payload.cwd),
+             logic.relative_to(change.from_path, payload.cwd) if change.from_path else None)
+            for change in changes
+        ]  # fmt: skip
         recorded: list[RecordedChange] = []
         skipped = [why_none] if why_none else []
-        for change in changes:
-            path = logic.relative_to(change.path, payload.cwd)
-            content = Content(change.content, change.note, change.size if change.content is None else 0)
-            if change.change == "moved" and change.from_path:
-                done = self.move(project, logic.relative_to(change.from_path, payload.cwd), path, content,
-                                 agent=principal.agent_id, source=source)  # fmt: skip
-            elif change.change == "deleted":
-                done = self.delete(project, path, agent=principal.agent_id, source=source)
-            else:
-                done = self.record(project, path, content, agent=principal.agent_id, source=source)
-            if done is None:
-                skipped.append(f"{path}: unchanged")
-            else:
+        for change, path, from_path in located:
+            done = self._apply(project, change, path, from_path, principal.agent_id, source)
+            if done is not None:
                 recorded.append(done)
+            else:
+                skipped.append(f"{path}: " + ("not in the history" if change.change == "deleted" else "unchanged"))
         return CaptureResult(project=project, recorded=recorded, skipped=skipped)
+
+    def _apply(
+        self, project: str, change: Observed, path: str, from_path: str | None, agent: str, source: str
+    ) -> RecordedChange | None:
+        content = Content(change.content, change.note, change.size if change.content is None else 0)
+        if change.change == "moved" and from_path:
+            return self.move(project, from_path, path, content, agent=agent, source=source)
+        if change.change == "deleted":
+            return self.delete(project, path, agent=agent, source=source)
+        return self.record(project, path, content, agent=agent, source=source)
 
     def record_workspace(
         self, project: str, agent: str, source: str, changes: Iterable[dict[str, Any]], read: Callable[[str], bytes]

@@ -108,25 +108,33 @@ class HistoryIndex:
             raise MalformedRequest("next_token is not a cursor this API issued", code="INVALID_CURSOR")
         rows: list[FileVersion] = []
         for number in range(int(bucket), buckets):
-            request: dict[str, Any] = {
-                "TableName": self._table,
-                "KeyConditionExpression": "#m = :m",
-                "ExpressionAttributeNames": {"#m": "model"},
-                "ExpressionAttributeValues": {":m": {"S": versions_model(project, path, number)}},
-                "Limit": limit - len(rows),
-            }
-            if start and number == int(bucket):
-                request["ExclusiveStartKey"] = {
-                    "model": {"S": versions_model(project, path, number)},
-                    "key": {"S": start},
-                }
-            page = self._client.query(**request)
-            rows.extend(FileVersion.model_validate_json(item["doc"]["S"]) for item in page.get("Items", []))
-            last = page.get("LastEvaluatedKey")
+            page, last = self._bucket_page(
+                project, path, number, limit - len(rows), start if number == int(bucket) else ""
+            )
+            rows.extend(page)
+            if last is not None:  # this bucket goes on: the page stopped at the limit (or at 1 MB)
+                return rows, f"{number}|{last}"
             if len(rows) >= limit:
-                more = last is not None or number + 1 < buckets
-                return rows, (f"{number}|{last['key']['S']}" if last else f"{number + 1}|") if more else None
+                return rows, f"{number + 1}|" if number + 1 < buckets else None
         return rows, None
+
+    def _bucket_page(
+        self, project: str, path: str, bucket: int, limit: int, start: str
+    ) -> tuple[list[FileVersion], str | None]:
+        model = versions_model(project, path, bucket)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#m = :m",
+            "ExpressionAttributeNames": {"#m": "model"},
+            "ExpressionAttributeValues": {":m": {"S": model}},
+            "Limit": limit,
+        }
+        if start:
+            request["ExclusiveStartKey"] = {"model": {"S": model}, "key": {"S": start}}
+        page = self._client.query(**request)
+        last = page.get("LastEvaluatedKey")
+        rows = [FileVersion.model_validate_json(item["doc"]["S"]) for item in page.get("Items", [])]
+        return rows, (str(last["key"]["S"]) if last else None)
 
     def shadow(self, project: str, path: str, limit: int) -> list[dict[str, Any]]:
         items = self._query(
