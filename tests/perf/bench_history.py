@@ -9,11 +9,13 @@
 3. `grep -r` over a 1,000-file project through `lighthouse mount` vs over the same files on disk.
 
 Figures are compared to a conditional PutItem over HTTP measured in the same run.
-BENCH_QUICK=1 stores 2,000 versions instead of 10,000 and runs fewer samples.
+BENCH_QUICK=1 stores 2,000 versions instead of 10,000 and runs fewer samples; `--parts
+reconstruction,current,grep` runs some parts (their figures replace those in the results file).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
@@ -32,7 +34,7 @@ from lighthouse.history.service import Content
 from lighthouse.history.views import HistoryViews
 from lighthouse_tools.localcloud.cloud import REGION, LocalCloud, LocalCloudOptions
 from tests.helpers import signed_session_body
-from tests.perf.stats import floor, summarize, write
+from tests.perf.stats import RESULTS, floor, summarize, write
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 SIZES = (10, 1_000, 2_000) if QUICK else (10, 1_000, 10_000)
@@ -144,7 +146,7 @@ def grep_through_mount(cloud: LocalCloud, parts: Components, secret: str, state_
         env = {**os.environ, "LIGHTHOUSE_AGENT_ID": "bench-reader", "LIGHTHOUSE_AGENT_SECRET": secret}
         mount = subprocess.Popen(
             [LIGHTHOUSE, "--state-file", str(state_file), "mount", str(mountpoint), "--project", "grep",
-             "--api-url", cloud.api_url, "--cache-seconds", "0"],
+             "--api-url", cloud.api_url],
             env=env, stderr=subprocess.PIPE,
         )  # fmt: skip
         try:
@@ -172,9 +174,14 @@ def _grep(root: Path) -> tuple[float, int]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--parts", default="reconstruction,current,grep")
+    wanted = set(parser.parse_args().parts.split(","))
     os.environ["LIGHTHOUSE_REQUESTS_PER_MINUTE"] = "100000000"
     os.environ["LIGHTHOUSE_REQUEST_BURST"] = "100000"
-    figures: dict[str, Any] = {"quick": QUICK}
+    previous = RESULTS / "history.json"
+    figures: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() and wanted != ALL else {}
+    figures["quick"] = QUICK
     with (
         tempfile.TemporaryDirectory() as scratch,
         LocalCloud(LocalCloudOptions(aws_port=0, api_port=0, start_schedules=False, mqtt=False)) as cloud,
@@ -187,17 +194,23 @@ def main() -> None:
         session = requests.post(
             f"{cloud.api_url}/sessions", json=signed_session_body("bench-reader", reader.secret), timeout=10
         )
-        token = session.json()["token"]
-        figures["reconstruction"] = reconstruction(parts)
-        write("history", figures)
-        figures["current_view_2000_lines"] = current_view(cloud, parts, token)
-        print(f"current view: {json.dumps(figures['current_view_2000_lines'])}", flush=True)
-        state_file = Path(scratch) / "local.json"
-        state_file.write_text(json.dumps({"api_url": cloud.api_url}))
-        figures["grep_1000_files"] = grep_through_mount(cloud, parts, reader.secret, state_file)
-        print(f"grep -r: {json.dumps(figures['grep_1000_files'])}", flush=True)
+        if "reconstruction" in wanted:
+            figures["reconstruction"] = reconstruction(parts)
+            write("history", figures)
+        if "current" in wanted:
+            figures["current_view_2000_lines"] = current_view(cloud, parts, session.json()["token"])
+            print(f"current view: {json.dumps(figures['current_view_2000_lines'])}", flush=True)
+            write("history", figures)
+        if "grep" in wanted:
+            state_file = Path(scratch) / "local.json"
+            state_file.write_text(json.dumps({"api_url": cloud.api_url}))
+            figures["grep_1000_files"] = grep_through_mount(cloud, parts, reader.secret, state_file)
+            print(f"grep -r: {json.dumps(figures['grep_1000_files'])}", flush=True)
     path = write("history", figures)
     print(f"wrote {path}")
+
+
+ALL = {"reconstruction", "current", "grep"}
 
 
 if __name__ == "__main__":
