@@ -81,7 +81,8 @@ def changed_files(payload: dict[str, Any], cwd: Path, limits: Limits) -> list[di
         if not isinstance(raw, str) or not raw:
             return []
         path = Path(raw) if Path(raw).is_absolute() else cwd / raw
-        return [_describe(path, cwd, "modified", rules, limits)]
+        inside = not os.path.relpath(path, cwd).startswith("..")
+        return [_describe(path, cwd, "modified", rules, limits)] if inside else []  # not the project's file
     if tool != "Bash":
         return []
     found = _git_changes(cwd) if (cwd / ".git").exists() else _mtime_changes(cwd, limits)
@@ -104,6 +105,8 @@ def _describe(
     size = path.stat().st_size
     if path.is_symlink() or not path.is_file():
         return entry | {"size": 0, "note": "not a regular file: content not sent"}
+    if not path.resolve().is_relative_to(cwd.resolve()):
+        return entry | {"size": size, "note": "reached through a link out of the project: content not sent"}
     if reason:
         return entry | {"size": size, "note": reason}
     if size > limits.max_bytes:

@@ -3,9 +3,11 @@ ignore rules, anchors and security annotations; property tests for edit sequence
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import string
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -363,3 +365,33 @@ def test_modify_votes_with_suggestions_are_indexed_by_the_file_they_are_about() 
         request=requested.model_copy(update={"tool_name": "Bash", "tool_input": {"command": "ls"}}), votes={"e1": voted}
     )
     assert json.loads(shadow_writes("t", before, bash)[0]["Put"]["Item"]["doc"]["S"])["path"] == COMMANDS
+
+
+def test_the_command_hook_sends_project_files_and_keeps_secrets_and_outside_files_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lighthouse_tools import post_hook
+
+    monkeypatch.setattr(post_hook, "SCAN_STATE", tmp_path / "cache" / "scans.json")
+    project, outside = tmp_path / "shop", tmp_path / "outside"
+    project.mkdir()
+    outside.mkdir()
+    (project / "app.py").write_text("print(1)\n")
+    (project / ".env").write_text("KEY=1\n")
+    (outside / "hosts").write_text("x\n")
+    (project / "link").symlink_to(outside, target_is_directory=True)
+    limits = post_hook.Limits()
+
+    def write(path: str) -> list[dict[str, object]]:
+        return post_hook.changed_files({"tool_name": "Write", "tool_input": {"file_path": path}}, project, limits)
+
+    sent = write(str(project / "app.py"))[0]
+    assert base64.b64decode(str(sent["content_b64"])) == b"print(1)\n"
+    assert "content_b64" not in write(".env")[0]
+    assert write(str(outside / "hosts")) == []
+    assert "link out of the project" in str(write("link/hosts")[0]["note"])
+    scanned = post_hook.changed_files({"tool_name": "Bash", "tool_input": {"command": "x"}}, project, limits)
+    assert {entry["path"] for entry in scanned} >= {"app.py", ".env"}
+    assert all("content_b64" not in entry for entry in scanned if entry["path"] == ".env")
+    again = post_hook.changed_files({"tool_name": "Bash", "tool_input": {"command": "x"}}, project, limits)
+    assert again == []  # nothing modified since the previous scan

@@ -51,7 +51,7 @@ class HistoryViews:
         state, content = self._history.current(principal, project, path)
         if not state.exists:
             raise NotFound(f"{state.path!r} was deleted at {logic.iso(state.changed_at)} by {state.agent}")
-        key = (project, state.path, state.sha256 or f"v{state.version}")
+        key = (project, state.path, f"{state.version}:{state.sha256}")  # the header names the version
         with self._lock:
             cached = self._rendered.get(key)
         if cached is None:
