@@ -785,6 +785,7 @@ add_history_routes(
     views_of=lambda api: api.views.get(),
     hook_caller=lambda api, authorization: api.hook_tokens.verify_header(authorization),
     now=lambda api: api.clock.now(),
+    charge=lambda api, caller: api.guards.charge(caller),
 )
 
 

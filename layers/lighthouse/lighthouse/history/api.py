@@ -52,8 +52,11 @@ def add_routes(
     views_of: Callable[[R], HistoryViews],
     hook_caller: Callable[[R, str], Principal],
     now: Callable[[R], float],
+    charge: Callable[[R, Principal], None],
 ) -> None:
-    """Declare every history route; `hook_caller(root, authorization)` verifies a hook token."""
+    """Declare every history route; `hook_caller(root, authorization)` verifies a hook token and
+    `charge(root, caller)` takes a hook call from the caller's request budget (the route is public:
+    the wrapper knows no caller to charge)."""
 
     def instant(api: R, raw: str | None) -> float:
         return parse_instant(raw) if raw else now(api)
@@ -62,7 +65,7 @@ def add_routes(
         "/hooks/claude-code/post-tool-use", "POST", public=True, objects="a valid, unrevoked hook token",
         summary="Claude Code PostToolUse hook (http or the command hook): the files the tool changed, recorded",
         body=PostToolUseInput, max_body=5 * 1024 * KiB, response_model=CaptureResult, query=(PROJECT_QUERY,),
-        errors=(401, 403),
+        errors=(401, 403, 429),
     )  # fmt: skip
     def post_tool_use(
         api: R, request: Request, principal: None, body: PostToolUseInput, project: str | None
@@ -72,7 +75,9 @@ def add_routes(
         authorization = f"Bearer {token}" if token else headers.get("authorization")
         if not authorization:
             raise Unauthenticated("no hook token: send 'Authorization: Bearer <hook token>' or X-Lighthouse-Hook-Token")
-        return history_of(api).capture(hook_caller(api, authorization), project, body)
+        caller = hook_caller(api, authorization)
+        charge(api, caller)
+        return history_of(api).capture(caller, project, body)
 
     @endpoints.route(
         "/views/{project}/current/{file_path+}", "GET", objects=MEMBERS, content_type="text/plain", errors=(403, 422),
