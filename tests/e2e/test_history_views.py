@@ -20,7 +20,6 @@ from tests.e2e.conftest import LIGHTHOUSE, Platform, wait_for
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.embedded_only,
     pytest.mark.skipif(
         not Path("/dev/fuse").exists(), reason="no /dev/fuse on this machine: the mount cannot be tested"
     ),
