@@ -19,6 +19,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -31,6 +32,7 @@ from lighthouse.errors import LighthouseError
 from lighthouse.history.logic import iso, parse_instant
 
 TOP = ("current", "history", "streams", "context", "shadow")
+PREFETCH_WORKERS = 4
 FILE_MODE = stat.S_IFREG | 0o444
 DIR_MODE = stat.S_IFDIR | 0o555
 
@@ -48,31 +50,61 @@ class ViewsFS(fuse.Operations):  # type: ignore[misc]
         self._agent = agent_id
         self._ttl = cache_seconds
         self._cache: dict[str, Cached] = {}
+        self._inflight: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
         self._started = time.time()
+        # Listing a directory fetches its files' views ahead of the reads that usually follow
+        # (ls -l, grep -r, diff -r read every file): one request at a time would leave the API idle.
+        self._prefetch = ThreadPoolExecutor(max_workers=PREFETCH_WORKERS, thread_name_prefix="lighthouse-prefetch")
 
     # ---- the API, cached --------------------------------------------------------------------------
 
-    def _cached(self, key: str, load: Callable[[], Any], ttl: float | None = None) -> Any:
-        now = time.monotonic()
+    def _cached(self, key: str, load: Callable[[], Any], ttl: float | None = None, stale_ok: bool = False) -> Any:
+        """The cached answer, else one load shared by every caller asking for it meanwhile. With
+        `stale_ok`, an expired answer is returned at once and refreshed in the background."""
         with self._lock:
             hit = self._cache.get(key)
-            if hit is not None and hit.until > now:
+            if hit is not None and (hit.until > time.monotonic() or (stale_ok and key in self._inflight)):
                 return hit.value
-        value = load()
-        with self._lock:
-            self._cache[key] = Cached(value, now + (self._ttl if ttl is None else ttl))
-        return value
+            future, owner = self._join(key)
+        if owner and hit is not None and stale_ok:
+            self._prefetch.submit(self._load, key, load, ttl, future)
+            return hit.value
+        if owner:
+            self._load(key, load, ttl, future)
+        return future.result()
+
+    def _join(self, key: str) -> tuple[Future[Any], bool]:
+        """The load in flight for `key` (False), or a new one the caller owns (True). Lock held."""
+        waiting = self._inflight.get(key)
+        if waiting is not None:
+            return waiting, False
+        waiting = self._inflight[key] = Future()
+        return waiting, True
+
+    def _load(self, key: str, load: Callable[[], Any], ttl: float | None, future: Future[Any]) -> None:
+        try:
+            value = load()
+        except BaseException as error:  # the waiters get it too
+            future.set_exception(error)
+        else:
+            with self._lock:
+                self._cache[key] = Cached(value, time.monotonic() + (self._ttl if ttl is None else ttl))
+            future.set_result(value)
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
 
     def _tree(self, instant: str | None) -> dict[str, float]:
-        """{path: changed_at} of the project's files (now, or at `instant`)."""
+        """{path: changed_at} of the project's files (now, or at `instant`). Not to be modified."""
 
         def load() -> dict[str, float]:
             suffix = f"?at={quote(instant)}" if instant else ""
             files = self._client.request("GET", f"/history/{quote(self._project)}/tree{suffix}")["files"]
             return {entry["path"]: float(entry["changed_at"]) for entry in files}
 
-        return dict(self._cached(f"tree:{instant}", load, self._frozen_ttl(instant)))
+        tree: dict[str, float] = self._cached(f"tree:{instant}", load, self._frozen_ttl(instant), stale_ok=True)
+        return tree
 
     def _frozen_ttl(self, instant: str | None) -> float | None:
         """A past instant's answer never changes once that instant is past (allowing a minute's skew)."""
@@ -190,7 +222,18 @@ class ViewsFS(fuse.Operations):  # type: ignore[misc]
         kind, names = self._resolve(path)
         if kind != "dir":
             raise fuse.FuseOSError(errno.ENOTDIR)
+        for name in names:
+            self._prefetch.submit(self._warm, f"{path.rstrip('/')}/{name}")
         return [".", "..", *names]
+
+    def _warm(self, path: str) -> None:
+        """Fetch a file's view into the cache (errors are the later read's to report)."""
+        try:
+            kind, target = self._resolve(path)
+            if kind == "file":
+                self._view(target[0], 3600.0 if target[1] else None)
+        except (fuse.FuseOSError, ApiError, OSError):
+            return
 
     def open(self, path: str, flags: int) -> int:
         if flags & (0o1 | 0o2):  # O_WRONLY | O_RDWR: the views are read-only
