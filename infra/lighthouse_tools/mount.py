@@ -248,17 +248,18 @@ class ViewsFS(fuse.Operations):  # type: ignore[misc]
         content, _ = self._view(url, 3600.0 if frozen else None)
         return content[offset : offset + size]
 
+    def close(self) -> None:
+        """Drop the prefetches not started yet: an unmount does not wait for a directory's worth."""
+        self._prefetch.shutdown(wait=False, cancel_futures=True)
+
     def statfs(self, path: str) -> dict[str, int]:
         return {"f_bsize": 4096, "f_blocks": 0, "f_bavail": 0, "f_bfree": 0, "f_namemax": 255}
 
 
 def mount(client: LighthouseClient, directory: str, project: str, agent_id: str, cache_seconds: float) -> None:
     """Serve until unmounted or interrupted (Ctrl+C unmounts cleanly: libfuse's signal handlers)."""
-    fuse.FUSE(
-        ViewsFS(client, project, agent_id, cache_seconds),
-        directory,
-        foreground=True,
-        ro=True,
-        nothreads=False,
-        fsname=f"lighthouse-{project}",
-    )
+    views = ViewsFS(client, project, agent_id, cache_seconds)
+    try:
+        fuse.FUSE(views, directory, foreground=True, ro=True, nothreads=False, fsname=f"lighthouse-{project}")
+    finally:
+        views.close()
