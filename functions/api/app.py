@@ -25,7 +25,7 @@ from lighthouse.api.endpoints import ADMIN, Endpoints, json_response
 from lighthouse.api.guards import Guards
 from lighthouse.api.openapi import build_openapi
 from lighthouse.api.params import CURSOR, WAIT, Query, limit
-from lighthouse.auth.hook_tokens import HookToken, HookTokens, RevokedHookToken
+from lighthouse.auth.hook_tokens import HookToken, HookTokens, RevokedHookToken, hook_authorization
 from lighthouse.auth.keys import webhook_signing_key
 from lighthouse.auth.tokens import Principal
 from lighthouse.clock import Clock
@@ -41,7 +41,7 @@ from lighthouse.elicitation.models import (
     RespondToElicitation,
 )
 from lighthouse.elicitation.service import ElicitationService
-from lighthouse.errors import Conflict, LighthouseError, MalformedRequest, Unauthenticated
+from lighthouse.errors import Conflict, LighthouseError, MalformedRequest
 from lighthouse.fleet.models import (
     CommandAccepted,
     CommandView,
@@ -472,12 +472,7 @@ def _hook_denial(status: int, error: LighthouseError) -> Response:
 def claude_code_pre_tool_use(
     api: ApiRoot, request: Request, principal: None, body: PreToolUseInput
 ) -> PreToolUseOutput:
-    headers = request.headers
-    token = headers.get("x-lighthouse-hook-token")
-    authorization = f"Bearer {token}" if token else headers.get("authorization")
-    if not authorization:
-        raise Unauthenticated("no hook token: send 'Authorization: Bearer <hook token>' or X-Lighthouse-Hook-Token")
-    caller = api.hook_tokens.verify_header(authorization)
+    caller = api.hook_tokens.verify_header(hook_authorization(request.headers))
     return api.validations.hook(caller, body)
 
 
@@ -783,7 +778,7 @@ add_history_routes(
     endpoints,
     history_of=lambda api: api.history.get(),
     views_of=lambda api: api.views.get(),
-    hook_caller=lambda api, authorization: api.hook_tokens.verify_header(authorization),
+    hook_caller=lambda api, headers: api.hook_tokens.verify_header(hook_authorization(headers)),
     now=lambda api: api.clock.now(),
     charge=lambda api, caller: api.guards.charge(caller),
 )

@@ -150,6 +150,17 @@ def test_capture_then_views_then_the_mount(platform: Platform, coder: dict[str, 
         hook(platform, "not-a-token", post_input(cwd, "Write", {"file_path": "x", "content": ""}, {})).status_code
         == 401
     )
+    outside = hook(platform, token, post_input(cwd, "Write", {"file_path": "/etc/passwd", "content": "x"}, {}))
+    assert outside.status_code == 422
+    malformed = requests.post(
+        f"{api}/hooks/claude-code/post-tool-use", data="{not json", timeout=30,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert malformed.status_code == 400
+    # The refused calls stored nothing, and the platform still answers.
+    after = requests.get(f"{api}/history/{PROJECT}/tree", headers=headers, timeout=30).json()
+    assert after == tree
+    assert requests.get(f"{api}/health", timeout=30).status_code == 200
 
     mountpoint = tmp_path / "mnt"
     mountpoint.mkdir()

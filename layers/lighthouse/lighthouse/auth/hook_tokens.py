@@ -8,6 +8,7 @@ signature proves who issued it, the stream says whether it still counts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -128,3 +129,13 @@ class HookTokens:
         if state.revoked:
             raise Unauthenticated("this hook token was revoked; issue a new one (lighthouse hook token)")
         return principal
+
+
+def hook_authorization(headers: Mapping[str, str]) -> str:
+    """The hook token a Claude Code hook sent, as an Authorization value: `Authorization: Bearer` or
+    `X-Lighthouse-Hook-Token` (an http hook's headers are whatever its settings name)."""
+    token = headers.get("x-lighthouse-hook-token")
+    authorization = f"Bearer {token}" if token else headers.get("authorization")
+    if not authorization:
+        raise Unauthenticated("no hook token: send 'Authorization: Bearer <hook token>' or X-Lighthouse-Hook-Token")
+    return authorization

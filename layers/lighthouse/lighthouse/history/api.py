@@ -6,7 +6,7 @@ it is; stream ids are `<kind>:<id>` in URLs, since a '#' would end the URL's pat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.utils import formatdate
 from typing import Any, TypeVar
 
@@ -15,7 +15,6 @@ from chalice.app import Request, Response
 from lighthouse.api.endpoints import Endpoints
 from lighthouse.api.params import CURSOR, Query, limit
 from lighthouse.auth.tokens import Principal
-from lighthouse.errors import Unauthenticated
 from lighthouse.history.logic import parse_instant
 from lighthouse.history.models import (
     CaptureResult,
@@ -50,11 +49,11 @@ def add_routes(
     endpoints: Endpoints[R],
     history_of: Callable[[R], HistoryService],
     views_of: Callable[[R], HistoryViews],
-    hook_caller: Callable[[R, str], Principal],
+    hook_caller: Callable[[R, Mapping[str, str]], Principal],
     now: Callable[[R], float],
     charge: Callable[[R, Principal], None],
 ) -> None:
-    """Declare every history route; `hook_caller(root, authorization)` verifies a hook token and
+    """Declare every history route; `hook_caller(root, headers)` verifies the hook token they carry and
     `charge(root, caller)` takes a hook call from the caller's request budget (the route is public:
     the wrapper knows no caller to charge)."""
 
@@ -70,12 +69,7 @@ def add_routes(
     def post_tool_use(
         api: R, request: Request, principal: None, body: PostToolUseInput, project: str | None
     ) -> CaptureResult:
-        headers = request.headers
-        token = headers.get("x-lighthouse-hook-token")
-        authorization = f"Bearer {token}" if token else headers.get("authorization")
-        if not authorization:
-            raise Unauthenticated("no hook token: send 'Authorization: Bearer <hook token>' or X-Lighthouse-Hook-Token")
-        caller = hook_caller(api, authorization)
+        caller = hook_caller(api, request.headers)
         charge(api, caller)
         return history_of(api).capture(caller, project, body)
 

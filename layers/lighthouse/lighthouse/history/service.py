@@ -161,24 +161,26 @@ class HistoryService:
 
     def record(self, project: str, path: str, content: Content, *, agent: str, source: str) -> RecordedChange | None:
         """Record `path`'s new content (None when it is the content already recorded)."""
-        for attempt in range(ATTEMPTS):
-            before = self.index.current(project, path)
-            event = self._content_event(before, path, content, agent, source)
-            if event is None:
-                return None
-            try:
-                return self._append(project, before, event)
-            except ConcurrencyError:
-                if attempt == ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._retrying(project, path, lambda before: self._content_event(before, path, content, agent, source))
 
     def delete(self, project: str, path: str, *, agent: str, source: str) -> RecordedChange | None:
-        for attempt in range(ATTEMPTS):
-            before = self.index.current(project, path)
+        def deleted(before: FileState) -> FileChange | None:
             if not before.exists:
                 return None
-            event = FileDeleted(path=path, agent=agent, source=source, at=self._instant(before), removed=before.lines)
+            return FileDeleted(path=path, agent=agent, source=source, at=self._instant(before), removed=before.lines)
+
+        return self._retrying(project, path, deleted)
+
+    def _retrying(
+        self, project: str, path: str, decide: Callable[[FileState], FileChange | None]
+    ) -> RecordedChange | None:
+        """Append what `decide` makes of the file's latest state, again from a fresh read when another
+        writer got there first (blob writes are idempotent: content-addressed)."""
+        for attempt in range(ATTEMPTS):
+            before = self.index.current(project, path)
+            event = decide(before)
+            if event is None:
+                return None
             try:
                 return self._append(project, before, event)
             except ConcurrencyError:
@@ -277,9 +279,12 @@ class HistoryService:
             raise NotFound(f"no file {path!r} in project {project!r}'s history", {"project": project, "path": path})
         return state, self._latest_of(state)
 
-    def content_at(self, project: str, path: str, instant: float) -> tuple[FileVersion | None, bytes | None]:
-        """The version in force at `instant` and its content (verified), or None where unknown."""
-        row = self.index.at(project, path, instant)
+    def content_at(
+        self, project: str, path: str, instant: float, state: FileState | None = None
+    ) -> tuple[FileVersion | None, bytes | None]:
+        """The version in force at `instant` and its content (verified), or None where unknown.
+        `state`: the file's latest state, when the caller has read it already."""
+        row = self.index.at(project, path, instant, state)
         if row is None or not row.exists or not row.stored or row.sha256 is None:
             return row, None
         return row, self.blobs.read(row.sha256)
@@ -343,7 +348,7 @@ class HistoryService:
                 continue
             if state.first_at > instant:
                 continue
-            row = self.index.at(project, state.path, instant)
+            row = self.index.at(project, state.path, instant, state)
             if row is not None and row.exists:
                 entries.append(_row_entry(state.path, row))
         return FileTree(project=project, at=instant, files=sorted(entries, key=lambda e: e.path))

@@ -86,9 +86,9 @@ class HistoryIndex:
 
     # ---- versions -------------------------------------------------------------------------------------
 
-    def at(self, project: str, path: str, instant: float) -> FileVersion | None:
-        """The newest version at or before `instant`."""
-        bucket = bucket_at(self.current(project, path).bucket_starts, instant)
+    def at(self, project: str, path: str, instant: float, state: FileState | None = None) -> FileVersion | None:
+        """The newest version at or before `instant` (`state`: the file's tree entry, if read already)."""
+        bucket = bucket_at((state or self.current(project, path)).bucket_starts, instant)
         if bucket is None:
             return None
         items = self._query(

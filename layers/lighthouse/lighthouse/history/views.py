@@ -67,10 +67,10 @@ class HistoryViews:
     def history(self, principal: Principal, project: str, instant: float, path: str) -> TextView:
         self._history.require_member(principal, project)
         path = logic.confine(path)
-        row, content = self._history.content_at(project, path, instant)
+        now = self._history.index.current(project, path)
+        row, content = self._history.content_at(project, path, instant, now)
         if row is None or not row.exists:
             raise NotFound(f"{path!r} did not exist at {logic.iso(instant)}", {"path": path})
-        now = self._history.index.current(project, path)
         return TextView(render_history(path, instant, row, now, content), row.at)
 
     def stream(self, principal: Principal, stream_id: str, instant: float) -> TextView:
