@@ -42,6 +42,8 @@ from lighthouse.elicitation.models import (
 )
 from lighthouse.elicitation.service import ElicitationService
 from lighthouse.errors import Conflict, LighthouseError, MalformedRequest
+from lighthouse.flags.api import add_routes as add_flags_routes
+from lighthouse.flags.service import FlagsService
 from lighthouse.fleet.models import (
     CommandAccepted,
     CommandView,
@@ -110,6 +112,7 @@ class ApiRoot:
     runs: Lazy[RunService]
     history: Lazy[HistoryService]
     views: Lazy[HistoryViews]
+    flags: Lazy[FlagsService]
     clock: Clock
     webhook_key: Lazy[bytes]
     health_checks: dict[str, Check]
@@ -131,6 +134,7 @@ def compose(parts: Components) -> ApiRoot:
         runs=Lazy(lambda: parts.runs),
         history=Lazy(lambda: parts.history),
         views=Lazy(lambda: parts.history_views),
+        flags=Lazy(lambda: parts.flags),
         clock=parts.clock,
         webhook_key=parts.master_secret.map(webhook_signing_key),
         health_checks=parts.health_checks(),
@@ -782,6 +786,7 @@ add_history_routes(
     now=lambda api: api.clock.now(),
     charge=lambda api, caller: api.guards.charge(caller),
 )
+add_flags_routes(endpoints, lambda api: api.flags.get())
 
 
 def create_app(root: Callable[[], ApiRoot]) -> Chalice:

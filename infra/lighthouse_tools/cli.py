@@ -36,6 +36,7 @@ from lighthouse_tools.hook import Fallback
 from lighthouse_tools.localcloud.durable.datadir import DATA_DIR_VARIABLE, DEFAULT_DATA_DIR, DataDirectoryError
 from lighthouse_tools.localcloud.durable.datadir import resolve as resolve_data_dir
 from lighthouse_tools.policy_cli import register as register_policy_commands
+from lighthouse_tools.push_cli import register as register_push_commands
 from lighthouse_tools.runs_cli import register as register_runs_commands
 from lighthouse_tools.views_cli import register as register_views_commands
 
@@ -74,6 +75,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         host=args.host,
         aws_port=args.aws_port,
         api_port=args.api_port,
+        websocket_port=args.websocket_port,
         parameter_overrides=_parse_params(args.param),
         start_schedules=not args.no_schedules,
         worker_processes=args.workers,
@@ -110,6 +112,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         "environment": cloud.function_environment(),
         "mqtt_url": cloud.mqtt_url,
         "mcp_url": cloud.mcp_url,
+        "websocket_url": cloud.websocket_url,
         "pid": os.getpid(),
     }
     state_file.write_text(json.dumps(state, indent=2))
@@ -120,6 +123,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  AWS endpoint: {cloud.aws_endpoint_url}  (region {REGION}; any access key works)")
     print(f"  MQTT broker:  {cloud.mqtt_url}  (`lighthouse agent-core`; credentials: POST /fleet/mqtt-credentials)")
     print(f"  MCP:          {cloud.mcp_url}  (Streamable HTTP; Authorization: Bearer <session token>)")
+    print(f"  WebSocket:    {cloud.websocket_url}  (push; ?token=<session token>; `lighthouse watch`)")
     print(f"  State file:   {state_file}")
     if cloud.persistence is not None:
         report = cloud.persistence.report
@@ -325,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--api-port", type=int, default=8787, help="0 picks a free port")
     up.add_argument("--aws-port", type=int, default=4577, help="0 picks a free port")
+    up.add_argument("--websocket-port", type=int, default=8789, help="the WebSocket API's port (0 picks a free one)")
     up.add_argument("--param", action="append", default=[], help="template parameter override KEY=VALUE")
     up.add_argument("--no-schedules", action="store_true", help="do not run scheduled events")
     up.add_argument(
@@ -455,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_fleet_commands(commands)
     register_runs_commands(commands)
     register_views_commands(commands)
+    register_push_commands(commands)
 
     env = commands.add_parser("env", help="print `export` lines for a deployed stack's resources")
     env.add_argument("--stack", default="lighthouse")

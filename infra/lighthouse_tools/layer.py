@@ -122,7 +122,7 @@ def called_services(*roots: Path) -> set[str]:
                 if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
                     continue
                 name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-                if name == "client" and isinstance(node.args[0].value, str):
+                if name in ("client", "client_at") and isinstance(node.args[0].value, str):
                     services.add(node.args[0].value)
     return services
 

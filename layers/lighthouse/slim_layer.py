@@ -26,6 +26,8 @@ SERVICES = frozenset(
         "dynamodb", "dynamodbstreams", "sqs", "stepfunctions", "secretsmanager", "s3", "bedrock-runtime", "iot-data",
         "lambda",  # the MCP function invokes the API function
         "ssm", "appconfigdata",  # Powertools parameters and feature flags
+        "appconfig",  # PUT /flags publishes the document (AWS)
+        "apigatewaymanagementapi",  # posts to WebSocket connections (@connections)
         "sts", "sso", "sso-oidc",  # credential providers
     }
 )  # fmt: skip

@@ -30,6 +30,8 @@ from lighthouse_tools.localcloud.provision import Provisioner, Stack
 from lighthouse_tools.localcloud.runtime import FunctionRuntime
 from lighthouse_tools.localcloud.servers import ApiGateway, FunctionUrl, ServerThread
 from lighthouse_tools.localcloud.sources import Poller, ScheduleRunner, SqsPoller, StreamPoller
+from lighthouse_tools.localcloud.websocket import LocalWebSocketGateway
+from lighthouse_tools.localcloud.websocket import bridge as management_bridge
 from lighthouse_tools.template import TEMPLATE_PATH, TemplateError, load_template
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ class LocalCloudOptions:
     host: str = "127.0.0.1"
     aws_port: int = 4577
     api_port: int = 8787
+    websocket_port: int = 0  # 0: a free port (the state file and `websocket_url` name it)
     template_path: Path = TEMPLATE_PATH
     stack_name: str = "lighthouse"
     parameter_overrides: dict[str, str] = field(default_factory=dict)
@@ -154,8 +157,10 @@ class LocalCloud:
         self.broker: Any = None  # LocalBroker
         self.mqtt_url: str | None = None
         self.function_urls: dict[str, ServerThread] = {}
+        self.websocket: LocalWebSocketGateway | None = None
         self.topic_rules: Any = None  # TopicRuleRunner
         self.resumed_executions: list[str] = []
+        self.skipped_recovery = 0  # interrupted executions not resumed (flag durable_recovery off)
         self._recovery: threading.Thread | None = None
         # Every AWS call, Lambda invocation and state transition the emulator serves (see calls.py).
         self.calls = calls.counter
@@ -226,6 +231,11 @@ class LocalCloud:
         gateway = ApiGateway(self.runtime, api.logical_id, routes)
         self.api_server = ServerThread(gateway, options.host, options.api_port, "api")
         self.api_server.start()
+        if self.stack.websocket is not None:
+            self.websocket = LocalWebSocketGateway(
+                self.runtime, self.stack.websocket, options.host, options.websocket_port
+            ).start()
+            management_bridge.install(self.websocket)
         for spec in self.stack.functions.values():
             if spec.function_url:
                 server = ServerThread(FunctionUrl(self.runtime, spec.logical_id), options.host, 0, spec.logical_id)
@@ -233,6 +243,9 @@ class LocalCloud:
                 self.function_urls[spec.logical_id] = server
         self._start_sources()
         self.started_in_seconds = time.perf_counter() - began
+        if interrupted and not self._recovery_enabled():
+            self.skipped_recovery = len(interrupted)
+            interrupted = []
         if interrupted:
             self._recovery = threading.Thread(
                 target=self._resume, args=(interrupted,), name="resume-executions", daemon=True
@@ -251,6 +264,17 @@ class LocalCloud:
         interrupted = self.persistence.restore()
         self.persistence.begin()
         return interrupted
+
+    def _recovery_enabled(self) -> bool:
+        """The `durable_recovery` flag (lighthouse.flags): off, interrupted executions stay failed."""
+        from lighthouse.flags.logic import DURABLE_RECOVERY
+
+        enabled = self.components().flags.enabled(DURABLE_RECOVERY, "lighthouse-local-cloud", "admin")
+        if not enabled:
+            logging.getLogger("lighthouse.localcloud").warning(
+                "flag %s is off: the executions interrupted by the restart are not resumed", DURABLE_RECOVERY
+            )
+        return enabled
 
     def _resume(self, interrupted: list[dict[str, Any]]) -> None:
         assert self.persistence is not None
@@ -336,6 +360,10 @@ class LocalCloud:
             self._recovery.join(timeout=30)
         if self.runtime is not None and hasattr(self.runtime, "stop"):
             self.runtime.stop()
+        if self.websocket is not None:
+            self.websocket.stop()
+            management_bridge.uninstall()
+            self.websocket = None
         for server in (self.api_server, self.aws_server, *self.function_urls.values()):
             if server is not None:
                 server.stop()
@@ -371,6 +399,11 @@ class LocalCloud:
         return self.api_server.url
 
     @property
+    def websocket_url(self) -> str | None:
+        """The WebSocket API (connect with ?token=<bearer token>)."""
+        return self.websocket.url if self.websocket is not None else None
+
+    @property
     def mcp_url(self) -> str | None:
         """The MCP function's Streamable HTTP endpoint (at its function URL)."""
         server = self.function_urls.get("McpFunction")
@@ -395,6 +428,8 @@ class LocalCloud:
                     raise TemplateError(f"functions disagree on {key}; the local cloud shares one environment")
                 merged[key] = value
         merged["LIGHTHOUSE_MODE"] = "local"
+        # moto has no AppConfig data plane: flags are read from the event store (lighthouse.flags.store).
+        merged["LIGHTHOUSE_FLAGS_STORE"] = "events"
         # Every write here is made in this process and wakes its waiters at once; storage re-reads
         # are only a safety net, so idle long-polls re-read it every 5 s rather than every second.
         merged.setdefault("LIGHTHOUSE_LONG_POLL_FIRST_RECHECK_SECONDS", "5")

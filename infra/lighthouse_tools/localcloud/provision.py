@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lighthouse_tools.localcloud import websocket
+from lighthouse_tools.localcloud.websocket import WebSocketSpec
 from lighthouse_tools.template import PROJECT_ROOT, Resolver, TemplateError
 
 # IoT Core's authorizer (and its invoke permission): locally mosquitto's dynamic security authorizes.
@@ -22,6 +24,13 @@ NOT_EMULATED = {
     "AWS::Serverless::LayerVersion",
     "AWS::IoT::Authorizer",
     "AWS::Lambda::Permission",
+    # Flags are read from the event store locally (moto has no AppConfig data plane): see lighthouse.flags.
+    "AWS::AppConfig::Application",
+    "AWS::AppConfig::Environment",
+    "AWS::AppConfig::ConfigurationProfile",
+    "AWS::AppConfig::DeploymentStrategy",
+    "AWS::AppConfig::HostedConfigurationVersion",
+    "AWS::AppConfig::Deployment",
 }
 
 
@@ -85,6 +94,7 @@ class Stack:
     skipped: list[str] = field(default_factory=list)
     topic_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> TopicRulePayload
     outputs: dict[str, str] = field(default_factory=dict)
+    websocket: WebSocketSpec | None = None  # served by localcloud.websocket
 
     def api_function(self) -> FunctionSpec:
         names = {function for function, _, _ in self.api_routes}
@@ -177,6 +187,13 @@ class Provisioner:
             payload = self.stack.resolver.resolve(properties["TopicRulePayload"])
             self.stack.topic_rules[logical_id] = payload
             self.stack.resolver.physical_ids[logical_id] = self._name(logical_id)
+            return
+        if kind.startswith("AWS::ApiGatewayV2::"):
+            props = self.stack.resolver.resolve(properties)
+            physical, self.stack.websocket = websocket.provision(
+                kind, logical_id, props, self.stack.websocket, self.stack.functions
+            )
+            self.stack.resolver.physical_ids[logical_id] = physical
             return
         if kind in NOT_EMULATED:
             self.stack.skipped.append(f"{logical_id} ({kind})")

@@ -117,6 +117,11 @@ class LighthouseClient:
         self._token, self._expires_at = session["token"], float(session["expires_at"])
         self._keep_session()
 
+    def bearer_token(self) -> str:
+        """A current session token (signing in if needed): what a WebSocket connect sends."""
+        self._ensure_session()
+        return self._token
+
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         self._ensure_session()
         response = self._send(method, path, body, headers)

@@ -42,6 +42,21 @@ class AwsClients:
                 )
             return built
 
+    @property
+    def region(self) -> str:
+        return self._session.region_name or "us-east-1"
+
+    def client_at(self, service: str, endpoint_url: str) -> Any:
+        """A client of a service whose endpoint is per resource (API Gateway's @connections)."""
+        key = f"{service}@{endpoint_url}"
+        with self._creating:
+            built = self._clients.get(key)
+            if built is None:
+                built = self._clients[key] = self._session.client(  # type: ignore[call-overload]
+                    service, endpoint_url=endpoint_url, config=self._config
+                )
+            return built
+
 
 _shared: dict[str | None, AwsClients] = {}
 _shared_lock = threading.Lock()

@@ -62,8 +62,11 @@ from lighthouse.validation.store import ValidationAudit
 from lighthouse.waits import TaskTokens
 
 if TYPE_CHECKING:  # built on first use: tree-sitter is only in the functions that render views
+    from lighthouse.flags.service import FlagsService
     from lighthouse.history.service import HistoryService
     from lighthouse.history.views import ContextSources, HistoryViews
+    from lighthouse.push.service import Notifier, PushConnections
+    from lighthouse.push.store import Connections, Feeds, ManagementApi
 
 R = TypeVar("R")
 # The asynchronous read models (the projector, fed by the events table's stream). The others are
@@ -297,6 +300,84 @@ class Components:
         )
 
     @cached_property
+    def flags(self) -> FlagsService:
+        """Flags from AppConfig (AWS) or the event store (emulators); see lighthouse.flags.store."""
+        from lighthouse.flags.service import FlagsService
+        from lighthouse.flags.store import AppConfigPublisher, AppConfigTarget, EventStoreFlags, FlagsLog
+
+        settings = self.settings
+        log = FlagsLog(self.events)
+        if settings.flags_store == "events":
+            store: Any = EventStoreFlags(log, settings.flags_cache_seconds)
+            return FlagsService(log, store, self.clock, store_name="events", cache_seconds=settings.flags_cache_seconds)
+        from aws_lambda_powertools.utilities.feature_flags import AppConfigStore
+
+        target = AppConfigTarget(
+            settings.flags_application,
+            settings.flags_environment,
+            settings.flags_profile,
+            settings.flags_deployment_strategy,
+        )
+        store = AppConfigStore(
+            environment=target.environment,
+            application=target.application,
+            name=target.profile,
+            max_age=max(1, round(settings.flags_cache_seconds)),
+            boto3_client=self.client("appconfigdata"),
+        )
+        return FlagsService(
+            log,
+            store,
+            self.clock,
+            store_name="appconfig",
+            cache_seconds=settings.flags_cache_seconds,
+            publisher=AppConfigPublisher(self.client("appconfig"), target),
+        )
+
+    # ---- real-time delivery ---------------------------------------------------------------------
+
+    @cached_property
+    def push_parts(self) -> tuple[Connections, Feeds, ManagementApi]:
+        from lighthouse.push.store import Connections, Feeds, ManagementApi
+
+        settings = self.settings
+        endpoint = settings.websocket_management_url
+        api, stage = settings.websocket_api_id, settings.websocket_stage
+        if not endpoint and settings.aws_endpoint_url:  # LocalStack-style emulators route by path
+            endpoint = f"{settings.aws_endpoint_url}/_aws/execute-api/{api}/{stage}"
+        if not endpoint:
+            region = self.aws.region
+            endpoint = f"https://{api}.execute-api.{region}.amazonaws.com/{stage}"
+        management = self.aws.client_at("apigatewaymanagementapi", endpoint)
+        return (
+            Connections(self.client("dynamodb"), settings.connections_table),
+            Feeds(self.events, self.nonces),
+            ManagementApi(management),
+        )
+
+    @cached_property
+    def push_connections(self) -> PushConnections:
+        from lighthouse.push.service import PushConnections
+
+        connections, feeds, management = self.push_parts
+        return PushConnections(
+            self.agents.authenticate,
+            connections,
+            feeds,
+            management,
+            self.flags.enabled,
+            self.clock,
+            self.settings.websocket_connection_ttl_seconds,
+        )
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        from lighthouse.push.service import Notifier
+
+        connections, feeds, management = self.push_parts
+        return Notifier(self.events, feeds, connections, management, self.flags.enabled, self.clock)
+
+    @cached_property
     def hook_tokens(self) -> HookTokens:
         return HookTokens(
             TokenSigner(self.master_secret.map(hook_token_key)),
@@ -415,7 +496,15 @@ class Components:
 
     @cached_property
     def gate(self) -> DecisionGate:
-        return DecisionGate(self.policies.engine, allowed_roots=self.settings.allowed_roots)
+        from lighthouse.flags.logic import GATE_DENY_BLOCKING_RULES, GATE_DENY_OUTSIDE_ROOTS
+        from lighthouse.validation.gate import BLOCKING_RULE, OUTSIDE_ROOTS
+
+        flag_of = {BLOCKING_RULE: GATE_DENY_BLOCKING_RULES, OUTSIDE_ROOTS: GATE_DENY_OUTSIDE_ROOTS}
+
+        def enforces(agent_id: str, role: str, deny_class: str) -> bool:
+            return self.flags.enabled(flag_of[deny_class], agent_id, role)
+
+        return DecisionGate(self.policies.engine, allowed_roots=self.settings.allowed_roots, enforces=enforces)
 
     def experts_available(self) -> list[str]:
         """Experts that are online (heartbeating), in a stable order: asking a silent one only burns the timeout."""

@@ -123,6 +123,26 @@ class Settings(BaseSettings):
     api_function_name: str = ""
     # The MCP endpoint's public URL (its protected-resource metadata names it).
     mcp_url: str = ""
+    # ---- feature flags
+    # "appconfig": functions read AppConfig (Powertools AppConfigStore) and PUT /flags publishes to it;
+    # "events": they read the latest FLAGS_CHANGED from the event store (the embedded cloud: moto has
+    # no AppConfig data plane). Either way every change is a FLAGS_CHANGED event.
+    flags_store: Literal["appconfig", "events"] = "events"
+    # A function reads the document again after this many seconds (each process keeps its own copy).
+    flags_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    flags_application: str = ""
+    flags_environment: str = ""
+    flags_profile: str = ""
+    flags_deployment_strategy: str = ""
+
+    # ---- real-time delivery (WebSocket API)
+    connections_table: str = "lighthouse-connections"
+    websocket_api_id: str = ""
+    websocket_stage: str = "live"
+    # Where functions post to connections (@connections); empty: the API's own execute-api URL on AWS.
+    websocket_management_url: str = ""
+    websocket_connection_ttl_seconds: int = Field(default=7200, ge=60, le=86400)
+
     # Redact secrets and IP addresses from every log line (turning it off logs a warning at start).
     log_redaction: bool = True
 

@@ -34,6 +34,7 @@ PATH_PATTERNS: dict[str, str] = {
     "instant": r"^[0-9][0-9T:.+\-Z]{0,39}$",
     # `<kind>:<id>`: a stream id with its first '#' written ':' ('#' would end the URL's path).
     "stream_id": r"^[a-z][a-z\-]{0,31}:[A-Za-z0-9_.:\-]{1,200}$",
+    "flag": r"^[a-z][a-z0-9_]{0,63}$",
 }
 MAX_LENGTH = {"file_path": 1024}
 _COMPILED = {name: re.compile(pattern) for name, pattern in PATH_PATTERNS.items()}

@@ -32,6 +32,8 @@ CATALOG = (
     "lighthouse.runs.models",
     "lighthouse.runs.store",
     "lighthouse.history.models",
+    "lighthouse.flags.models",
+    "lighthouse.push.models",
 )
 
 

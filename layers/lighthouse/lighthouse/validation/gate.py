@@ -27,6 +27,12 @@ _SYSTEM_DIR = re.compile(
     r"|^/(etc|usr|bin|sbin|lib\w*|boot|dev|proc|sys|System)(/|$)"
 )
 _HOME_OF = re.compile(r"^(/home/[^/]+|/Users/[^/]+|/root)(?=/|$)")
+# The rule layer's deny classes (the last of a refusal's matched rules); a feature flag can switch
+# each off per agent (lighthouse.flags: gate_deny_blocking_rules, gate_deny_outside_roots).
+BLOCKING_RULE = "deny:blocking_rule"
+OUTSIDE_ROOTS = "deny:outside_roots"
+DENY_CLASSES = (BLOCKING_RULE, OUTSIDE_ROOTS)
+DenyClassSwitch = Callable[[str, str, str], bool]  # (agent id, role, deny class) -> enforced?
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -84,8 +90,10 @@ class DecisionGate:
         home: str | None = None,
         cache_size: int = 10_000,
         temp_dirs: Sequence[str] = TEMP_DIRS,
+        enforces: DenyClassSwitch | None = None,
     ) -> None:
         self._engine = policy_engine
+        self._enforces = enforces or _always
         self._roots = tuple(allowed_roots)
         self._temp = tuple(temp_dirs)
         self._home = home or os.path.expanduser("~")
@@ -143,6 +151,9 @@ class DecisionGate:
         facts = resolve(analysis, work_dir, roots, where.home, where.tmpdir)
         blocked = _blocked_by_rules(facts, analysis_hit)
         if blocked is not None:
+            deny_class = blocked.matched_rules[-1] if blocked.matched_rules else ""
+            if deny_class in DENY_CLASSES and not self._enforces(agent_id, role, deny_class):
+                return _escalated_instead(blocked, deny_class)
             return blocked
         engine = self._engine()
         verdict_key = (
@@ -168,18 +179,31 @@ class DecisionGate:
         self._verdicts.clear()
 
 
+def _always(agent_id: str, role: str, deny_class: str) -> bool:
+    return True
+
+
 def _blocked_by_rules(facts: Facts, cache_hit: bool) -> GateDecision | None:
-    """The rule layer's own refusals: a blocking finding, or a write outside the allowed roots."""
+    """The rule layer's own refusals: a blocking finding, or a write outside the allowed roots. The
+    last matched rule names the deny class (DENY_CLASSES)."""
     rules = facts.matched_rules
     if facts.analysis.blocking:
         finding = facts.analysis.blocking[0]
         reason = f"blocked by rule {finding.rule}: {finding.reason}"
-        return GateDecision("blocked", 0.99, reason, rules, cache_hit, "rules", facts)
+        return GateDecision("blocked", 0.99, reason, [*rules, BLOCKING_RULE], cache_hit, "rules", facts)
     outside_writes = [p for p in facts.resolved_writes if p in facts.outside_roots]
     if outside_writes:
         reason = f"writes outside the allowed roots: {outside_writes[0]}"
-        return GateDecision("blocked", 0.95, reason, rules, cache_hit, "rules", facts)
+        return GateDecision("blocked", 0.95, reason, [*rules, OUTSIDE_ROOTS], cache_hit, "rules", facts)
     return None
+
+
+def _escalated_instead(blocked: GateDecision, deny_class: str) -> GateDecision:
+    """A refusal whose deny class is switched off for this agent (a rollout): the experts decide it;
+    it is never approved without them."""
+    reason = f"{blocked.reason} (deny class {deny_class} is not enforced for this agent: escalated)"
+    rules = [*blocked.matched_rules, f"deny_class_off:{deny_class}"]
+    return GateDecision("escalate", 0.5, reason, rules, blocked.cache_hit, "rules", blocked.facts)
 
 
 def _by_policy(tool_name: str, facts: Facts, verdict: PolicyVerdict, cache_hit: bool, version: int) -> GateDecision:

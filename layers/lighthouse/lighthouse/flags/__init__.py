@@ -1,0 +1,1 @@
+"""Feature flags: Powertools FeatureFlags over AppConfig (AWS) or the event store (emulators)."""
