@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
@@ -11,7 +12,6 @@ from aws_lambda_powertools.utilities.feature_flags.schema import SchemaValidator
 
 from lighthouse.errors import ValidationFailed
 from lighthouse.flags.models import FLAG_NAME, DeclaredFlag, FlagsDocument
-from lighthouse.jsonschemas import errors_of
 
 WEBSOCKET_PUSH = "websocket_push"
 GATE_DENY_BLOCKING_RULES = "gate_deny_blocking_rules"
@@ -75,13 +75,30 @@ def schema() -> dict[str, Any]:
     }
 
 
+@functools.cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema())
+
+
 def validated(document: Any) -> dict[str, Any]:
     """The document if it matches the JSON Schema and Powertools' own rules, else ValidationFailed
     listing every violation with its JSON path."""
-    violations = errors_of(schema(), document, "flags schema")
+    violations = sorted(
+        (
+            {"path": "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path),
+             "message": error.message}
+            for error in _validator().iter_errors(document)
+        ),
+        key=lambda violation: (violation["path"], violation["message"]),
+    )[:20]  # fmt: skip
     if violations:
         raise ValidationFailed("the flags document does not match schemas/flags.json", {"violations": violations})
     parsed: dict[str, Any] = FlagsDocument.model_validate(document).model_dump(mode="json")
+    for flag in parsed.values():
+        if not flag["rules"]:
+            del flag["rules"]  # (Powertools warns about an empty rules map)
     try:
         SchemaValidator(parsed).validate()
     except SchemaValidationError as error:
@@ -116,5 +133,8 @@ def with_rollout(document: dict[str, Any], flag: str, percent: int) -> dict[str,
         rules[ROLLOUT_RULE] = {"when_match": True, "conditions": [condition]}
     else:
         current["default"] = percent == 100
-    current["rules"] = rules
+    if rules:
+        current["rules"] = rules
+    else:  # (Powertools warns about an empty rules map)
+        current.pop("rules", None)
     return {**document, flag: current}

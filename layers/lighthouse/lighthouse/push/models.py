@@ -108,3 +108,14 @@ def feed_stream(feed: str) -> str:
 
 def agent_feed(agent_id: str) -> str:
     return f"agent:{agent_id}"
+
+
+def envelope_schema() -> dict[str, Any]:
+    """schemas/notifications/envelope.json: every message the WebSocket API pushes for a notification."""
+    body = Envelope.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://lighthouse.local/schemas/notifications/envelope.json",
+        "title": "Lighthouse notification envelope",
+        **{key: value for key, value in body.items() if key != "title"},
+    }
