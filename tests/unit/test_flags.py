@@ -71,8 +71,10 @@ def test_a_rollout_keeps_role_and_agent_targeting() -> None:
     flags.put(ADMIN, PutFlags(flags={"beta": {"default": False, "rules": rules}}))
     view = flags.rollout(ADMIN, "beta", 10)
     assert set(view.flags["beta"]["rules"]) == {"admins", "named", "rollout"}
-    assert flags.enabled("beta", "anyone-at-all", "admin") and flags.enabled("beta", "agent-7", "agent")
-    assert view.version == 2 and view.changed_by == "root"
+    assert flags.enabled("beta", "anyone-at-all", "admin")
+    assert flags.enabled("beta", "agent-7", "agent")
+    assert view.version == 2
+    assert view.changed_by == "root"
 
 
 def test_an_undeclared_flag_reads_its_declared_default_and_unknown_ones_false() -> None:
@@ -88,7 +90,8 @@ def test_an_undeclared_flag_reads_its_declared_default_and_unknown_ones_false() 
     [
         ({"Bad-Name": {"default": True}}, "$"),
         ({"f": {"default": "yes"}}, "$.f.default"),
-        ({"f": {"default": True, "rules": {"r": {"conditions": [{"action": "SOUNDS_LIKE", "key": "role", "value": 1}]}}}},
+        ({"f": {"default": True, "rules": {"r": {"conditions": [{"action": "SOUNDS_LIKE", "key": "role",
+                                                                  "value": 1}]}}}},
          "$.f.rules.r.conditions[0].action"),
         ({"f": {"default": True, "rules": {"r": {"conditions": [{"action": "EQUALS", "key": "tenant", "value": 1}]}}}},
          "$.f.rules.r.conditions[0].key"),
@@ -121,7 +124,8 @@ def test_every_change_records_who_changed_which_flags() -> None:
     flags.put(ADMIN, PutFlags(flags={"a": {"default": True}, "b": {"default": False}}))
     flags.put(ADMIN, PutFlags(flags={"a": {"default": True}, "c": {"default": True}}))
     (event,) = [s.event for s in log._events.load(logic.FLAGS_STREAM, 2, 2)]
-    assert event.model_dump()["changed"] == ["b", "c"] and event.model_dump()["by"] == "root"
+    assert event.model_dump()["changed"] == ["b", "c"]
+    assert event.model_dump()["by"] == "root"
 
 
 def test_a_function_sees_a_change_after_its_cache_time_and_not_before() -> None:

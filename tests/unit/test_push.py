@@ -72,7 +72,8 @@ def test_a_question_goes_to_its_target_and_a_vote_request_says_so() -> None:
     assert (note.feed, note.type, note.id) == ("agent:bob", "elicitation.requested", question.elicitation_id)
     assert note.summary["from_agent"] == "alice"
     assert note.link == f"/elicitation/status/{question.elicitation_id}"
-    assert "schema" not in note.summary and "salt" not in note.summary
+    assert "schema" not in note.summary
+    assert "salt" not in note.summary
     vote = question.model_copy(update={"managed_by": "validation#" + "a" * 32})
     assert logic.route(stored("elicitation#x", vote), nobody)[0].type == "validation.vote_requested"
 
@@ -140,8 +141,10 @@ def test_an_agent_reads_only_its_own_feed_and_admins_the_admin_feeds() -> None:
     assert logic.may_read("agent:a1", "a1", "agent")
     assert not logic.may_read("agent:a2", "a1", "agent")
     assert not logic.may_read("gate", "a1", "expert")
-    assert logic.may_read("gate", "root", "admin") and logic.may_read("fleet", "root", "admin")
-    assert not logic.may_read("agent:../x", "root", "admin") and not logic.may_read("other", "root", "admin")
+    assert logic.may_read("gate", "root", "admin")
+    assert logic.may_read("fleet", "root", "admin")
+    assert not logic.may_read("agent:../x", "root", "admin")
+    assert not logic.may_read("other", "root", "admin")
 
 
 def test_the_connect_token_comes_from_the_query_the_subprotocol_or_the_header() -> None:
