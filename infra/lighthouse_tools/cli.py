@@ -316,7 +316,9 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     if missing:
         print(f"lighthouse mcp: missing {', '.join(missing)}", file=sys.stderr)
         return 2
-    serve(api_url, agent_id, secret)
+    from lighthouse_tools.push_cli import websocket_url_of
+
+    serve(api_url, agent_id, secret, "" if args.no_push else websocket_url_of(args))
     return 0
 
 
@@ -404,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     mcp = commands.add_parser("mcp", help="serve the elicitation tools over MCP (stdio) as one agent")
     mcp.add_argument("--api-url", help="the Lighthouse API (or LIGHTHOUSE_API_URL, or the local state file)")
     mcp.add_argument("--agent-id", help="the agent the tools act as (or LIGHTHOUSE_AGENT_ID)")
+    mcp.add_argument("--websocket-url", help="push (or LIGHTHOUSE_WEBSOCKET_URL, or the local state file)")
+    mcp.add_argument("--no-push", action="store_true", help="long-poll the API instead of the WebSocket")
     mcp.set_defaults(func=cmd_mcp)
 
     pipelines = commands.add_parser("pipelines", help="agent pipelines").add_subparsers(

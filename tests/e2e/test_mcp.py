@@ -94,6 +94,7 @@ def test_the_tools_are_listed_and_a_connected_agent_is_online(platform: Platform
         "lighthouse_check_elicitations",
         "lighthouse_elicit_information",
         "lighthouse_respond_to_elicitation",
+        "lighthouse_wait_for_elicitations",
         "list_directives",
         "list_runs",
         "set_allowlist",
@@ -194,3 +195,55 @@ def test_the_respond_tool_reports_schema_violations(platform: Platform) -> None:
 
     assert bad["error"]["status"] == 422
     assert good["status"] == "accepted"
+
+
+@pytest.mark.embedded_only("MiniStack serves the WebSocket API at its own host; push is exercised on the embedded cloud")
+def test_a_pushed_question_is_answered_through_mcp_without_polling(platform: Platform) -> None:
+    # GIVEN a requester and a human, each behind its own `lighthouse mcp` (push over the WebSocket API)
+    requester = ("push-asker", register(platform, "push-asker"))
+    human = ("push-human", register(platform, "push-human", role="human"))
+    logged: list[str] = []
+
+    async def human_says_no_window(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"approved": True, "window": "now"})
+
+    async def log(params: types.LoggingMessageNotificationParams) -> None:
+        logged.append(str(params.data))
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with (
+            stdio_client(server_for(platform, *requester)) as (read_a, write_a),
+            ClientSession(read_a, write_a) as asker,
+            stdio_client(server_for(platform, *human)) as (read_h, write_h),
+            ClientSession(read_h, write_h, elicitation_callback=human_says_no_window, logging_callback=log) as person,
+        ):
+            await asker.initialize()
+            await person.initialize()
+            answers: dict[str, Any] = {}
+
+            async def wait_for_question() -> None:
+                # WHEN the human's client waits for questions (one call, no polling loop)
+                answers["person"] = await call(person, "lighthouse_wait_for_elicitations", {"wait_seconds": 30})
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(wait_for_question)
+                await anyio.sleep(1.5)  # the human's server is connected and subscribed by then
+                # AND the requester asks and waits for the answer (pushed too)
+                answers["asker"] = await call(
+                    asker,
+                    "lighthouse_elicit_information",
+                    {"to_agent": "push-human", "message": "Ship it?", "schema": FORM, "wait_seconds": 30},
+                )
+            return answers["person"], answers["asker"]
+
+    person, asked = anyio.run(main)
+
+    # THEN the question reached the human by push, was answered through the form, and no request
+    # long-polled the API on either side
+    assert person["delivery"] == "websocket", person
+    assert person["long_polls"] == 0
+    assert person["elicitations"][0]["answered"] == "accepted"
+    assert any("elicitation.requested" in line for line in logged), logged
+    assert asked["status"] == "accepted"
+    assert asked["response"]["data"] == {"approved": True, "window": "now"}
+    assert asked["signature_verified"] is True

@@ -177,3 +177,89 @@ def _record(connection_id: str, agent_id: str) -> Any:
         connected_at=time.time(),
         expires_at=int(time.time()) + 600,
     )
+
+
+@pytest.fixture
+def admin(new_agent: Callable[..., AgentClient]) -> Iterator[AgentClient]:
+    operator = new_agent("admin")
+    yield operator
+    # Each test leaves the flags as it found them: none set, every flag at its declared default.
+    current = operator.get("/flags").json()
+    assert operator.put("/flags", {"flags": {}, "expected_version": current["version"]}).status_code == 200
+
+
+def connect_status(cloud: LocalCloud, token: str) -> int:
+    try:
+        with socket(cloud, token):
+            return 101
+    except InvalidStatus as refused:
+        return int(refused.response.status_code)
+
+
+def test_a_flags_change_through_the_api_reaches_the_functions_within_the_cache_time(
+    cloud: LocalCloud, admin: AgentClient, new_agent: Callable[..., AgentClient]
+) -> None:
+    chosen, other = new_agent(), new_agent()
+    with cloud.reconfigured(LIGHTHOUSE_FLAGS_CACHE_SECONDS="1"):
+        assert connect_status(cloud, other.token) == 101
+        # WHEN push is turned off for everyone but one named agent
+        only_chosen = {"default": False, "rules": {"pilot": {"when_match": True, "conditions": [
+            {"action": "IN", "key": "agent_id", "value": [chosen.agent_id]}]}}}  # fmt: skip
+        changed = admin.put("/flags", {"flags": {"websocket_push": only_chosen}})
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["version"] >= 1
+        assert changed.json()["changed_by"] == admin.agent_id
+        changed_at = time.monotonic()
+        # THEN within the cache time (1 s here) the others' connects are refused with 403
+        eventually(lambda: connect_status(cloud, other.token) == 403, timeout=5)
+        assert time.monotonic() - changed_at <= 1.0 + 1.5
+        assert connect_status(cloud, chosen.token) == 101
+        assert admin.get(f"/flags/websocket_push/evaluation?agent_id={other.agent_id}").json()["enabled"] is False
+        # WHEN it is rolled out to 100 %, THEN everyone connects again
+        rolled = admin.post("/flags/websocket_push/rollout", {"percent": 100})
+        assert rolled.status_code == 200, rolled.text
+        eventually(lambda: connect_status(cloud, other.token) == 101, timeout=5)
+
+
+def test_flag_changes_are_admin_only_validated_and_recorded(
+    cloud: LocalCloud, admin: AgentClient, new_agent: Callable[..., AgentClient], parts: Components
+) -> None:
+    agent = new_agent()
+    assert agent.get("/flags").status_code == 403
+    assert agent.put("/flags", {"flags": {}}).status_code == 403
+    assert agent.get(f"/flags/websocket_push/evaluation?agent_id={admin.agent_id}").status_code == 403
+    assert agent.get("/flags/websocket_push/evaluation").json() == {
+        "flag": "websocket_push", "agent_id": agent.agent_id, "role": "agent", "enabled": True,
+    }  # fmt: skip
+    before = admin.get("/flags").json()
+    bad = admin.put("/flags", {"flags": {"websocket_push": {"default": "sometimes"}}})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["details"]["violations"][0]["path"] == "$.websocket_push.default"
+    stale = admin.put("/flags", {"flags": {}, "expected_version": before["version"] + 7})
+    assert stale.status_code == 409
+    assert admin.post("/flags/no_such_flag/rollout", {"percent": 10}).status_code == 404
+    assert admin.post("/flags/websocket_push/rollout", {"percent": 101}).status_code == 422
+    assert admin.get("/flags").json()["version"] == before["version"]  # nothing refused was recorded
+    assert admin.post("/flags/websocket_push/rollout", {"percent": 30}).status_code == 200
+    latest = parts.events.load("flags#document", before["version"] + 1)
+    assert [s.event.model_dump()["changed"] for s in latest] == [["websocket_push"]]
+    assert latest[0].metadata["principal"] == admin.agent_id
+
+
+def test_requests_do_not_fail_while_the_flag_store_is_unreachable(
+    cloud: LocalCloud, admin: AgentClient, new_agent: Callable[..., AgentClient]
+) -> None:
+    # GIVEN push is off for everyone in the document
+    assert admin.put("/flags", {"flags": {"websocket_push": {"default": False}}}).status_code == 200
+    agent = new_agent()
+    # WHEN the functions read their flags from a store that does not answer (AppConfig, which the
+    # embedded cloud has no data plane for)
+    with cloud.reconfigured(LIGHTHOUSE_FLAGS_STORE="appconfig", LIGHTHOUSE_FLAGS_APPLICATION="gone"):
+        # THEN connects and gate decisions still work, on the declared defaults
+        assert connect_status(cloud, agent.token) == 101
+        decided = agent.post("/validate", {"tool_name": "Write", "tool_input": {"file_path": "/etc/passwd",
+                             "content": "x"}, "context": {"cwd": "/tmp/project"}})  # fmt: skip
+        assert decided.status_code == 200, decided.text
+        assert decided.json()["decision"] == "blocked"
+    # and once the store is back, the document applies again
+    eventually(lambda: connect_status(cloud, agent.token) == 403, timeout=10)

@@ -154,20 +154,27 @@ class LocalWebSocketGateway:
         self._loop = loop
         asyncio.set_event_loop(loop)
 
-        async def start() -> None:
+        async def start(port: int) -> None:
             self._server = await serve(
                 self._serve,
                 self._host,
-                self._port,
+                port,
                 process_request=self._connect,
                 select_subprotocol=_select_subprotocol,
                 max_size=128 * 1024,  # API Gateway's frame limit is 32 KB, its message limit 128 KB
                 ping_interval=None,  # API Gateway does not ping; idle connections close after 10 min there
             )
             self.port = self._server.sockets[0].getsockname()[1]
-            self._ready.set()
 
-        loop.run_until_complete(start())
+        try:
+            loop.run_until_complete(start(self._port))
+        except OSError as error:
+            if not self._port:
+                raise
+            # Another platform (or a test's) holds the default port: take a free one, the state file says which.
+            logger.warning("WebSocket port %s is taken (%s); using a free port", self._port, error)
+            loop.run_until_complete(start(0))
+        self._ready.set()
         loop.run_forever()
         loop.close()
 

@@ -51,6 +51,7 @@ class LighthouseClient:
         self._expires_at = 0.0
         self._lock = threading.Lock()
         self._session_file = session_file
+        self.long_polls = 0  # requests that held the API waiting (?wait=N > 0): what push saves
 
     @classmethod
     def with_token(
@@ -162,6 +163,7 @@ class LighthouseClient:
         return dict(self.request("POST", "/elicitation/create", body))
 
     def pending(self, limit: int = 50, wait_seconds: int = 0) -> list[dict[str, Any]]:
+        self.long_polls += wait_seconds > 0
         path = f"/elicitation/pending?limit={limit}&wait={wait_seconds}"
         return list(self.request("GET", path)["elicitations"])
 
@@ -172,6 +174,7 @@ class LighthouseClient:
         return dict(self.request("POST", "/elicitation/respond", body))
 
     def status(self, elicitation_id: str, wait_seconds: int = 0) -> dict[str, Any]:
+        self.long_polls += wait_seconds > 0
         return dict(self.request("GET", f"/elicitation/status/{elicitation_id}?wait={wait_seconds}"))
 
     def heartbeat(self, status: str = "ready") -> dict[str, Any]:

@@ -25,6 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from lighthouse.apiclient import ApiError, LighthouseClient
 from lighthouse.elicitation.schemas import is_flat_form
 from lighthouse.elicitation.signing import verify_response
+from lighthouse.push.inbox import Inbox
 from lighthouse.runs.models import (
     Allowlist,
     AllowlistEntry,
@@ -37,10 +38,16 @@ from lighthouse.runs.models import (
 )
 
 MAX_WAIT_PER_CALL = 20
+SETTLED = ("elicitation.answered", "elicitation.expired", "elicitation.cancelled")
 
 
-def build_server(client_of: Callable[[], LighthouseClient], **options: Any) -> MCPServer:
-    """`client_of()` is the client a tool call acts with (the caller's, over HTTP)."""
+def _asks_me(envelope: dict[str, Any]) -> bool:
+    return envelope.get("type") in ("elicitation.requested", "validation.vote_requested")
+
+
+def build_server(client_of: Callable[[], LighthouseClient], inbox: Inbox | None = None, **options: Any) -> MCPServer:
+    """`client_of()` is the client a tool call acts with (the caller's, over HTTP); `inbox` holds
+    what the WebSocket API pushes to it (`lighthouse mcp`), which the waiting tools use while live."""
     server: MCPServer = MCPServer(
         name="lighthouse",
         instructions="Ask other agents or humans for structured answers, and answer what they ask you; "
@@ -78,6 +85,15 @@ def build_server(client_of: Callable[[], LighthouseClient], **options: Any) -> M
             return {"elicitation_id": elicitation_id, "status": "pending", "expires_at": created["expires_at"]}
         deadline = time.monotonic() + wait_seconds
         status: dict[str, Any] = {"status": "pending"}
+        if inbox is not None and inbox.live.is_set():
+            # Pushed: the answer (or the expiry) arrives on the WebSocket; one read then fetches it.
+            def settled(envelope: dict[str, Any]) -> bool:
+                return envelope.get("id") == elicitation_id and envelope.get("type") in SETTLED
+
+            await anyio.to_thread.run_sync(lambda: inbox.take(settled, wait_seconds))
+            status = await call(functools.partial(_status, elicitation_id=elicitation_id, wait=0))
+            if "error" in status:
+                return status
         while status.get("status") == "pending" and time.monotonic() < deadline:
             chunk = max(1, min(MAX_WAIT_PER_CALL, int(deadline - time.monotonic())))
             status = await call(functools.partial(_status, elicitation_id=elicitation_id, wait=chunk))
@@ -85,10 +101,7 @@ def build_server(client_of: Callable[[], LighthouseClient], **options: Any) -> M
                 return status
         return _with_verification(status, response_keys.get(elicitation_id))
 
-    @server.tool()
-    async def lighthouse_check_elicitations(ctx: Context, limit: int = 20, ask_human: bool = True) -> dict[str, Any]:
-        """List the questions waiting for you. If your MCP client can show forms, each question with a
-        simple form schema is put to you directly and your answer is sent back."""
+    async def answer_pending(ctx: Context, limit: int, ask_human: bool) -> dict[str, Any]:
         pending = await call(lambda c: c.pending(limit))
         if isinstance(pending, dict) and "error" in pending:
             return pending
@@ -101,26 +114,53 @@ def build_server(client_of: Callable[[], LighthouseClient], **options: Any) -> M
                                        "message": item["message"], "schema": item["schema"],
                                        "priority": item["priority"], "expires_at": item["expires_at"]}  # fmt: skip
             if can_ask and is_flat_form(item["schema"]):
-                result = await session.elicit_form(
-                    f"{item['from_agent']} asks: {item['message']}", item["schema"], ctx.request_id
-                )
-                if result.action == "accept":
-                    answer = result.content or {}
-                    accept = functools.partial(
-                        _respond, elicitation_id=item["elicitation_id"], action="accept", data=answer
-                    )
-                    sent = await call(accept)
-                    outcome["answered"] = "accepted" if "error" not in sent else sent
-                elif result.action == "decline":
-                    decline = functools.partial(
-                        _respond, elicitation_id=item["elicitation_id"], action="decline", data=None
-                    )
-                    sent = await call(decline)
-                    outcome["answered"] = "declined" if "error" not in sent else sent
-                else:
-                    outcome["answered"] = "left pending (the form was dismissed)"
+                outcome["answered"] = await ask_person(ctx, item)
             outcomes.append(outcome)
         return {"elicitations": outcomes}
+
+    async def ask_person(ctx: Context, item: dict[str, Any]) -> Any:
+        """Put one question to the human at the MCP client (`elicitation/create`) and send the answer."""
+        session = ctx.request_context.session
+        result = await session.elicit_form(
+            f"{item['from_agent']} asks: {item['message']}", item["schema"], ctx.request_id
+        )
+        if result.action not in ("accept", "decline"):
+            return "left pending (the form was dismissed)"
+        data = (result.content or {}) if result.action == "accept" else None
+        answer = functools.partial(_respond, elicitation_id=item["elicitation_id"], action=result.action, data=data)
+        sent = await call(answer)
+        return ("accepted" if result.action == "accept" else "declined") if "error" not in sent else sent
+
+    @server.tool()
+    async def lighthouse_check_elicitations(ctx: Context, limit: int = 20, ask_human: bool = True) -> dict[str, Any]:
+        """List the questions waiting for you. If your MCP client can show forms, each question with a
+        simple form schema is put to you directly and your answer is sent back."""
+        return await answer_pending(ctx, limit, ask_human)
+
+    @server.tool()
+    async def lighthouse_wait_for_elicitations(
+        ctx: Context, wait_seconds: int = 30, limit: int = 20, ask_human: bool = True
+    ) -> dict[str, Any]:
+        """Wait up to wait_seconds for questions addressed to you, then handle them as
+        lighthouse_check_elicitations does. Questions are pushed over Lighthouse's WebSocket API when it
+        is available (no polling; each arrival is also sent to you as an MCP log notification);
+        otherwise the API is long-polled."""
+        client = client_of()
+        polls_before = client.long_polls
+        delivery = "websocket" if inbox is not None and inbox.live.is_set() else "long-poll"
+        first = await answer_pending(ctx, limit, ask_human)
+        if "error" in first or first["elicitations"]:
+            return {**first, "delivery": delivery, "long_polls": client.long_polls - polls_before}
+        if inbox is not None and delivery == "websocket":
+            pushed = await anyio.to_thread.run_sync(lambda: inbox.take(_asks_me, max(0, wait_seconds)))
+            if pushed is not None:
+                await ctx.info(
+                    f"lighthouse: {pushed['type']} {pushed['id']} from {pushed['summary'].get('from_agent')}"
+                )
+        else:
+            await call(lambda c: c.pending(limit, max(1, min(MAX_WAIT_PER_CALL, wait_seconds))))
+        result = await answer_pending(ctx, limit, ask_human)
+        return {**result, "delivery": delivery, "long_polls": client.long_polls - polls_before}
 
     @server.tool()
     async def lighthouse_respond_to_elicitation(

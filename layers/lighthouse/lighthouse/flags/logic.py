@@ -100,7 +100,8 @@ def validated(document: Any) -> dict[str, Any]:
         if not flag["rules"]:
             del flag["rules"]  # (Powertools warns about an empty rules map)
     try:
-        SchemaValidator(parsed).validate()
+        if parsed:  # (Powertools warns about an empty document)
+            SchemaValidator(parsed).validate()
     except SchemaValidationError as error:
         raise ValidationFailed(f"the flags document is not a valid Powertools schema: {error}") from error
     return parsed

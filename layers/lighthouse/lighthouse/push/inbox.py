@@ -1,0 +1,41 @@
+"""What the WebSocket API pushed to this process, for tools that wait on it instead of polling.
+
+The push client (lighthouse_tools.push_client) puts each envelope here as it arrives; a tool waits
+for the first that matches. While push is not live (`live` unset: not connected, or refused because
+the agent's `websocket_push` flag is off) tools long-poll the HTTP API as before.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+KEEP = 1000  # envelopes no tool asked for are dropped oldest first beyond this
+
+
+class Inbox:
+    def __init__(self, live: threading.Event | None = None) -> None:
+        self.live = live or threading.Event()
+        self._items: list[dict[str, Any]] = []
+        self._changed = threading.Condition()
+
+    def put(self, envelope: dict[str, Any]) -> None:
+        with self._changed:
+            self._items.append(envelope)
+            del self._items[:-KEEP]
+            self._changed.notify_all()
+
+    def take(self, match: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any] | None:
+        """The first envelope that matches (removed from the inbox), waiting up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for index, envelope in enumerate(self._items):
+                    if match(envelope):
+                        return self._items.pop(index)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._changed.wait(remaining)
