@@ -260,6 +260,7 @@ def _concrete(path: str) -> str:
         "file_path": "src/ghost.py",
         "instant": "1764500000",
         "stream_id": "elicitation:" + "0" * 32,
+        "flag": "websocket_push",
     }
     return re.sub(r"\{(\w+)\+?\}", lambda m: samples[m.group(1)], path)
 

@@ -167,6 +167,7 @@ def test_only_the_functions_that_sign_or_verify_can_read_the_master_secret() -> 
         "FleetAuthorizerFunction",
         "McpFunction",  # verifies the session tokens callers present
         "RunNotifyFunction",  # signs run notifications
+        "WebSocketFunction",  # verifies the token a WebSocket connect presents
     }
 
 
