@@ -64,6 +64,7 @@ bench: $(BENCH_STAMP) $(MOSQUITTO) $(FUSERMOUNT)
 	$(BIN)/python -m tests.perf.bench_fleet
 	$(BIN)/python -m tests.perf.bench_runs
 	$(BIN)/python -m tests.perf.bench_history
+	$(BIN)/python -m tests.perf.bench_push
 
 # A long schemathesis run against the served OpenAPI document (the test suite runs a short one).
 fuzz: $(STAMP)

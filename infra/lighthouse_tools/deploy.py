@@ -53,7 +53,10 @@ OUTPUT_ENVIRONMENT = {
     "MasterSecretArn": "LIGHTHOUSE_MASTER_SECRET_ARN",
     "ApiUrl": "LIGHTHOUSE_API_URL",
     "McpUrl": "LIGHTHOUSE_MCP_URL",
+    "WebSocketUrl": "LIGHTHOUSE_WEBSOCKET_URL",
+    "ConnectionsTableName": "LIGHTHOUSE_CONNECTIONS_TABLE",
 }
+_WEBSOCKET_URL = re.compile(r"^wss://(?P<api_id>[a-z0-9]+)\.execute-api\.[^/]+/(?P<stage>[A-Za-z0-9_-]+)/?$")
 _FUNCTION_URL = re.compile(r"^https://(?P<url_id>[a-z0-9]+)\.lambda-url\.(?P<region>[a-z0-9-]+)\.on\.aws/(?P<path>.*)$")
 _API_GATEWAY_URL = re.compile(r"^https://(?P<api_id>[a-z0-9]+)\.execute-api\.[^/]+/(?P<stage>[A-Za-z0-9_-]+)/?$")
 
@@ -106,6 +109,14 @@ def served_function_url(target: str, endpoint: str | None, url_output: str) -> s
     return (
         f"http://{matched['url_id']}.lambda-url.{matched['region']}.localhost.localstack.cloud:{port}/{matched['path']}"
     )
+
+
+def served_websocket_url(target: str, endpoint: str | None, url_output: str) -> str:
+    """The WebSocket API as the target serves it: MiniStack at `ws://<endpoint>/_aws/execute-api/<id>/<stage>`."""
+    matched = _WEBSOCKET_URL.match(url_output)
+    if target != "ministack" or not endpoint or not matched:
+        return url_output
+    return f"{endpoint.rstrip('/').replace('http', 'ws', 1)}/_aws/execute-api/{matched['api_id']}/{matched['stage']}"
 
 
 @dataclass
@@ -196,6 +207,10 @@ def describe(deploy: DeployPlan) -> Deployed:
         environment["LIGHTHOUSE_MCP_URL"] = served_function_url(
             deploy.target, deploy.endpoint, environment["LIGHTHOUSE_MCP_URL"]
         )
+    if "LIGHTHOUSE_WEBSOCKET_URL" in environment:
+        environment["LIGHTHOUSE_WEBSOCKET_URL"] = served_websocket_url(
+            deploy.target, deploy.endpoint, environment["LIGHTHOUSE_WEBSOCKET_URL"]
+        )
     pages = cloudformation.get_paginator("list_stack_resources").paginate(StackName=deploy.stack_name)
     resources = sum(len(page["StackResourceSummaries"]) for page in pages)
     return Deployed(api_url, environment, resources)
@@ -212,6 +227,7 @@ def record(deploy: DeployPlan, deployed: Deployed, state_file: Path) -> Path:
         "stack_name": deploy.stack_name,
         "api_url": deployed.api_url,
         "mcp_url": deployed.environment.get("LIGHTHOUSE_MCP_URL"),
+        "websocket_url": deployed.environment.get("LIGHTHOUSE_WEBSOCKET_URL"),
         "aws_endpoint_url": deploy.endpoint,
         "region": deploy.region,
         "environment": deployed.environment,

@@ -125,6 +125,11 @@ class FunctionPool:
     def containers(self) -> int:
         return self._started
 
+    @property
+    def busy(self) -> int:
+        """Containers running an invocation now (on Lambda: concurrent executions of the function)."""
+        return self._started - self._idle.qsize()
+
 
 class FunctionRuntime:
     def __init__(self, functions: dict[str, FunctionSpec], max_concurrency: int = 32) -> None:
@@ -151,6 +156,9 @@ class FunctionRuntime:
     def recycle(self) -> None:
         for pool in self._pools.values():
             pool.recycle()
+
+    def busy(self, logical_id: str) -> int:
+        return self._pools[logical_id].busy
 
     def warm(self, logical_id: str) -> None:
         pool = self._pools[logical_id]

@@ -20,6 +20,7 @@ CONNECTION_SK = "connection"
 DEDUP_SCOPE = "push"
 DEDUP_SECONDS = 7 * 86400
 APPEND_ATTEMPTS = 8
+MAX_REMEMBERED_HEADS = 10_000
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class Feeds:
     def __init__(self, events: EventStore, nonces: NonceStore) -> None:
         self._events = events
         self._nonces = nonces
+        self._heads: dict[str, int] = {}
 
     def record(self, notification: Notification, source_event_id: str, now: float) -> Envelope | None:
         """Append the notification to its feed; None if this source event was already recorded there."""
@@ -126,16 +128,27 @@ class Feeds:
         )
         stream = feed_stream(notification.feed)
         once = {"Put": self._nonces.put(DEDUP_SCOPE, f"{source_event_id}:{notification.feed}", now, DEDUP_SECONDS)}
+        # The head this process last wrote is usually still the head (one notifier per shard): try
+        # it first and read the stream's head only when another writer moved it.
+        head = self._heads.get(stream)
         for _ in range(APPEND_ATTEMPTS):
-            head = self._events.current_version(stream)
+            if head is None:
+                head = self._events.current_version(stream)
             try:
                 stored = self._events.append(stream, [event], head, alongside=[once])
             except AlongsideRefused:
                 return None
             except ConcurrencyError:
-                continue  # another notifier took the next seq: read the head again
+                head = None  # another notifier took the next seq: read the head again
+                continue
+            self._remember(stream, stored[0].version)
             return _envelope(notification.feed, stored[0].version, event)
         raise ConcurrencyError(f"feed {notification.feed} kept moving; the batch will be retried")
+
+    def _remember(self, stream: str, head: int) -> None:
+        if len(self._heads) >= MAX_REMEMBERED_HEADS:
+            self._heads.clear()
+        self._heads[stream] = head
 
     def after(self, feed: str, seq: int, limit: int) -> list[Envelope]:
         stored = self._events.load(feed_stream(feed), from_version=seq + 1, to_version=seq + limit)
