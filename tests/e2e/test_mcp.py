@@ -197,7 +197,7 @@ def test_the_respond_tool_reports_schema_violations(platform: Platform) -> None:
     assert good["status"] == "accepted"
 
 
-@pytest.mark.embedded_only("MiniStack serves the WebSocket API at its own host; push is exercised on the embedded cloud")
+@pytest.mark.embedded_only("push is exercised on the embedded cloud (MiniStack's WebSocket data plane is not tried)")
 def test_a_pushed_question_is_answered_through_mcp_without_polling(platform: Platform) -> None:
     # GIVEN a requester and a human, each behind its own `lighthouse mcp` (push over the WebSocket API)
     requester = ("push-asker", register(platform, "push-asker"))

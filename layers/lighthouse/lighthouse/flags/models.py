@@ -53,12 +53,12 @@ class FlagsDocument(RootModel[dict[str, Flag]]):
 class PutFlags(_Strict):
     flags: dict[str, Any] = Field(description="the whole flags document (schemas/flags.json)")
     expected_version: int | None = Field(
-        default=None, ge=0, strict=True, description="refuse the change (409) unless the document is still at this version"
+        default=None, ge=0, strict=True, description="refuse the change (409) unless the document is at this version"
     )
 
 
 class Rollout(_Strict):
-    percent: int = Field(ge=0, le=100, strict=True, description="share of agents (by a hash of their id) the flag is on for")
+    percent: int = Field(ge=0, le=100, strict=True, description="share of agents (by a hash of their id) it is on for")
 
 
 class DeclaredFlag(BaseModel):
