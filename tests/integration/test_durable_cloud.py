@@ -126,3 +126,25 @@ def test_a_running_execution_is_aborted_and_resumed_under_a_linked_name(tmp_path
         resumed = sfn.describe_execution(executionArn=new_arn)
         assert json.loads(resumed["input"])["timeout_seconds"] <= 4
         assert eventually(lambda: sfn.describe_execution(executionArn=new_arn)["status"] == "SUCCEEDED", 15)
+
+
+def test_with_the_durable_recovery_flag_off_an_interrupted_execution_stays_aborted(tmp_path: Path) -> None:
+    from lighthouse.auth.tokens import Principal
+    from lighthouse.flags.logic import DURABLE_RECOVERY
+    from lighthouse.flags.models import PutFlags
+
+    definition = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 30, "End": True}}}
+    with durable_cloud(tmp_path / "data") as cloud:
+        admin = Principal("lighthouse-operator", "admin", 0, 2**40, "t")
+        cloud.components().flags.put(admin, PutFlags(flags={DURABLE_RECOVERY: {"default": False}}))
+        sfn = cloud.client("stepfunctions")
+        machine = sfn.create_state_machine(
+            name="durable-probe-off", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/x"
+        )["stateMachineArn"]
+        old = sfn.start_execution(stateMachineArn=machine, name="waiter")
+    with durable_cloud(tmp_path / "data") as cloud:
+        assert cloud.skipped_recovery == 1
+        time.sleep(0.5)
+        assert cloud.resumed_executions == []
+        aborted = cloud.client("stepfunctions").describe_execution(executionArn=old["executionArn"])
+        assert aborted["status"] == "ABORTED"

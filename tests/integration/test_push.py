@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -18,6 +18,14 @@ from lighthouse_tools.localcloud.cloud import LocalCloud
 from tests.integration.conftest import AgentClient, eventually
 
 SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+FLAGS_CACHE_SECONDS = 0.5
+
+
+@pytest.fixture(scope="module", autouse=True)
+def short_flag_cache(cloud: LocalCloud) -> Iterator[None]:
+    """Functions here re-read flags every half second, so a test's flags are gone for the next one."""
+    with cloud.reconfigured(LIGHTHOUSE_FLAGS_CACHE_SECONDS=str(FLAGS_CACHE_SECONDS)):
+        yield
 
 
 @contextmanager
@@ -186,6 +194,7 @@ def admin(new_agent: Callable[..., AgentClient]) -> Iterator[AgentClient]:
     # Each test leaves the flags as it found them: none set, every flag at its declared default.
     current = operator.get("/flags").json()
     assert operator.put("/flags", {"flags": {}, "expected_version": current["version"]}).status_code == 200
+    time.sleep(FLAGS_CACHE_SECONDS + 0.1)
 
 
 def connect_status(cloud: LocalCloud, token: str) -> int:
@@ -263,3 +272,12 @@ def test_requests_do_not_fail_while_the_flag_store_is_unreachable(
         assert decided.json()["decision"] == "blocked"
     # and once the store is back, the document applies again
     eventually(lambda: connect_status(cloud, agent.token) == 403, timeout=10)
+
+
+def test_an_agent_holds_at_most_ten_connections(cloud: LocalCloud, new_agent: Callable[..., AgentClient]) -> None:
+    agent = new_agent()
+    with ExitStack() as stack:
+        for _ in range(10):
+            stack.enter_context(socket(cloud, agent.token))
+        assert connect_status(cloud, agent.token) == 429
+    eventually(lambda: connect_status(cloud, agent.token) == 101)  # closed ones no longer count

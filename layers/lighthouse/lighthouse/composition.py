@@ -368,6 +368,7 @@ class Components:
             self.flags.enabled,
             self.clock,
             self.settings.websocket_connection_ttl_seconds,
+            charge=self.api_guards.charge,
         )
 
     @cached_property

@@ -8,7 +8,7 @@ from typing import Any
 
 from lighthouse.auth.tokens import Principal
 from lighthouse.clock import Clock
-from lighthouse.errors import Forbidden, NotFound, Unauthenticated
+from lighthouse.errors import Forbidden, NotFound, RateLimited, Unauthenticated
 from lighthouse.events import EventStore
 from lighthouse.events.model import StoredEvent
 from lighthouse.flags.logic import WEBSOCKET_PUSH
@@ -19,6 +19,7 @@ from lighthouse.push.store import Connections, Feeds, ManagementApi
 
 logger = logger_for("lighthouse-push")
 SUBPROTOCOL = "lighthouse.v1"
+MAX_CONNECTIONS_PER_AGENT = 10
 Enabled = Callable[[str, str, str], bool]  # (flag, agent id, role) -> on?
 
 
@@ -54,8 +55,10 @@ class PushConnections:
         enabled: Enabled,
         clock: Clock,
         ttl_seconds: int,
+        charge: Callable[[Principal], None] = lambda principal: None,
     ) -> None:
         self._authenticate = authenticate
+        self._charge = charge
         self._connections = connections
         self._feeds = feeds
         self._management = management
@@ -69,7 +72,15 @@ class PushConnections:
             raise Forbidden(
                 f"WebSocket push is not enabled for {principal.agent_id} (flag {WEBSOCKET_PUSH}): long-poll instead"
             )
+        self._charge(principal)
         now = self._clock.now()
+        open_now = self._connections.subscribers(agent_feed(principal.agent_id), now)
+        if len(open_now) >= MAX_CONNECTIONS_PER_AGENT:
+            raise RateLimited(
+                f"{principal.agent_id} has {len(open_now)} open connections (at most {MAX_CONNECTIONS_PER_AGENT}): "
+                "close one first",
+                retry_after_seconds=60,
+            )
         record = ConnectionRecord(
             connection_id=connection_id,
             agent_id=principal.agent_id,
@@ -90,6 +101,7 @@ class PushConnections:
         record = self._connections.get(connection_id)
         if record is None:
             raise NotFound("this connection is not registered (it expired): connect again")
+        self._charge(Principal(record.agent_id, record.role, 0, 0, ""))
         refused = [feed for feed in request.feeds if not logic.may_read(feed, record.agent_id, record.role)]
         if refused:
             raise Forbidden(f"{record.agent_id} may not subscribe to {', '.join(sorted(refused))}")
