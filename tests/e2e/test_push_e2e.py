@@ -15,7 +15,7 @@ from tests.e2e.conftest import LIGHTHOUSE, Platform, open_session, wait_for
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.embedded_only("push is exercised on the embedded cloud (MiniStack's WebSocket data plane is not tried)"),
+    pytest.mark.embedded_only("push is exercised on the embedded cloud (MiniStack's WebSocket plane is not tried)"),
 ]
 SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
 

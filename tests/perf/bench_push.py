@@ -158,7 +158,8 @@ class LongPollers:
             with self.changed:
                 self.waiting += 1
             try:
-                query = f"wait=20&after={cursor}" if cursor else "wait=20"
+                # limit=200: the push phase left its questions pending; one page holds them all.
+                query = f"wait=20&limit=200&after={cursor}" if cursor else "wait=20&limit=200"
                 page = self.agents.http.get(
                     f"{self.agents.api}/elicitation/pending?{query}", headers=headers, timeout=40
                 )
