@@ -32,15 +32,16 @@ def serve(api_url: str, agent_id: str, secret: str, websocket_url: str = "") -> 
         push = PushClient(websocket_url, client.bearer_token, lambda envelope: inbox.put(envelope) if inbox else None,
                           {f"agent:{agent_id}": None})  # fmt: skip
         inbox = Inbox(live=push.subscribed)
-        threading.Thread(target=_push, args=(push, stop), daemon=True, name="lighthouse-push").start()
+        threading.Thread(target=_push, args=(push, inbox, stop), daemon=True, name="lighthouse-push").start()
     try:
         build_server(lambda: client, inbox=inbox).run(transport="stdio")
     finally:
         stop.set()
 
 
-def _push(push: PushClient, stop: threading.Event) -> None:
+def _push(push: PushClient, inbox: Inbox, stop: threading.Event) -> None:
     try:
         push.run(stop)
     except Refused as error:
+        inbox.refused.set()
         logger.warning("push unavailable, long-polling instead: %s", error)

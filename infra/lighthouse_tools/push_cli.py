@@ -63,24 +63,27 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flags_request(args: argparse.Namespace) -> tuple[str, str, Any]:
+    """(method, path, body) of a `lighthouse flags` command."""
+    command = args.flags_command
+    if command == "get":
+        return "GET", "/flags", None
+    if command == "set":
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+        body: dict[str, Any] = {"flags": json.loads(text)}
+        if args.expected_version is not None:
+            body["expected_version"] = args.expected_version
+        return "PUT", "/flags", body
+    if command == "rollout":
+        return "POST", f"/flags/{args.flag}/rollout", {"percent": args.percent}
+    query = {key: value for key, value in (("agent_id", args.agent), ("role", args.role)) if value}
+    return "GET", f"/flags/{args.flag}/evaluation{f'?{urlencode(query)}' if query else ''}", None
+
+
 def cmd_flags(args: argparse.Namespace) -> int:
     try:
         client = admin_client(args)
-        command = args.flags_command
-        if command == "get":
-            result = client.request("GET", "/flags")
-        elif command == "set":
-            text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-            body: dict[str, Any] = {"flags": json.loads(text)}
-            if args.expected_version is not None:
-                body["expected_version"] = args.expected_version
-            result = client.request("PUT", "/flags", body)
-        elif command == "rollout":
-            result = client.request("POST", f"/flags/{args.flag}/rollout", {"percent": args.percent})
-        else:
-            query = {key: value for key, value in (("agent_id", args.agent), ("role", args.role)) if value}
-            suffix = f"?{urlencode(query)}" if query else ""
-            result = client.request("GET", f"/flags/{args.flag}/evaluation{suffix}")
+        result = client.request(*_flags_request(args))
     except ApiError as error:
         print(f"lighthouse flags {args.flags_command}: {error}", file=sys.stderr)
         return 1

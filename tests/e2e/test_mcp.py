@@ -197,7 +197,6 @@ def test_the_respond_tool_reports_schema_violations(platform: Platform) -> None:
     assert good["status"] == "accepted"
 
 
-@pytest.mark.embedded_only("push is exercised on the embedded cloud (MiniStack's WebSocket data plane is not tried)")
 def test_a_pushed_question_is_answered_through_mcp_without_polling(platform: Platform) -> None:
     # GIVEN a requester and a human, each behind its own `lighthouse mcp` (push over the WebSocket API)
     requester = ("push-asker", register(platform, "push-asker"))
@@ -219,6 +218,10 @@ def test_a_pushed_question_is_answered_through_mcp_without_polling(platform: Pla
         ):
             await asker.initialize()
             await person.initialize()
+            # The human's server has connected its WebSocket once this first wait returns (it waits
+            # for a connect in progress: on an emulator the first $connect is a cold start).
+            warm = await call(person, "lighthouse_wait_for_elicitations", {"wait_seconds": 1})
+            assert warm["delivery"] == "websocket", warm
             answers: dict[str, Any] = {}
 
             async def wait_for_question() -> None:
@@ -227,7 +230,7 @@ def test_a_pushed_question_is_answered_through_mcp_without_polling(platform: Pla
 
             async with anyio.create_task_group() as group:
                 group.start_soon(wait_for_question)
-                await anyio.sleep(1.5)  # the human's server is connected and subscribed by then
+                await anyio.sleep(0.5)
                 # AND the requester asks and waits for the answer (pushed too)
                 answers["asker"] = await call(
                     asker,

@@ -152,6 +152,10 @@ def test_connect_without_or_with_a_forged_token_is_refused_and_other_feeds_are_n
         ]
         connection.send("not json")
         assert next_message(connection)["code"] == "VALIDATION_ERROR"
+        connection.send(json.dumps({"action": "subscribe", "feeds": {f"agent:{agent.agent_id}": -1}}))
+        assert next_message(connection)["code"] == "VALIDATION_ERROR"
+        connection.send(json.dumps({"action": "subscribe", "feeds": {f"feed-{n}": None for n in range(9)}}))
+        assert next_message(connection)["code"] == "VALIDATION_ERROR"
         connection.send("x" * 9000)
         assert next_message(connection)["code"] == "PAYLOAD_TOO_LARGE"
 

@@ -53,37 +53,53 @@ def provision(
 ) -> tuple[str, WebSocketSpec | None]:
     """One AWS::ApiGatewayV2 resource (already resolved): (its physical id, the spec so far)."""
     if kind == "AWS::ApiGatewayV2::Api":
-        if props.get("ProtocolType") != "WEBSOCKET":
-            raise TemplateError(
-                f"{logical_id}: only WebSocket APIs are emulated (ProtocolType {props.get('ProtocolType')})"
-            )
-        if spec is not None:
-            raise TemplateError(f"{logical_id}: the local cloud serves one WebSocket API")
-        spec = WebSocketSpec(new_api_id(), props.get("RouteSelectionExpression", "$request.body.action"))
-        return spec.api_id, spec
+        return _api(logical_id, props, spec)
     if spec is None:
         raise TemplateError(f"{logical_id}: its WebSocket API is not provisioned yet")
-    if kind == "AWS::ApiGatewayV2::Integration":
-        uri = str(props.get("IntegrationUri", ""))
-        function = next((f.logical_id for f in functions.values() if f.arn in uri), None)
-        if function is None:
-            raise TemplateError(f"{logical_id}: integration {uri} names no provisioned function")
-        integration_id = uuid.uuid4().hex[:7]
-        spec.integrations[integration_id] = function
-        return integration_id, spec
-    if kind == "AWS::ApiGatewayV2::Route":
-        target = str(props.get("Target", ""))
-        integration_id = target.removeprefix("integrations/")
-        if integration_id not in spec.integrations:
-            raise TemplateError(f"{logical_id}: target {target} is not a provisioned integration")
-        spec.routes[str(props["RouteKey"])] = spec.integrations[integration_id]
-        return uuid.uuid4().hex[:7], spec
-    if kind == "AWS::ApiGatewayV2::Stage":
-        spec.stage = str(props["StageName"])
-        return spec.stage, spec
-    if kind == "AWS::ApiGatewayV2::Deployment":
-        return uuid.uuid4().hex[:6], spec
-    raise TemplateError(f"{logical_id}: resource type {kind} is not supported by the local cloud")
+    creator = {
+        "AWS::ApiGatewayV2::Integration": _integration,
+        "AWS::ApiGatewayV2::Route": _route,
+        "AWS::ApiGatewayV2::Stage": _stage,
+        "AWS::ApiGatewayV2::Deployment": lambda *args: uuid.uuid4().hex[:6],
+    }.get(kind)
+    if creator is None:
+        raise TemplateError(f"{logical_id}: resource type {kind} is not supported by the local cloud")
+    return creator(logical_id, props, spec, functions), spec
+
+
+def _api(logical_id: str, props: dict[str, Any], spec: WebSocketSpec | None) -> tuple[str, WebSocketSpec]:
+    if props.get("ProtocolType") != "WEBSOCKET":
+        raise TemplateError(
+            f"{logical_id}: only WebSocket APIs are emulated (ProtocolType {props.get('ProtocolType')})"
+        )
+    if spec is not None:
+        raise TemplateError(f"{logical_id}: the local cloud serves one WebSocket API")
+    created = WebSocketSpec(new_api_id(), props.get("RouteSelectionExpression", "$request.body.action"))
+    return created.api_id, created
+
+
+def _integration(logical_id: str, props: dict[str, Any], spec: WebSocketSpec, functions: dict[str, Any]) -> str:
+    uri = str(props.get("IntegrationUri", ""))
+    function = next((f.logical_id for f in functions.values() if f.arn in uri), None)
+    if function is None:
+        raise TemplateError(f"{logical_id}: integration {uri} names no provisioned function")
+    integration_id = uuid.uuid4().hex[:7]
+    spec.integrations[integration_id] = function
+    return integration_id
+
+
+def _route(logical_id: str, props: dict[str, Any], spec: WebSocketSpec, functions: dict[str, Any]) -> str:
+    target = str(props.get("Target", ""))
+    integration_id = target.removeprefix("integrations/")
+    if integration_id not in spec.integrations:
+        raise TemplateError(f"{logical_id}: target {target} is not a provisioned integration")
+    spec.routes[str(props["RouteKey"])] = spec.integrations[integration_id]
+    return uuid.uuid4().hex[:7]
+
+
+def _stage(logical_id: str, props: dict[str, Any], spec: WebSocketSpec, functions: dict[str, Any]) -> str:
+    spec.stage = str(props["StageName"])
+    return spec.stage
 
 
 class Gone(Exception):

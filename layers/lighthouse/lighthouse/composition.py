@@ -343,8 +343,9 @@ class Components:
         settings = self.settings
         endpoint = settings.websocket_management_url
         api, stage = settings.websocket_api_id, settings.websocket_stage
-        if not endpoint and settings.aws_endpoint_url:  # LocalStack-style emulators route by path
-            endpoint = f"{settings.aws_endpoint_url}/_aws/execute-api/{api}/{stage}"
+        emulator = settings.aws_endpoint_url or settings.emulator_endpoint_url
+        if not endpoint and emulator:  # LocalStack-style emulators route @connections by path
+            endpoint = f"{emulator.rstrip('/')}/_aws/execute-api/{api}/{stage}"
         if not endpoint:
             region = self.aws.region
             endpoint = f"https://{api}.execute-api.{region}.amazonaws.com/{stage}"

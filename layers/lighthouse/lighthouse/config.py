@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     # Where functions post to connections (@connections); empty: the API's own execute-api URL on AWS.
     websocket_management_url: str = ""
     websocket_connection_ttl_seconds: int = Field(default=7200, ge=60, le=86400)
+    # Set by LocalStack-style emulators for their functions (every boto3 client goes there): the
+    # @connections endpoint is then the emulator's path form, not the execute-api host.
+    emulator_endpoint_url: str = Field(default="", validation_alias="AWS_ENDPOINT_URL")
 
     # Redact secrets and IP addresses from every log line (turning it off logs a warning at start).
     log_redaction: bool = True

@@ -18,8 +18,20 @@ KEEP = 1000  # envelopes no tool asked for are dropped oldest first beyond this
 class Inbox:
     def __init__(self, live: threading.Event | None = None) -> None:
         self.live = live or threading.Event()
+        self.refused = threading.Event()  # push will not come (the WebSocket API refused the agent)
         self._items: list[dict[str, Any]] = []
         self._changed = threading.Condition()
+
+    def ready(self, grace_seconds: float) -> bool:
+        """Whether push is live, waiting up to `grace_seconds` for a connect in progress (a first
+        connect can take seconds: an emulator's cold start) unless push was refused."""
+        deadline = time.monotonic() + grace_seconds
+        while not self.live.is_set() and not self.refused.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.live.wait(min(remaining, 0.1))
+        return self.live.is_set()
 
     def put(self, envelope: dict[str, Any]) -> None:
         with self._changed:

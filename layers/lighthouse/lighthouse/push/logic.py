@@ -64,65 +64,97 @@ def _kind_and_id(stream_id: str) -> tuple[str, str]:
     return kind, object_id
 
 
-def route(stored: StoredEvent, participants: Lookup) -> list[Notification]:
-    """The notifications one stored event makes (none for most events)."""
-    data: dict[str, Any] = stored.event.model_dump(mode="json", by_alias=True)
-    kind, object_id = _kind_and_id(stored.stream_id)
-    event_type = stored.type
-    at = float(data.get("at") or data.get("created_at") or stored.recorded_at)
+@dataclass(frozen=True)
+class _Routed:
+    """One stored event as the routers see it."""
 
-    def note(feed: str, notification_type: NotificationType, link: str, **summary: Any) -> Notification:
+    stored: StoredEvent
+    data: dict[str, Any]
+    kind: str
+    object_id: str
+    participants: Lookup
+
+    @property
+    def type(self) -> str:
+        return self.stored.type
+
+    def note(self, feed: str, notification_type: NotificationType, link: str, **summary: Any) -> Notification:
+        data = self.data
         return Notification(
-            feed=feed, type=notification_type, id=object_id, version=stored.version, link=link, at=at,
+            feed=feed, type=notification_type, id=self.object_id, version=self.stored.version, link=link,
+            at=float(data.get("at") or data.get("created_at") or self.stored.recorded_at),
             summary={key: value for key, value in summary.items() if value is not None},
         )  # fmt: skip
 
-    if event_type in ELICITATION_TYPES and kind == "elicitation":
-        return _elicitation(event_type, data, stored.stream_id, participants, note)
-    if event_type in TASK_TYPES and kind == "task":
-        owner = data.get("owner") or participants(stored.stream_id).owner
-        summary = {"event": event_type, "stage": data.get("stage")}
-        return [note(agent_feed(owner), "task.changed", f"/tasks/{object_id}", **summary)] if owner else []
-    if event_type in RUN_TYPES and kind == "run":
-        launcher = data.get("by") if event_type == "RUN_LAUNCHED" else participants(stored.stream_id).owner
-        summary = {"event": event_type, "status": data.get("status")}
-        return [note(agent_feed(launcher), "run.changed", f"/runs/{object_id}", **summary)] if launcher else []
-    if event_type in GATE_TYPES:
-        summary = {"agent": data.get("agent"), "decision": data.get("decision"), "decided_by": data.get("decided_by")}
-        return [note("gate", "validation.decided", f"/validate/{object_id}", **summary)]
-    if event_type in FLEET_TYPES:
-        return [note("fleet", "fleet.changed", _fleet_link(kind, object_id), event=event_type, state=data.get("state"))]
+
+def route(stored: StoredEvent, participants: Lookup) -> list[Notification]:
+    """The notifications one stored event makes (none for most events)."""
+    kind, object_id = _kind_and_id(stored.stream_id)
+    for types, stream_kind, router in _ROUTERS:
+        if stored.type in types and stream_kind in (None, kind):
+            data: dict[str, Any] = stored.event.model_dump(mode="json", by_alias=True)
+            return router(_Routed(stored, data, kind, object_id, participants))
     return []
 
 
-def _elicitation(
-    event_type: str,
-    data: dict[str, Any],
-    stream_id: str,
-    participants: Lookup,
-    note: Callable[..., Notification],
-) -> list[Notification]:
-    _, object_id = _kind_and_id(stream_id)
-    link = f"/elicitation/status/{object_id}"
+def _task(event: _Routed) -> list[Notification]:
+    owner = event.data.get("owner") or event.participants(event.stored.stream_id).owner
+    summary = {"event": event.type, "stage": event.data.get("stage")}
+    return [event.note(agent_feed(owner), "task.changed", f"/tasks/{event.object_id}", **summary)] if owner else []
+
+
+def _run(event: _Routed) -> list[Notification]:
+    data = event.data
+    launcher = data.get("by") if event.type == "RUN_LAUNCHED" else event.participants(event.stored.stream_id).owner
+    summary = {"event": event.type, "status": data.get("status")}
+    return [event.note(agent_feed(launcher), "run.changed", f"/runs/{event.object_id}", **summary)] if launcher else []
+
+
+def _gate(event: _Routed) -> list[Notification]:
+    data = event.data
+    summary = {"agent": data.get("agent"), "decision": data.get("decision"), "decided_by": data.get("decided_by")}
+    return [event.note("gate", "validation.decided", f"/validate/{event.object_id}", **summary)]
+
+
+def _fleet(event: _Routed) -> list[Notification]:
+    link = _fleet_link(event.kind, event.object_id)
+    return [event.note("fleet", "fleet.changed", link, event=event.type, state=event.data.get("state"))]
+
+
+def _elicitation(event: _Routed) -> list[Notification]:
+    data, event_type = event.data, event.type
+    link = f"/elicitation/status/{event.object_id}"
     target = agent_feed(data["to_agent"])
     if event_type == "ELICITATION_REQUESTED":
-        notification_type = "validation.vote_requested" if data.get("managed_by") else "elicitation.requested"
+        notification_type: NotificationType = (
+            "validation.vote_requested" if data.get("managed_by") else "elicitation.requested"
+        )
         return [
-            note(
+            event.note(
                 target, notification_type, link, from_agent=data["from_agent"], priority=data["priority"],
                 expires_at=data["expires_at"], message=str(data["message"])[:SUMMARY_TEXT],
             )
         ]  # fmt: skip
-    requester = participants(stream_id).requester
+    requester = event.participants(event.stored.stream_id).requester
     if event_type in ("ELICITATION_ACCEPTED", "ELICITATION_DECLINED"):
         response = data["response"]
         status = "accepted" if event_type == "ELICITATION_ACCEPTED" else "declined"
         summary = {"status": status, "responder": response["responder"], "signature": response["signature"]}
-        return [note(agent_feed(requester), "elicitation.answered", link, **summary)] if requester else []
+        return [event.note(agent_feed(requester), "elicitation.answered", link, **summary)] if requester else []
     if event_type == "ELICITATION_CANCELLED":
-        return [note(target, "elicitation.cancelled", link, status="cancelled", by=data["by"])]
+        return [event.note(target, "elicitation.cancelled", link, status="cancelled", by=data["by"])]
     recipients = [target, *([agent_feed(requester)] if requester else [])]
-    return [note(feed, "elicitation.expired", link, status="expired") for feed in dict.fromkeys(recipients)]
+    return [event.note(feed, "elicitation.expired", link, status="expired") for feed in dict.fromkeys(recipients)]
+
+
+# (event types, the stream kind they must come from or None for any, router)
+_ROUTERS: tuple[tuple[tuple[str, ...], str | None, Callable[[_Routed], list[Notification]]], ...] = (
+    (ELICITATION_TYPES, "elicitation", _elicitation),
+    (TASK_TYPES, "task", _task),
+    (RUN_TYPES, "run", _run),
+    (GATE_TYPES, None, _gate),
+    (FLEET_TYPES, None, _fleet),
+)
 
 
 def _fleet_link(kind: str, object_id: str) -> str:

@@ -8,7 +8,7 @@ HTTP, where the API checks who may read it, so nothing a reader may not see is p
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,7 +79,7 @@ class Subscribe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["subscribe"]
-    feeds: dict[str, int | None] = Field(min_length=1, max_length=8)
+    feeds: dict[str, Annotated[int, Field(ge=0, strict=True)] | None] = Field(min_length=1, max_length=8)
 
 
 class Subscribed(BaseModel):
