@@ -38,7 +38,7 @@ from lighthouse.runs.models import (
 )
 
 MAX_WAIT_PER_CALL = 20
-CONNECT_GRACE = 15.0  # seconds a waiting tool gives a push connect in progress before long-polling
+CONNECT_GRACE = 15.0  # seconds a waiting tool gives the first push connect before long-polling
 SETTLED = ("elicitation.answered", "elicitation.expired", "elicitation.cancelled")
 
 
@@ -86,7 +86,7 @@ def build_server(client_of: Callable[[], LighthouseClient], inbox: Inbox | None 
             return {"elicitation_id": elicitation_id, "status": "pending", "expires_at": created["expires_at"]}
         deadline = time.monotonic() + wait_seconds
         status: dict[str, Any] = {"status": "pending"}
-        if inbox is not None and await anyio.to_thread.run_sync(inbox.ready, min(CONNECT_GRACE, wait_seconds)):
+        if inbox is not None and await anyio.to_thread.run_sync(inbox.ready, CONNECT_GRACE):
             # Pushed: the answer (or the expiry) arrives on the WebSocket; one read then fetches it.
             def settled(envelope: dict[str, Any]) -> bool:
                 return envelope.get("id") == elicitation_id and envelope.get("type") in SETTLED
@@ -148,7 +148,7 @@ def build_server(client_of: Callable[[], LighthouseClient], inbox: Inbox | None 
         otherwise the API is long-polled."""
         client = client_of()
         polls_before = client.long_polls
-        live = inbox is not None and await anyio.to_thread.run_sync(inbox.ready, min(CONNECT_GRACE, wait_seconds))
+        live = inbox is not None and await anyio.to_thread.run_sync(inbox.ready, CONNECT_GRACE)
         delivery = "websocket" if live else "long-poll"
         first = await answer_pending(ctx, limit, ask_human)
         if "error" in first or first["elicitations"]:

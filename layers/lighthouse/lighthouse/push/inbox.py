@@ -19,19 +19,27 @@ class Inbox:
     def __init__(self, live: threading.Event | None = None) -> None:
         self.live = live or threading.Event()
         self.refused = threading.Event()  # push will not come (the WebSocket API refused the agent)
+        self._was_live = False
         self._items: list[dict[str, Any]] = []
         self._changed = threading.Condition()
 
     def ready(self, grace_seconds: float) -> bool:
-        """Whether push is live, waiting up to `grace_seconds` for a connect in progress (a first
-        connect can take seconds: an emulator's cold start) unless push was refused."""
+        """Whether push is live. Before it has ever been live, a first connect may be in progress (on an
+        emulator the first $connect is a cold start of seconds): wait up to `grace_seconds` for it,
+        unless push was refused. Once it has been live, a dropped connection means long-poll now."""
+        if self.live.is_set():
+            self._was_live = True
+            return True
+        if self._was_live or self.refused.is_set():
+            return False
         deadline = time.monotonic() + grace_seconds
         while not self.live.is_set() and not self.refused.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             self.live.wait(min(remaining, 0.1))
-        return self.live.is_set()
+        self._was_live = self.live.is_set()
+        return self._was_live
 
     def put(self, envelope: dict[str, Any]) -> None:
         with self._changed:
