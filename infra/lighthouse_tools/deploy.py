@@ -145,7 +145,13 @@ class DeployPlan:
 # MiniStack has IoT topic rules but no AWS::IoT::Authorizer; LocalStack's community edition has no IoT.
 TARGET_PARAMETERS = {
     "ministack": {"FleetCustomAuthorizer": "false"},
-    "localstack": {"FleetCustomAuthorizer": "false", "FleetTopicRules": "false"},
+    # LocalStack's community image has neither API Gateway v2 nor AppConfig.
+    "localstack": {
+        "FleetCustomAuthorizer": "false",
+        "FleetTopicRules": "false",
+        "WebSocketPush": "false",
+        "FlagsOnAppConfig": "false",
+    },
 }
 
 

@@ -182,3 +182,19 @@ def test_a_gap_is_asked_for_again_after_a_short_wait() -> None:
     assert order.gaps(1.0 + GAP_WAIT_SECONDS) == {"agent:a": 5}
     assert [e["seq"] for e in order.accept(envelope(6), 2.5)] == [6, 7]
     assert order.gaps(10.0) == {}
+
+
+def test_a_target_without_api_gateway_v2_or_appconfig_can_leave_them_out() -> None:
+    # LocalStack's community image has neither: `lighthouse deploy` passes WebSocketPush=false and
+    # FlagsOnAppConfig=false there, and every resource that needs them must go with its condition.
+    resources = load_template()["Resources"]
+    for name, resource in resources.items():
+        kind = resource["Type"]
+        if kind.startswith("AWS::ApiGatewayV2::") or name in (
+            "WebSocketFunction",
+            "NotifierFunction",
+            "ConnectionsTable",
+        ):
+            assert resource.get("Condition") == "CreateWebSocketApi", name
+        if kind.startswith("AWS::AppConfig::"):
+            assert resource.get("Condition") == "CreateAppConfigFlags", name
