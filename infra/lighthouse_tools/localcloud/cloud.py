@@ -227,8 +227,19 @@ class LocalCloud:
         # After the restore: a data directory brings back its own master secret.
         self._start_mqtt()
         _bridge.install(self.runtime)
+        self._start_front_ends(api.logical_id)
+        self._start_sources()
+        self.started_in_seconds = time.perf_counter() - began
+        self._start_recovery(interrupted)
+        return self
+
+    def _start_front_ends(self, api_function: str) -> None:
+        """The API, the WebSocket API and the function URLs, each on a port of its own."""
+        assert self.stack is not None
+        assert self.runtime is not None
+        options = self.options
         routes = [(method, path) for _, method, path in self.stack.api_routes]
-        gateway = ApiGateway(self.runtime, api.logical_id, routes)
+        gateway = ApiGateway(self.runtime, api_function, routes)
         self.api_server = ServerThread(gateway, options.host, options.api_port, "api")
         self.api_server.start()
         if self.stack.websocket is not None:
@@ -241,17 +252,18 @@ class LocalCloud:
                 server = ServerThread(FunctionUrl(self.runtime, spec.logical_id), options.host, 0, spec.logical_id)
                 server.start()
                 self.function_urls[spec.logical_id] = server
-        self._start_sources()
-        self.started_in_seconds = time.perf_counter() - began
-        if interrupted and not self._recovery_enabled():
+
+    def _start_recovery(self, interrupted: list[dict[str, Any]]) -> None:
+        """Resume the executions the restart interrupted, in the background (flag durable_recovery)."""
+        if not interrupted:
+            return
+        if not self._recovery_enabled():
             self.skipped_recovery = len(interrupted)
-            interrupted = []
-        if interrupted:
-            self._recovery = threading.Thread(
-                target=self._resume, args=(interrupted,), name="resume-executions", daemon=True
-            )
-            self._recovery.start()
-        return self
+            return
+        self._recovery = threading.Thread(
+            target=self._resume, args=(interrupted,), name="resume-executions", daemon=True
+        )
+        self._recovery.start()
 
     def _restore(self) -> list[dict[str, Any]]:
         """Put the data directory's state back into the freshly provisioned emulator, then journal."""
@@ -360,14 +372,7 @@ class LocalCloud:
             self._recovery.join(timeout=30)
         if self.runtime is not None and hasattr(self.runtime, "stop"):
             self.runtime.stop()
-        if self.websocket is not None:
-            self.websocket.stop()
-            management_bridge.uninstall()
-            self.websocket = None
-        for server in (self.api_server, self.aws_server, *self.function_urls.values()):
-            if server is not None:
-                server.stop()
-        self.function_urls = {}
+        self._stop_front_ends()
         if self.persistence is not None:
             self.persistence.close()
             self.persistence = None
@@ -376,6 +381,16 @@ class LocalCloud:
             self._mock.stop()
             self._mock = None
         self._restore_env()
+
+    def _stop_front_ends(self) -> None:
+        if self.websocket is not None:
+            self.websocket.stop()
+            management_bridge.uninstall()
+            self.websocket = None
+        for server in (self.api_server, self.aws_server, *self.function_urls.values()):
+            if server is not None:
+                server.stop()
+        self.function_urls = {}
 
     def _restore_env(self) -> None:
         for key, value in self._saved_env.items():
