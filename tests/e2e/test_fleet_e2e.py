@@ -163,6 +163,7 @@ def test_smoke_2_install_from_a_local_wheel(smoke: dict[str, Any]) -> None:
     results = Subscription(smoke["watcher"], core.topic("core/evt/components/install_result"), 1)
     command = {"request_id": request_id, "component_id": "smoke", "version": "1.0.0",
                "entrypoint": "lh_smoke_comp:main", "source": str(wheel), "sha256": digest}  # fmt: skip
+    sent_at = time.time()
     pub(smoke["sender"], core.topic("core/cmd/components/install"), command)
     ((_, result),) = results.messages()
     assert result["request_id"] == request_id
@@ -176,6 +177,9 @@ def test_smoke_2_install_from_a_local_wheel(smoke: dict[str, Any]) -> None:
         return [c["component_id"] for c in components[core.topic("core/components")]["components"]] == ["smoke"]
 
     wait_for(listed, timeout=90)
+    # The next test's command must reach the restarted core, not the one on its way out (whose own
+    # components snapshot can satisfy `listed` before the restart).
+    online_since(smoke["watcher"], core, sent_at)
 
 
 def test_smoke_3_uninstall_then_uninstall_again_is_a_noop(smoke: dict[str, Any]) -> None:
