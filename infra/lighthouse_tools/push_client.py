@@ -87,8 +87,6 @@ class PushClient:
         self.order = FeedOrder(feeds)
         self.connected = threading.Event()
         self.subscribed = threading.Event()
-        self.connects = 0
-        self._socket: Any = None
 
     def run(self, stop: threading.Event) -> None:
         """Stay connected until `stop`; a refusal (401/403) ends it by raising Refused."""
@@ -107,11 +105,6 @@ class PushClient:
             stop.wait(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
-    def close(self) -> None:
-        socket = self._socket
-        if socket is not None:
-            socket.close()
-
     def _session(self, stop: threading.Event) -> None:
         from websockets.exceptions import InvalidStatus
         from websockets.sync.client import connect
@@ -126,8 +119,6 @@ class PushClient:
                     status, error.response.body.decode("utf-8", "replace") if error.response.body else ""
                 ) from error
             raise
-        self._socket = socket
-        self.connects += 1
         with socket:
             self.connected.set()
             socket.send(json.dumps({"action": "subscribe", "feeds": self.order.last}))

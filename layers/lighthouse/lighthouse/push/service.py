@@ -143,14 +143,13 @@ class Notifier:
         self._management = management
         self._enabled = enabled
         self._clock = clock
-        self.posted = 0
 
     def handle(self, stored: StoredEvent) -> list[Envelope]:
         delivered: list[Envelope] = []
         for notification in logic.route(stored, self._participants):
             envelope = self._feeds.record(notification, stored.event_id, self._clock.now())
             if envelope is None:
-                continue  # recorded by an earlier try of this batch, and posted then
+                continue  # an earlier try of this batch recorded it; if its post failed, resume delivers it
             self._post(envelope)
             delivered.append(envelope)
         return delivered
@@ -162,9 +161,7 @@ class Notifier:
                 self._management.close(subscriber.connection_id)
                 self._connections.remove(subscriber.connection_id)
                 continue
-            if self._management.post(subscriber.connection_id, message):
-                self.posted += 1
-            else:
+            if not self._management.post(subscriber.connection_id, message):
                 logger.info("connection gone (410): forgotten", extra={"connection": subscriber.connection_id})
                 self._connections.remove(subscriber.connection_id)
 
