@@ -158,6 +158,11 @@ def test_connect_without_or_with_a_forged_token_is_refused_and_other_feeds_are_n
         assert next_message(connection)["code"] == "VALIDATION_ERROR"
         connection.send("x" * 9000)
         assert next_message(connection)["code"] == "PAYLOAD_TOO_LARGE"
+    # Nothing refused was stored: no feed was subscribed, and the platform still answers.
+    connections = cloud.components().push_parts[0]
+    assert connections.subscribers(f"agent:{other.agent_id}", time.time()) == []
+    assert connections.subscribers("gate", time.time()) == []
+    assert agent.get("/health").status_code == 200
 
 
 def test_a_stale_connection_is_removed_when_a_post_answers_410(
