@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: mqtt fuse install up test lint typecheck bench fuzz localstack-up localstack-deploy localstack-test ministack-test clean
+.PHONY: mqtt fuse console browser install up test lint typecheck bench fuzz localstack-up localstack-deploy localstack-test ministack-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,29 @@ $(FUSERMOUNT):
 
 fuse: $(FUSERMOUNT)
 
-install: $(STAMP) $(MOSQUITTO) $(FUSERMOUNT)
+# The web console: npm installs the locked dependencies, esbuild bundles them (console/build.mjs).
+NPM := /usr/bin/npm
+$(NPM):
+	command -v apt-get >/dev/null || { echo "install Node.js 18+ and npm with your package manager"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
 
-up: $(STAMP) $(MOSQUITTO) $(FUSERMOUNT)
+CONSOLE_DIST := console/dist/index.html
+$(CONSOLE_DIST): $(NPM) console/package.json console/package-lock.json console/build.mjs console/index.html $(wildcard console/src/*.js console/src/*.jsx console/src/*.css console/src/pages/*.jsx)
+	cd console && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+console: $(CONSOLE_DIST)
+
+# Headless Chromium for the console's browser tests (Playwright drives the system browser).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	command -v apt-get >/dev/null || { echo "install chromium with your package manager"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium=156.0.8078.114-1~deb12u1
+
+browser: $(CHROMIUM)
+
+install: $(STAMP) $(MOSQUITTO) $(FUSERMOUNT) $(CONSOLE_DIST) $(CHROMIUM)
+
+up: $(STAMP) $(MOSQUITTO) $(FUSERMOUNT) $(CONSOLE_DIST)
 	$(BIN)/lighthouse up
 
 lint: $(STAMP)
@@ -40,7 +60,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) $(MOSQUITTO) $(FUSERMOUNT)
+test: $(STAMP) $(MOSQUITTO) $(FUSERMOUNT) $(CONSOLE_DIST) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -52,7 +72,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) $(MOSQUITTO) $(FUSERMOUNT)
+bench: $(BENCH_STAMP) $(MOSQUITTO) $(FUSERMOUNT) $(CONSOLE_DIST) $(CHROMIUM)
 	$(BIN)/python -m tests.perf.bench_foundation
 	$(BIN)/python -m tests.perf.bench_elicitation
 	$(BIN)/python -m tests.perf.bench_validation
@@ -85,5 +105,5 @@ clean:
 
 # Deploy template.yaml to a fresh MiniStack (no Docker) with the SAM CLI, as to AWS, and run the
 # end-to-end suite against the deployed stack (both tools install into .lighthouse/tools, pinned).
-ministack-test: $(STAMP) $(MOSQUITTO) $(FUSERMOUNT)
+ministack-test: $(STAMP) $(MOSQUITTO) $(FUSERMOUNT) $(CONSOLE_DIST) $(CHROMIUM)
 	$(BIN)/python -m tests.e2e.on_ministack

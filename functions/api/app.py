@@ -30,6 +30,9 @@ from lighthouse.auth.keys import webhook_signing_key
 from lighthouse.auth.tokens import Principal
 from lighthouse.clock import Clock
 from lighthouse.composition import Components, IdempotentCreate, lazy_root
+from lighthouse.console.api import add_routes as add_console_routes
+from lighthouse.console.parts import console_service
+from lighthouse.console.service import ConsoleService
 from lighthouse.elicitation.logic import MAX_INBOX_CURSOR_CHARS
 from lighthouse.elicitation.models import (
     CreatedElicitation,
@@ -113,6 +116,7 @@ class ApiRoot:
     history: Lazy[HistoryService]
     views: Lazy[HistoryViews]
     flags: Lazy[FlagsService]
+    console: Lazy[ConsoleService]
     clock: Clock
     webhook_key: Lazy[bytes]
     health_checks: dict[str, Check]
@@ -135,6 +139,7 @@ def compose(parts: Components) -> ApiRoot:
         history=Lazy(lambda: parts.history),
         views=Lazy(lambda: parts.history_views),
         flags=Lazy(lambda: parts.flags),
+        console=Lazy(lambda: console_service(parts, endpoints.recent)),
         clock=parts.clock,
         webhook_key=parts.master_secret.map(webhook_signing_key),
         health_checks=parts.health_checks(),
@@ -385,7 +390,10 @@ def validation_result(
     return api.validations.result(principal, request_id, wait)
 
 
-AUDIT_AGENT = Query("agent", "str", "whose audit (admins only; default: the caller)", pattern=r"^[A-Za-z0-9._:-]+$")
+AUDIT_AGENT = Query(
+    "agent", "str", "whose audit (admins only; default: the caller; `*`: every agent's)",
+    pattern=r"^([A-Za-z0-9._:-]+|\*)$",
+)  # fmt: skip
 
 
 @endpoints.route(
@@ -787,6 +795,7 @@ add_history_routes(
     charge=lambda api, caller: api.guards.charge(caller),
 )
 add_flags_routes(endpoints, lambda api: api.flags.get())
+add_console_routes(endpoints, lambda api: api.console.get())
 
 
 def create_app(root: Callable[[], ApiRoot]) -> Chalice:

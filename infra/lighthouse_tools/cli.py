@@ -113,6 +113,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         "mqtt_url": cloud.mqtt_url,
         "mcp_url": cloud.mcp_url,
         "websocket_url": cloud.websocket_url,
+        "console_url": cloud.console_url,
         "pid": os.getpid(),
     }
     state_file.write_text(json.dumps(state, indent=2))
@@ -124,6 +125,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  MQTT broker:  {cloud.mqtt_url}  (`lighthouse agent-core`; credentials: POST /fleet/mqtt-credentials)")
     print(f"  MCP:          {cloud.mcp_url}  (Streamable HTTP; Authorization: Bearer <session token>)")
     print(f"  WebSocket:    {cloud.websocket_url}  (push; ?token=<session token>; `lighthouse watch`)")
+    print(f"  Console:      {cloud.console_url}  (sign in with a human or admin agent's id and secret)")
     print(f"  State file:   {state_file}")
     if cloud.persistence is not None:
         report = cloud.persistence.report

@@ -45,6 +45,7 @@ OUTPUT_ENVIRONMENT = {
     "MemoryTableName": "LIGHTHOUSE_MEMORY_TABLE",
     "WorkspaceBucketName": "LIGHTHOUSE_WORKSPACE_BUCKET",
     "HistoryBucketName": "LIGHTHOUSE_HISTORY_BUCKET",
+    "ConsoleBucketName": "LIGHTHOUSE_CONSOLE_BUCKET",
     "PipelineStageFunctionArn": "LIGHTHOUSE_PIPELINE_STAGE_FUNCTION_ARN",
     "PipelineStatesRoleArn": "LIGHTHOUSE_PIPELINE_ROLE_ARN",
     "PipelineMachinePrefix": "LIGHTHOUSE_PIPELINE_MACHINE_PREFIX",
@@ -248,6 +249,20 @@ def record(deploy: DeployPlan, deployed: Deployed, state_file: Path) -> Path:
     return credential
 
 
+def publish_console(deploy: DeployPlan, deployed: Deployed) -> int:
+    """The built console into the stack's console bucket (ConsoleFunction serves it from there)."""
+    from lighthouse_tools.console_assets import ConsoleNotBuilt, publish
+
+    bucket = deployed.environment.get("LIGHTHOUSE_CONSOLE_BUCKET")
+    if not bucket:
+        return 0
+    try:
+        return publish(client(deploy, "s3"), bucket)
+    except ConsoleNotBuilt as error:
+        print(f"lighthouse deploy: the console is not published: {error}", file=sys.stderr)
+        return 0
+
+
 def run(deploy: DeployPlan, state_file: Path, dry_run: bool = False) -> int:
     prefix = " ".join(f"{key}={value}" for key, value in deploy.environment.items())
     started = time.monotonic()
@@ -264,9 +279,11 @@ def run(deploy: DeployPlan, state_file: Path, dry_run: bool = False) -> int:
         return 0
     deployed = describe(deploy)
     credential = record(deploy, deployed, state_file)
+    published = publish_console(deploy, deployed)
     print(f"Deployed stack {deploy.stack_name} to {deploy.target} in {time.monotonic() - started:.1f} s")
     print(f"  Resources:    {deployed.resources}")
     print(f"  API:          {deployed.api_url}")
+    print(f"  Console:      {deployed.api_url}/console ({published} files published)")
     if deployed.environment.get("LIGHTHOUSE_MCP_URL"):
         print(f"  MCP:          {deployed.environment['LIGHTHOUSE_MCP_URL']}")
     if deploy.endpoint:

@@ -174,8 +174,14 @@ def test_config_set_valid_and_invalid_and_the_heartbeat_follows_it(
     refused = send(operator, core.agent_id, {"type": "cfg_set", "set": {"heartbeat_s": 1, "colour": "blue"}})
     assert refused["status"] == "failed"
     assert {r.split(":")[0] for r in refused["result"]["reasons"]} == {"heartbeat_s", "colour"}
-    cfg = eventually(lambda: detail(operator, core.agent_id)["snapshots"]["core/cfg/state"])
-    assert cfg["heartbeat_s"] == 5
+
+    # The snapshot is published after the command's result, and the two are ingested independently,
+    # so an early read may still hold the snapshot from before cfg_set.
+    def applied_snapshot() -> Any:
+        cfg = detail(operator, core.agent_id)["snapshots"].get("core/cfg/state")
+        return cfg if cfg and cfg["heartbeat_s"] == 5 else None
+
+    cfg = eventually(applied_snapshot)
     assert cfg["log_level"] == "DEBUG"
     assert json.loads((core.state_dir / "config.json").read_text())["heartbeat_s"] == 5
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from lighthouse_tools.console_assets import ConsoleNotBuilt
+from lighthouse_tools.console_assets import publish as publish_console
 from lighthouse_tools.layer import verified_layer
 from lighthouse_tools.localcloud import aws_pipe, calls, moto_fixes, speedups
 from lighthouse_tools.localcloud.atomicity import (
@@ -227,19 +229,37 @@ class LocalCloud:
         # After the restore: a data directory brings back its own master secret.
         self._start_mqtt()
         _bridge.install(self.runtime)
-        self._start_front_ends(api.logical_id)
+        self._publish_console()
+        self._start_front_ends()
         self._start_sources()
         self.started_in_seconds = time.perf_counter() - began
         self._start_recovery(interrupted)
         return self
 
-    def _start_front_ends(self, api_function: str) -> None:
+    def _publish_console(self) -> None:
+        """The built console into its bucket, where ConsoleFunction serves it from (as on AWS)."""
+        assert self.stack is not None
+        bucket = self.stack.resolver.physical_ids.get("ConsoleBucket")
+        if bucket is None:
+            return
+        try:
+            publish_console(self.client("s3"), bucket)
+        except ConsoleNotBuilt as error:
+            logging.getLogger("lighthouse.localcloud").warning("the console is not served: %s", error)
+
+    @property
+    def console_url(self) -> str | None:
+        assert self.stack is not None
+        if "ConsoleBucket" not in self.stack.resolver.physical_ids:
+            return None
+        return f"{self.api_url}/console"
+
+    def _start_front_ends(self) -> None:
         """The API, the WebSocket API and the function URLs, each on a port of its own."""
         assert self.stack is not None
         assert self.runtime is not None
         options = self.options
-        routes = [(method, path) for _, method, path in self.stack.api_routes]
-        gateway = ApiGateway(self.runtime, api_function, routes)
+        gateway = ApiGateway(self.runtime, self.stack.api_routes)
         self.api_server = ServerThread(gateway, options.host, options.api_port, "api")
         self.api_server.start()
         if self.stack.websocket is not None:

@@ -10,6 +10,7 @@ import json
 import re
 import secrets
 import string
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,10 +98,11 @@ class Stack:
     websocket: WebSocketSpec | None = None  # served by localcloud.websocket
 
     def api_function(self) -> FunctionSpec:
-        names = {function for function, _, _ in self.api_routes}
-        if len(names) != 1:
-            raise TemplateError(f"expected exactly one function with Api events, found {sorted(names)}")
-        return self.functions[names.pop()]
+        """The function behind most of the API's routes (the Chalice app; ConsoleFunction serves /console)."""
+        counts = Counter(function for function, _, _ in self.api_routes)
+        if not counts:
+            raise TemplateError("no function has Api events")
+        return self.functions[counts.most_common(1)[0][0]]
 
 
 def _generate_secret(spec: dict[str, Any]) -> str:

@@ -70,15 +70,13 @@ class ApiGateway:
     concurrent requests do on Lambda. The proxy event carries the caller's address as `sourceIp`.
     """
 
-    def __init__(
-        self, runtime: FunctionRuntime, function: str, routes: list[tuple[str, str]], stage: str = "Prod"
-    ) -> None:
+    def __init__(self, runtime: FunctionRuntime, routes: list[tuple[str, str, str]], stage: str = "Prod") -> None:
+        """`routes`: (function, method, path), the template's Api events."""
         self._runtime = runtime
-        self._function = function
         self._stage = stage
-        self._routes: dict[str, set[str]] = {}
-        for method, path in routes:
-            self._routes.setdefault(path, set()).add(method)
+        self._routes: dict[str, dict[str, str]] = {}
+        for function, method, path in routes:
+            self._routes.setdefault(path, {})[method] = function
         # Literal segments win over parameters, as in API Gateway (`/agents/heartbeat` before `/agents/{id}`).
         self._ordered = sorted(self._routes, key=lambda path: [part.startswith("{") for part in path.split("/")])
 
@@ -117,7 +115,8 @@ class ApiGateway:
         if isinstance(routed, Response):
             return routed
         resource, captured = routed
-        invocation = self._runtime.invoke(self._function, self._event(request, resource, raw_path, captured, environ))
+        function = self._routes[resource][request.method]
+        invocation = self._runtime.invoke(function, self._event(request, resource, raw_path, captured, environ))
         if invocation.failed or not isinstance(invocation.payload, dict):
             # What API Gateway answers when the integration fails.
             return _gateway_error(502, "BAD_GATEWAY", "the API function failed; see the platform's log")

@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     # "events": they read the latest FLAGS_CHANGED from the event store (the embedded cloud: moto has
     # no AppConfig data plane). Either way every change is a FLAGS_CHANGED event.
     flags_store: Literal["appconfig", "events"] = "events"
+    # ---- console: the bucket its built files are served from (prefix console/)
+    console_bucket: str = "lighthouse-console"
     # A function reads the document again after this many seconds (each process keeps its own copy).
     flags_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     flags_application: str = ""

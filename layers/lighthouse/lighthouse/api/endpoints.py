@@ -21,6 +21,8 @@ from pydantic import BaseModel
 from lighthouse.api.guards import Guards
 from lighthouse.api.params import PATH_PATTERNS, Query, check_path_param
 from lighthouse.auth.tokens import Principal
+from lighthouse.console.logic import authorization
+from lighthouse.console.stats import RecentRequests
 from lighthouse.errors import Forbidden, LighthouseError, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from lighthouse.http import error_body, error_response, parse_body
 from lighthouse.logs import logger as logger_for
@@ -56,6 +58,7 @@ class RouteDoc:
     any_content_type: bool
     objects: str = ""  # the object-level rule on top of the role check, for the README's table
     content_type: str = "application/json"  # of a success (GET /metrics answers Prometheus text)
+    csrf_exempt: bool = False  # GET /console/session only (see lighthouse.console.logic.authorization)
 
     @property
     def path_params(self) -> list[str]:
@@ -96,6 +99,7 @@ class Endpoints(Generic[R]):
 
     guards: Callable[[R], Guards]
     docs: list[RouteDoc] = field(default_factory=list)
+    recent: RecentRequests = field(default_factory=RecentRequests)  # the overview's API figures
     _routes: list[_Route] = field(default_factory=list)
 
     def route(
@@ -116,6 +120,7 @@ class Endpoints(Generic[R]):
         error_view: Callable[[int, LighthouseError], Response] | None = None,
         objects: str = "",
         content_type: str = "application/json",
+        csrf_exempt: bool = False,
     ) -> Callable[[View], View]:
         """Declare a route.
 
@@ -140,6 +145,7 @@ class Endpoints(Generic[R]):
             any_content_type=error_view is not None,
             objects=objects,
             content_type=content_type,
+            csrf_exempt=csrf_exempt,
         )
         unknown = set(doc.path_params) - set(PATH_PATTERNS)
         if unknown:
@@ -184,6 +190,8 @@ class Endpoints(Generic[R]):
                     if error_view
                     else json_response(500, error_body("INTERNAL_ERROR", internal.message))
                 )
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            self.recent.record(response.status_code, elapsed_ms)
             logger.info(
                 "request",
                 extra={
@@ -191,7 +199,7 @@ class Endpoints(Generic[R]):
                     "route": doc.path,
                     "status": response.status_code,
                     "caller": caller[0] if caller else None,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "ms": round(elapsed_ms, 2),
                 },
             )
             return response
@@ -204,7 +212,8 @@ class Endpoints(Generic[R]):
         guards = self.guards(root)
         max_body = min(doc.max_body, guards.max_body_ceiling)
         raw = _checked_request(doc, request, params, max_body)
-        principal = None if doc.public else guards.authenticate(request.headers.get("authorization"))
+        credentials = None if doc.public else authorization(request.headers, doc.csrf_exempt)
+        principal = None if doc.public else guards.authenticate(credentials)
         if principal is not None:
             caller.append(principal.agent_id)
             _check_role(doc, principal)

@@ -35,6 +35,9 @@ PATH_PATTERNS: dict[str, str] = {
     # `<kind>:<id>`: a stream id with its first '#' written ':' ('#' would end the URL's path).
     "stream_id": r"^[a-z][a-z\-]{0,31}:[A-Za-z0-9_.:\-]{1,200}$",
     "flag": r"^[a-z][a-z0-9_]{0,63}$",
+    "execution_arn": (
+        r"^arn:aws[a-z-]{0,20}:states:[a-z0-9-]{1,30}:[0-9]{12}:execution:[A-Za-z0-9_.-]{1,80}:[A-Za-z0-9_.-]{1,80}$"
+    ),
 }
 MAX_LENGTH = {"file_path": 1024}
 _COMPILED = {name: re.compile(pattern) for name, pattern in PATH_PATTERNS.items()}

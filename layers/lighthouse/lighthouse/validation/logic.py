@@ -278,6 +278,9 @@ def audit_key(requested_at: float, request_id: str) -> str:
     return f"{_KEY_EPOCH_MS - int(requested_at * 1000):013d}#{request_id}"
 
 
+EVERY_AGENT = "*"  # not an agent id (ids cannot hold `*`): the audit of all agents together
+
+
 def audit_model(agent: str) -> str:
     return f"{AUDIT_MODEL}#{agent}"
 

@@ -46,5 +46,11 @@ class ValidationAudit:
             "revision": {"N": str(after[1])},
             "applied": {"S": json.dumps({stream: after[1]})},
         }
+        # Also under every agent's audit (`*`), which the console's live audit and the overview read.
+        everyone = {**item, "model": {"S": logic.audit_model(logic.EVERY_AGENT)}}
         # Unconditional: only appends to this stream write it, and their own conditions order them.
-        return [{"Put": {"TableName": self._table, "Item": item}}, *shadows]
+        return [
+            {"Put": {"TableName": self._table, "Item": item}},
+            {"Put": {"TableName": self._table, "Item": everyone}},
+            *shadows,
+        ]

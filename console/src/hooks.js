@@ -1,0 +1,34 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+import { api } from "./api.js";
+
+// Live data: fetched at once, then again every `everyMs` while the page shows it (the console's
+// live updates are these polls of the API's read models; see the README).
+export function usePolled(path, everyMs = 2000) {
+  const [state, setState] = useState({ data: null, error: null, loading: true });
+  const alive = useRef(true);
+  const load = useCallback(async () => {
+    if (!path) return;
+    try {
+      const data = await api(path);
+      if (alive.current) setState({ data, error: null, loading: false });
+    } catch (error) {
+      if (alive.current) setState((s) => ({ data: s.data, error, loading: false }));
+    }
+  }, [path]);
+  useEffect(() => {
+    alive.current = true;
+    setState({ data: null, error: null, loading: Boolean(path) });
+    load();
+    const timer = everyMs ? setInterval(load, everyMs) : null;
+    return () => {
+      alive.current = false;
+      if (timer) clearInterval(timer);
+    };
+  }, [load, everyMs, path]);
+  return { ...state, reload: load };
+}
+
+export function formatTime(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  return new Date(seconds * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+}

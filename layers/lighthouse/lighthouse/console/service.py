@@ -1,0 +1,187 @@
+"""The console's application service: browser sign-in, executions with their meaning, the overview."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lighthouse.agents.models import SessionRequest, SessionResponse
+from lighthouse.clock import Clock
+from lighthouse.console import logic
+from lighthouse.console.models import (
+    BrowserSession,
+    ExecutionDetail,
+    ExecutionKind,
+    ExecutionPage,
+    ExecutionSummary,
+    Figure,
+    Overview,
+)
+from lighthouse.console.stats import RecentRequests
+from lighthouse.console.store import Executions, seconds
+from lighthouse.errors import Forbidden
+from lighthouse.validation.models import AuditEntry
+
+CONSOLE_ROLES = ("human", "admin")
+MAX_EXECUTIONS = 200
+HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class Machines:
+    """Which state machine runs what: the configured ARNs, and pipelines by their name prefix."""
+
+    by_arn: Mapping[str, ExecutionKind]
+    pipeline_prefix: str
+
+    def kind(self, machine_arn: str, name: str) -> ExecutionKind:
+        if machine_arn in self.by_arn:
+            return self.by_arn[machine_arn]
+        if name.startswith(self.pipeline_prefix):
+            return "pipeline_task"
+        return "presence" if "presence" in name.lower() else "other"
+
+
+@dataclass(frozen=True)
+class OverviewSources:
+    """Where each overview figure comes from (the platform's own read models and queues)."""
+
+    expiry_counts: Callable[[], tuple[int, int]]  # (requested, expired) elicitations
+    fleet_presence: Callable[[], list[str]]  # each fleet agent's presence
+    recent_decisions: Callable[[int], list[AuditEntry]]  # every agent's, newest first
+    dead_letter_depths: Callable[[], dict[str, int]]  # queue name -> messages waiting
+    stream_lag_seconds: Callable[[], float | None]  # newest event appended -> projected
+    requests: RecentRequests
+
+
+class ConsoleService:
+    def __init__(
+        self,
+        sign_in: Callable[[SessionRequest, str], SessionResponse],
+        executions: Executions,
+        machines: Machines,
+        sources: OverviewSources,
+        clock: Clock,
+    ) -> None:
+        self._sign_in = sign_in
+        self._executions = executions
+        self._machines = machines
+        self._sources = sources
+        self._clock = clock
+
+    # ---- sessions
+
+    def sign_in(self, request: SessionRequest, source: str) -> tuple[str, int, BrowserSession]:
+        """A session for a human or an admin: the token and its lifetime for the cookie, and what the page gets."""
+        session = self._sign_in(request, source)
+        if session.role not in CONSOLE_ROLES:
+            raise Forbidden(f"the console is for human and admin agents; {session.agent_id} is {session.role}")
+        browser = self.browser_session(session.token, session.agent_id, session.role, session.expires_at)
+        return session.token, session.expires_at - int(self._clock.now()), browser
+
+    def browser_session(self, token: str, agent_id: str, role: str, expires_at: int) -> BrowserSession:
+        return BrowserSession(agent_id=agent_id, role=role, expires_at=expires_at, csrf=logic.csrf_for(token))  # type: ignore[arg-type]
+
+    # ---- executions
+
+    def executions(self, kind: str | None, status: str | None, limit: int) -> ExecutionPage:
+        summaries: list[ExecutionSummary] = []
+        truncated = False
+        for machine in self._executions.state_machines():
+            arn, name = machine["stateMachineArn"], machine["name"]
+            machine_kind = self._machines.kind(arn, name)
+            if kind and machine_kind != kind:
+                continue
+            listed, more = self._executions.executions(arn, min(limit, MAX_EXECUTIONS), status)
+            truncated = truncated or more
+            summaries += [self._summary(e, name, machine_kind) for e in listed]
+        summaries.sort(key=lambda s: s.started_at, reverse=True)
+        return ExecutionPage(executions=summaries[:limit], truncated=truncated or len(summaries) > limit)
+
+    def execution(self, execution_arn: str) -> ExecutionDetail:
+        described = self._executions.execution(execution_arn)
+        machine_arn = described["stateMachineArn"]
+        machine_name = machine_arn.rsplit(":", 1)[-1]
+        definition = self._executions.definition(machine_arn)
+        events, _ = self._executions.history(execution_arn)
+        nodes, edges = logic.graph(definition)
+        error = described.get("error")
+        return ExecutionDetail(
+            execution=self._summary(described, machine_name, self._machines.kind(machine_arn, machine_name)),
+            start_at=str(definition.get("StartAt", "")),
+            nodes=logic.state_statuses(nodes, events),
+            edges=edges,
+            history=[logic.history_entry(event) for event in events],
+            input=logic.redact(described.get("input")),
+            output=logic.redact(described.get("output")),
+            error=f"{error}: {described.get('cause') or ''}".strip(": ") if error else None,
+        )
+
+    def _summary(self, execution: Mapping[str, Any], machine_name: str, kind: ExecutionKind) -> ExecutionSummary:
+        stopped = execution.get("stopDate")
+        return ExecutionSummary(
+            execution_arn=execution["executionArn"],
+            name=execution["name"],
+            state_machine=machine_name,
+            status=execution["status"],
+            started_at=seconds(execution.get("startDate")),
+            stopped_at=seconds(stopped) if stopped else None,
+            link=logic.domain_link(kind, execution["name"]),
+        )
+
+    # ---- overview
+
+    def overview(self) -> Overview:
+        now, sources = self._clock.now(), self._sources
+        served, server_errors, p99 = sources.requests.figures()
+        requested, expired = sources.expiry_counts()
+        presence = sources.fleet_presence()
+        offline = sum(1 for p in presence if p == "offline")
+        decisions = [e for e in sources.recent_decisions(200) if e.decided_at is not None]
+        gate_ms = sorted((e.decided_at - e.requested_at) * 1000 for e in decisions if e.decided_at)
+        failed = self._failed_executions_since(now - HOUR)
+        figures = [
+            Figure(name="API 5xx answers", value=server_errors, unit=f"of the last {served} requests",
+                   alarm="ApiServerErrorsAlarm", breaching=server_errors > 5, source="this API container"),
+            Figure(name="API p99 latency", value=_round(p99), unit="ms", alarm="ApiLatencyAlarm",
+                   breaching=(p99 or 0) > 25_000, source="this API container (long-polls included)"),
+            *[
+                Figure(name=f"dead letters: {queue}", value=depth, unit="messages", alarm="DeadLetterAlarms",
+                       breaching=depth > 0, source="SQS ApproximateNumberOfMessages")
+                for queue, depth in sorted(sources.dead_letter_depths().items())
+            ],
+            Figure(name="Step Functions failed executions", value=failed, unit="in the last hour",
+                   alarm="StateMachineFailuresAlarm", breaching=failed > 0, source="ListExecutions(FAILED)"),
+            Figure(name="elicitation expiry rate", value=_round(expired / requested if requested else 0.0, 3),
+                   unit=f"{expired} of {requested} expired", alarm="ElicitationExpiryRateAlarm",
+                   breaching=requested >= 20 and expired / requested > 0.25, source="elicitation metrics read model"),
+            Figure(name="gate decision latency p99", value=_round(_percentile(gate_ms, 0.99)), unit="ms",
+                   alarm="GateDecisionLatencyAlarm", breaching=(_percentile(gate_ms, 0.99) or 0) > 60_000,
+                   source=f"the last {len(gate_ms)} decisions (audit read model)"),
+            Figure(name="stream iterator age", value=_round(sources.stream_lag_seconds()), unit="s",
+                   alarm="StreamIteratorAgeAlarm", breaching=(sources.stream_lag_seconds() or 0) > 60,
+                   source="DynamoDB Streams IteratorAge: AWS only (the embedded cloud hands records over at once)"),
+            Figure(name="fleet agents offline", value=offline, unit=f"of {len(presence)}",
+                   alarm="FleetOfflineAlarm", breaching=offline > 0, source="fleet read model"),
+        ]  # fmt: skip
+        return Overview(figures=figures, at=now)
+
+    def _failed_executions_since(self, since: float) -> int:
+        return sum(
+            self._executions.count_failed_since(machine["stateMachineArn"], since)
+            for machine in self._executions.state_machines()
+        )
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[min(98, int(share * 100) - 1)]
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
