@@ -22,6 +22,7 @@ from lighthouse.agents.models import (
 )
 from lighthouse.agents.service import AgentService
 from lighthouse.api.endpoints import ADMIN, Endpoints, json_response
+from lighthouse.api.endpoints import logger as api_logger
 from lighthouse.api.guards import Guards
 from lighthouse.api.openapi import build_openapi
 from lighthouse.api.params import CURSOR, WAIT, Query, limit
@@ -68,6 +69,7 @@ from lighthouse.history.api import add_routes as add_history_routes
 from lighthouse.history.service import HistoryService
 from lighthouse.history.views import HistoryViews
 from lighthouse.lazy import Lazy
+from lighthouse.observability import instrumented
 from lighthouse.pipelines.connections import Connection, ConnectionList, ConnectionStore, ConnectionView
 from lighthouse.pipelines.models import (
     CreateTask,
@@ -804,3 +806,4 @@ def create_app(root: Callable[[], ApiRoot]) -> Chalice:
 
 
 app = create_app(lazy_root(compose))
+handler = instrumented(api_logger, app)

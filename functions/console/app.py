@@ -10,6 +10,7 @@ from typing import Any
 from lighthouse.composition import Components, lazy_root
 from lighthouse.console.assets import ConsoleAssets
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented
 
 logger = logger_for("lighthouse-console")
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -32,4 +33,4 @@ def create_handler(root: Callable[[], Root]) -> LambdaHandler:
     return handler
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

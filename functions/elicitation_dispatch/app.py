@@ -12,6 +12,7 @@ from lighthouse.composition import Components, lazy_root
 from lighthouse.consumers import LambdaHandler, PoisonSink, batch_handler, stored_events
 from lighthouse.elicitation.service import ElicitationService
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented
 
 logger = logger_for("lighthouse-elicitation-dispatch")
 
@@ -32,4 +33,4 @@ def create_handler(root: Callable[[], Root]) -> LambdaHandler:
     return batch_handler(EventType.DynamoDBStreams, dispatch, lambda: root().poison, logger)
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

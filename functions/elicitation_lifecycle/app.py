@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from lighthouse.composition import Components, lazy_root
 from lighthouse.elicitation.service import ElicitationService
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented
 
 logger = logger_for("lighthouse-elicitation-lifecycle")
 
@@ -44,4 +45,4 @@ def create_handler(
     return handler
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

@@ -13,6 +13,7 @@ from lighthouse.composition import Components, lazy_root
 from lighthouse.fleet.iot_policy import policy_for
 from lighthouse.fleet.service import FleetService
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented
 
 logger = logger_for("lighthouse-fleet-authorizer")
 DENY: dict[str, Any] = {"isAuthenticated": False}
@@ -58,4 +59,4 @@ def create_handler(fleet: Callable[[], FleetService]) -> Callable[[dict[str, Any
     return handler
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

@@ -15,6 +15,7 @@ from lighthouse.composition import Components, lazy_root
 from lighthouse.fleet.rollout_service import RolloutService
 from lighthouse.fleet.service import FleetService
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented
 
 logger = logger_for("lighthouse-fleet-command")
 
@@ -53,4 +54,4 @@ def create_handler(root: Callable[[], Root]) -> Callable[[dict[str, Any], Lambda
     return handler
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

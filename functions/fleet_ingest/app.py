@@ -26,6 +26,7 @@ from lighthouse.fleet.contract import MAX_PAYLOAD_BYTES
 from lighthouse.fleet.models import Report
 from lighthouse.fleet.service import FleetService
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented
 from lighthouse.strictjson import loads_object
 
 logger = logger_for("lighthouse-fleet-ingest")
@@ -91,4 +92,4 @@ def create_handler(root: Callable[[], Root]) -> LambdaHandler:
     return handler
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

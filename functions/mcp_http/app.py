@@ -26,6 +26,7 @@ from lighthouse.errors import Unauthenticated
 from lighthouse.lambda_transport import SCHEME, session_for
 from lighthouse.logs import logger as logger_for
 from lighthouse.mcp_tools import ROUTES, build_server
+from lighthouse.observability import instrumented
 
 logger = logger_for("lighthouse-mcp")
 logging.getLogger("mangum").setLevel(logging.WARNING)  # it logs every lifespan step at INFO
@@ -83,7 +84,7 @@ def compose(parts: Components) -> Callable[[], Mangum]:
 _root = lazy_root(compose)
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Mangum runs the app on the thread's event loop; Lambda's main thread has one, a thread of the
     # local runtime gets its own here.
     try:
@@ -92,3 +93,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         asyncio.set_event_loop(asyncio.new_event_loop())
     result: dict[str, Any] = _root()()(event, context)
     return result
+
+
+handler = instrumented(logger, _handle)

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.batch import EventType
 from lighthouse.composition import Components, lazy_root
 from lighthouse.consumers import LambdaHandler, PoisonSink, batch_handler, stored_events
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented
 from lighthouse.push.service import Notifier
 
 logger = logger_for("lighthouse-notifier")
@@ -31,4 +32,4 @@ def create_handler(root: Callable[[], Root]) -> LambdaHandler:
     return batch_handler(EventType.DynamoDBStreams, notify, lambda: root().poison, logger)
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from lighthouse.composition import Components, lazy_root
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented
 from lighthouse.pipelines.stages import StageRunner
 
 logger = logger_for("lighthouse-pipeline-stage")
@@ -56,4 +57,4 @@ def create_handler(runner: Callable[[], StageRunner]) -> Callable[[dict[str, Any
     return handler
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

@@ -19,6 +19,7 @@ from lighthouse.composition import Components, lazy_root
 from lighthouse.consumers import LambdaHandler, PoisonSink, batch_handler
 from lighthouse.http import parse_body
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented
 
 logger = logger_for("lighthouse-presence-ingest")
 MAX_MESSAGE_BYTES = 16 * 1024
@@ -45,4 +46,4 @@ def create_handler(root: Callable[[], Root]) -> LambdaHandler:
     return batch_handler(EventType.SQS, record_heartbeat, lambda: root().poison, logger)
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

@@ -10,9 +10,12 @@ from aws_lambda_powertools.utilities.batch import EventType
 from lighthouse.composition import Components, lazy_root
 from lighthouse.consumers import LambdaHandler, PoisonSink, batch_handler, stored_events
 from lighthouse.events import Projector
+from lighthouse.events.model import StoredEvent
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented, metrics_for, record_event_metrics
 
 logger = logger_for("lighthouse-projector")
+metrics = metrics_for(logger)
 
 
 @dataclass(frozen=True)
@@ -26,8 +29,11 @@ def compose(parts: Components) -> Root:
 
 
 def create_handler(root: Callable[[], Root]) -> LambdaHandler:
-    project = stored_events(lambda event: root().projector.project([event]))
-    return batch_handler(EventType.DynamoDBStreams, project, lambda: root().poison, logger)
+    def project(event: StoredEvent) -> None:
+        root().projector.project([event])
+        record_event_metrics(metrics, event)  # elicitation expiry rate and gate latency (the alarms')
+
+    return batch_handler(EventType.DynamoDBStreams, stored_events(project), lambda: root().poison, logger)
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

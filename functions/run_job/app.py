@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from lighthouse.composition import Components, lazy_root
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented
 from lighthouse.runs.jobs import RunJobRunner
 
 logger = logger_for("lighthouse-run-job")
@@ -63,4 +64,4 @@ def create_handler(root: Callable[[], RunJobRunner]) -> Callable[[dict[str, Any]
     return handler
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

@@ -23,6 +23,7 @@ from lighthouse.errors import MalformedRequest, NotFound
 from lighthouse.http import parse_body
 from lighthouse.lazy import Lazy
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented
 from lighthouse.runs.notify import DeliveryFailed, deliver, notification, retry_delay
 from lighthouse.runs.service import RunService
 from lighthouse.runs.store import run_stream
@@ -87,4 +88,4 @@ def create_handler(root: Callable[[], Root]) -> LambdaHandler:
     return batch_handler(EventType.SQS, notify, lambda: root().poison, logger)
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lighthouse.composition import Components, lazy_root
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented
 from lighthouse.runs.service import RunService
 
 logger = logger_for("lighthouse-run-scheduler")
@@ -32,4 +33,4 @@ def create_handler(
     return handler
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

@@ -18,6 +18,7 @@ from lighthouse.composition import Components, lazy_root
 from lighthouse.errors import LighthouseError
 from lighthouse.http import error_response, validation_details
 from lighthouse.logs import logger as logger_for
+from lighthouse.observability import instrumented
 from lighthouse.push.models import Subscribe
 from lighthouse.push.service import SUBPROTOCOL, PushConnections, token_of
 
@@ -82,4 +83,4 @@ def _message(connections: PushConnections, connection_id: str, body: str) -> Non
         connections.refuse(connection_id, error.code, error.message)
 
 
-handler = create_handler(lazy_root(compose))
+handler = instrumented(logger, create_handler(lazy_root(compose)))

@@ -144,14 +144,16 @@ class DeployPlan:
 
 # What an emulator cannot create, switched off unless the caller says otherwise (ministack-notes.md, 3):
 # MiniStack has IoT topic rules but no AWS::IoT::Authorizer; LocalStack's community edition has no IoT.
+# Neither emulator has X-Ray.
 TARGET_PARAMETERS = {
-    "ministack": {"FleetCustomAuthorizer": "false"},
+    "ministack": {"FleetCustomAuthorizer": "false", "XRayTracing": "false"},
     # LocalStack's community image has neither API Gateway v2 nor AppConfig.
     "localstack": {
         "FleetCustomAuthorizer": "false",
         "FleetTopicRules": "false",
         "WebSocketPush": "false",
         "FlagsOnAppConfig": "false",
+        "XRayTracing": "false",
     },
 }
 

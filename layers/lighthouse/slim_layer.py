@@ -28,6 +28,7 @@ SERVICES = frozenset(
         "ssm", "appconfigdata",  # Powertools parameters and feature flags
         "appconfig",  # PUT /flags publishes the document (AWS)
         "apigatewaymanagementapi",  # posts to WebSocket connections (@connections)
+        "xray",  # the X-Ray SDK under Powertools Tracer (its sampling-rules client)
         "sts", "sso", "sso-oidc",  # credential providers
     }
 )  # fmt: skip

@@ -261,6 +261,7 @@ def _concrete(path: str) -> str:
         "instant": "1764500000",
         "stream_id": "elicitation:" + "0" * 32,
         "flag": "websocket_push",
+        "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:ghost:ghost",
     }
     return re.sub(r"\{(\w+)\+?\}", lambda m: samples[m.group(1)], path)
 

@@ -85,7 +85,10 @@ def test_an_emulator_plan_only_adds_the_endpoint_dummy_credentials_and_its_gaps(
     endpoint = "http://127.0.0.1:4566"
     emulated = plan("ministack", parameters={"HeartbeatIntervalSeconds": "15"}, endpoint=endpoint)
     # what MiniStack cannot create is switched off, as an explicit parameter AWS would take as well
-    real = plan("aws", parameters={"HeartbeatIntervalSeconds": "15", "FleetCustomAuthorizer": "false"})
+    real = plan(
+        "aws",
+        parameters={"HeartbeatIntervalSeconds": "15", "FleetCustomAuthorizer": "false", "XRayTracing": "false"},
+    )
     build, sam_deploy = emulated.commands()
 
     assert build[:2] == ["sam", "build"]
@@ -98,6 +101,7 @@ def test_an_emulator_plan_only_adds_the_endpoint_dummy_credentials_and_its_gaps(
     assert real.environment == {}
     assert "FleetCustomAuthorizer=false" in sam_deploy
     assert "FleetCustomAuthorizer=false" not in plan("aws").commands()[1]
+    assert "XRayTracing=false" in sam_deploy  # the emulators have no X-Ray
     overridden = plan("localstack", parameters={"FleetTopicRules": "true"}, endpoint=endpoint).commands()[1]
     assert "FleetTopicRules=true" in overridden
 

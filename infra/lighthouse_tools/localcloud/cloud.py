@@ -470,6 +470,7 @@ class LocalCloud:
         merged.setdefault("LIGHTHOUSE_LONG_POLL_FIRST_RECHECK_SECONDS", "5")
         merged.setdefault("LIGHTHOUSE_LONG_POLL_RECHECK_SECONDS", "5")
         merged["POWERTOOLS_METRICS_DISABLED"] = "true"
+        merged["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
         if self.aws_server is not None:
             merged["LIGHTHOUSE_PRESIGN_ENDPOINT_URL"] = self.aws_endpoint_url
         merged["POWERTOOLS_LOG_LEVEL"] = os.environ.get("LIGHTHOUSE_LOG_LEVEL", "WARNING")

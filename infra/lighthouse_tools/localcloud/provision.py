@@ -20,8 +20,10 @@ from lighthouse_tools.localcloud.websocket import WebSocketSpec
 from lighthouse_tools.template import PROJECT_ROOT, Resolver, TemplateError
 
 # IoT Core's authorizer (and its invoke permission): locally mosquitto's dynamic security authorizes.
+# Alarms and the dashboard: locally the console's overview (GET /overview) shows the same figures.
 NOT_EMULATED = {
     "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
     "AWS::Serverless::LayerVersion",
     "AWS::IoT::Authorizer",
     "AWS::Lambda::Permission",

@@ -16,7 +16,6 @@ from lighthouse.auth.tokens import Principal
 from lighthouse.console import logic
 from lighthouse.console.models import BrowserSession, ExecutionDetail, ExecutionPage, Overview, SignedOut
 from lighthouse.console.service import CONSOLE_ROLES, ConsoleService
-from lighthouse.errors import Unauthenticated
 
 R = TypeVar("R")
 KINDS = ("elicitation", "expert_round", "fleet_command", "rollout", "run", "pipeline_task", "presence", "other")
@@ -47,9 +46,9 @@ def add_routes(endpoints: Endpoints[R], console_of: Callable[[R], ConsoleService
         summary="The signed-in browser's session (who, until when, the CSRF value); how a reloaded page resumes",
     )  # fmt: skip
     def session(api: R, request: Request, principal: Principal) -> Response:
-        token = logic.cookie_token(request.headers.get("cookie"))
-        if token is None:
-            raise Unauthenticated("no console session cookie; sign in with POST /console/session")
+        # The cookie's token, or a bearer header's (a script holding its token may ask as well).
+        credentials = logic.authorization(request.headers, csrf_exempt=True) or ""
+        token = credentials.partition(" ")[2]
         browser = console_of(api).browser_session(token, principal.agent_id, principal.role, principal.expires_at)
         return json_response(200, browser, {"Cache-Control": "no-store"})
 
