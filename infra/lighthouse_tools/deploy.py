@@ -237,6 +237,7 @@ def record(deploy: DeployPlan, deployed: Deployed, state_file: Path) -> Path:
         "api_url": deployed.api_url,
         "mcp_url": deployed.environment.get("LIGHTHOUSE_MCP_URL"),
         "websocket_url": deployed.environment.get("LIGHTHOUSE_WEBSOCKET_URL"),
+        "console_url": f"{deployed.api_url}/console",
         "aws_endpoint_url": deploy.endpoint,
         "region": deploy.region,
         "environment": deployed.environment,

@@ -107,7 +107,7 @@ def audited(page: Page, name: str) -> None:
         " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}))"
     )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))  # the viewport: what a person sees first
     serious = [v for v in violations if v["impact"] in ("serious", "critical")]
     assert not serious, json.dumps(serious, indent=2)
 

@@ -307,6 +307,7 @@ def test_the_overview_figures_and_which_would_alarm() -> None:
     assert (figures["API 5xx answers"].value, figures["API 5xx answers"].unit) == (2, "of the last 4 requests")
     assert figures["API p99 latency"].value == 40.0
     assert figures["dead letters: presence"].breaching
+    assert figures["dead letters: presence"].alarm == "PresenceDeadLetterAlarm"
     assert not figures["dead letters: projector failures"].breaching
     assert (
         figures["Step Functions failed executions"].value,

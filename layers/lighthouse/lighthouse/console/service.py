@@ -27,6 +27,14 @@ from lighthouse.validation.models import AuditEntry
 CONSOLE_ROLES = ("human", "admin")
 MAX_EXECUTIONS = 200
 HOUR = 3600.0
+# The template's alarm on each dead-letter queue the overview reads (lighthouse.console.parts names them).
+DEAD_LETTER_ALARMS = {
+    "projector failures": "ProjectorFailureAlarm",
+    "dispatch failures": "DispatchFailureAlarm",
+    "presence": "PresenceDeadLetterAlarm",
+    "fleet ingest": "FleetIngestDeadLetterAlarm",
+    "run notifications": "RunNotifyDeadLetterAlarm",
+}
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,7 @@ class ConsoleService:
             Figure(name="API p99 latency", value=_round(p99), unit="ms", alarm="ApiLatencyAlarm",
                    breaching=(p99 or 0) > 25_000, source="this API container (long-polls included)"),
             *[
-                Figure(name=f"dead letters: {queue}", value=depth, unit="messages", alarm="DeadLetterAlarms",
+                Figure(name=f"dead letters: {queue}", value=depth, unit="messages", alarm=DEAD_LETTER_ALARMS.get(queue),
                        breaching=depth > 0, source="SQS ApproximateNumberOfMessages")
                 for queue, depth in sorted(sources.dead_letter_depths().items())
             ],
