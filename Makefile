@@ -85,6 +85,7 @@ bench: $(BENCH_STAMP) $(MOSQUITTO) $(FUSERMOUNT) $(CONSOLE_DIST) $(CHROMIUM)
 	$(BIN)/python -m tests.perf.bench_runs
 	$(BIN)/python -m tests.perf.bench_history
 	$(BIN)/python -m tests.perf.bench_push
+	$(BIN)/python -m tests.perf.bench_console
 
 # A long schemathesis run against the served OpenAPI document (the test suite runs a short one).
 fuzz: $(STAMP)

@@ -36,6 +36,7 @@ from lighthouse.console.parts import console_service
 from lighthouse.console.service import ConsoleService
 from lighthouse.elicitation.logic import MAX_INBOX_CURSOR_CHARS
 from lighthouse.elicitation.models import (
+    AnsweredPage,
     CreatedElicitation,
     CreateElicitation,
     ElicitationMetrics,
@@ -305,6 +306,20 @@ def pending_elicitations(
     after: str | None,
 ) -> PendingPage:
     return api.elicitations.pending(principal, limit, next_token, wait, after)
+
+
+@endpoints.route(
+    "/elicitation/answered",
+    "GET",
+    objects="the caller's own answers",
+    summary="What the caller answered (accepted or declined), newest first, each signature checked",
+    response_model=AnsweredPage,
+    query=PAGE,
+)
+def answered_elicitations(
+    api: ApiRoot, request: Request, principal: Principal, limit: int, next_token: str | None
+) -> AnsweredPage:
+    return api.elicitations.answered(principal, limit, next_token)
 
 
 @endpoints.route(

@@ -144,9 +144,9 @@ class DeployPlan:
 
 # What an emulator cannot create, switched off unless the caller says otherwise (ministack-notes.md, 3):
 # MiniStack has IoT topic rules but no AWS::IoT::Authorizer; LocalStack's community edition has no IoT.
-# Neither emulator has X-Ray.
+# Neither emulator has X-Ray or metric-math alarms.
 TARGET_PARAMETERS = {
-    "ministack": {"FleetCustomAuthorizer": "false", "XRayTracing": "false"},
+    "ministack": {"FleetCustomAuthorizer": "false", "XRayTracing": "false", "MetricMathAlarms": "false"},
     # LocalStack's community image has neither API Gateway v2 nor AppConfig.
     "localstack": {
         "FleetCustomAuthorizer": "false",
@@ -154,6 +154,7 @@ TARGET_PARAMETERS = {
         "WebSocketPush": "false",
         "FlagsOnAppConfig": "false",
         "XRayTracing": "false",
+        "MetricMathAlarms": "false",
     },
 }
 

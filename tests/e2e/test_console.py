@@ -179,7 +179,9 @@ def test_a_human_answers_through_the_generated_form_and_the_requester_sees_it_ac
     page.get_by_label("Rollback planned").check()
     page.get_by_role("button", name="Accept").click()
     expect(page.get_by_text("Nothing is waiting for you.")).to_be_visible()
-    expect(page.locator(".cards strong", has_text="accepted")).to_be_visible()
+    answered = page.locator(f'[data-answered="{elicitation_id}"]')
+    expect(answered).to_contain_text("accepted")
+    expect(answered).to_contain_text("signature verified")
 
     def accepted() -> dict[str, Any] | None:
         status = asker.http.get(f"{platform.api_url}/elicitation/status/{elicitation_id}", timeout=10).json()

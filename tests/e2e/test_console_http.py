@@ -68,6 +68,37 @@ def test_a_browser_session_is_for_humans_and_admins_and_its_cookie_needs_the_csr
     assert "Max-Age=0" in out.headers["Set-Cookie"]
 
 
+def test_what_an_agent_answered_is_listed_newest_first_with_its_signature_checked(platform: Platform) -> None:
+    api = platform.api_url
+    asker_id, asker_secret = _agent(platform, "agent")
+    human_id, human_secret = _agent(platform, "human")
+    asker, human = requests.Session(), requests.Session()
+    asker.headers["Authorization"] = f"Bearer {open_session(platform, asker_id, asker_secret)}"
+    human.headers["Authorization"] = f"Bearer {open_session(platform, human_id, human_secret)}"
+    answered = []
+    for action in ("accept", "decline"):
+        created = asker.post(
+            f"{api}/elicitation/create",
+            json={"to_agent": human_id, "message": action, "schema": {"type": "object"}, "timeout_seconds": 300},
+            timeout=30,
+        )
+        assert created.status_code == 201, created.text
+        elicitation_id = created.json()["elicitation_id"]
+        body = {"elicitation_id": elicitation_id, "action": action, "nonce": secrets.token_hex(16)}
+        responded = human.post(
+            f"{api}/elicitation/respond", json={**body, **({"data": {}} if action == "accept" else {})}
+        )
+        assert responded.status_code == 200, responded.text
+        answered.append(elicitation_id)
+    page = human.get(f"{api}/elicitation/answered", timeout=30).json()["elicitations"]
+    assert [(e["elicitation_id"], e["status"], e["signature_valid"]) for e in page[:2]] == [
+        (answered[1], "declined", True),
+        (answered[0], "accepted", True),
+    ]
+    assert "salt" not in page[0]
+    assert asker.get(f"{api}/elicitation/answered", timeout=30).json()["elicitations"] == []
+
+
 def test_an_elicitation_execution_is_drawn_with_its_meaning(platform: Platform) -> None:
     api = platform.api_url
     admin_id, admin_secret = _agent(platform, "admin")

@@ -87,7 +87,12 @@ def test_an_emulator_plan_only_adds_the_endpoint_dummy_credentials_and_its_gaps(
     # what MiniStack cannot create is switched off, as an explicit parameter AWS would take as well
     real = plan(
         "aws",
-        parameters={"HeartbeatIntervalSeconds": "15", "FleetCustomAuthorizer": "false", "XRayTracing": "false"},
+        parameters={
+            "HeartbeatIntervalSeconds": "15",
+            "FleetCustomAuthorizer": "false",
+            "XRayTracing": "false",
+            "MetricMathAlarms": "false",
+        },
     )
     build, sam_deploy = emulated.commands()
 

@@ -9,7 +9,7 @@ const URGENCY = { urgent: 0, high: 1, normal: 2, low: 3 };
 
 export function Inbox({ route }) {
   const { data, error, reload } = usePolled("/elicitation/pending?limit=100", 2000);
-  const [answered, setAnswered] = useState([]);
+  const answered = usePolled("/elicitation/answered?limit=20", 3000);
   const pending = [...(data?.elicitations || [])].sort(
     (a, b) => (URGENCY[a.priority] ?? 9) - (URGENCY[b.priority] ?? 9) || a.created_at - b.created_at,
   );
@@ -35,18 +35,19 @@ export function Inbox({ route }) {
               </li>
             ))}
           </ul>
-          <h2>Answered here</h2>
-          <AnsweredList answered={answered} />
+          <h2>Answered</h2>
+          <Problem error={answered.error} />
+          <AnsweredList answered={answered.data?.elicitations || []} />
         </div>
         <div>
           {selected ? (
             <Answer
               key={selected.elicitation_id}
               elicitation={selected}
-              onDone={(result) => {
-                setAnswered((list) => [result, ...list]);
+              onDone={() => {
                 window.location.hash = "#/inbox";
                 reload();
+                answered.reload();
               }}
             />
           ) : (
@@ -59,12 +60,18 @@ export function Inbox({ route }) {
 }
 
 function AnsweredList({ answered }) {
-  if (answered.length === 0) return <p>None yet in this session.</p>;
+  if (answered.length === 0) return <p>Nothing answered yet.</p>;
   return (
-    <ul className="cards">
+    <ul className="cards answered">
       {answered.map((a) => (
-        <li key={a.elicitation_id}>
-          {a.message} — <strong>{a.status}</strong> {formatTime(a.responded_at)}
+        <li key={a.elicitation_id} data-answered={a.elicitation_id}>
+          <span>
+            {a.message} — <strong>{a.status}</strong>
+          </span>
+          <span className="meta">
+            to {a.from_agent}, {formatTime(a.finished_at)} ·{" "}
+            {a.signature_valid ? "signature verified" : "signature does NOT verify"}
+          </span>
         </li>
       ))}
     </ul>
@@ -83,7 +90,7 @@ function Answer({ elicitation, onDone }) {
         method: "POST",
         body: { elicitation_id: elicitation.elicitation_id, action, data, nonce: randomHex(16) },
       });
-      onDone({ ...result, message: elicitation.message });
+      onDone(result);
     } catch (error) {
       if (error instanceof ApiError && error.details?.violations) setExtraErrors(serverErrors(error.details.violations));
       setProblem(error);

@@ -263,8 +263,8 @@ _PATHS: dict[ExecutionKind, tuple[str, str]] = {
     "expert_round": ("/validate/{id}", "#/gate/{id}"),
     "fleet_command": ("/fleet/commands/{id}", "#/fleet/commands/{id}"),
     "rollout": ("/fleet/rollouts/{id}", "#/fleet/rollouts/{id}"),
-    "run": ("/runs/{id}", "#/runs/{id}"),
-    "pipeline_task": ("/tasks/{id}", "#/tasks/{id}"),
+    "run": ("/runs/{id}", "#/work/runs/{id}"),
+    "pipeline_task": ("/tasks/{id}", "#/work/tasks/{id}"),
 }
 
 

@@ -104,6 +104,21 @@ class PendingPage(BaseModel):
     cursor: str = Field(description="pass as `after` to list (and wait for) only questions this page had not seen")
 
 
+class AnsweredElicitation(BaseModel):
+    elicitation_id: str
+    from_agent: str
+    message: str
+    status: str
+    finished_at: float | None
+    response: SignedResponse
+    signature_valid: bool = Field(description="the response's signature verified with the elicitation's key")
+
+
+class AnsweredPage(BaseModel):
+    elicitations: list[AnsweredElicitation]
+    next_token: str | None = None
+
+
 class ElicitationMetrics(BaseModel):
     counts: dict[str, int]
     answer_latency_ms: dict[str, float | None]

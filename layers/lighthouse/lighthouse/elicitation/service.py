@@ -20,6 +20,8 @@ from lighthouse.elicitation.logic import Inbox
 from lighthouse.elicitation.models import (
     MAX_WAIT_SECONDS,
     Answer,
+    AnsweredElicitation,
+    AnsweredPage,
     Ask,
     CreatedElicitation,
     CreateElicitation,
@@ -36,8 +38,14 @@ from lighthouse.elicitation.models import (
     RespondToElicitation,
     SignedResponse,
 )
-from lighthouse.elicitation.signing import data_hash, response_key, sign_response
-from lighthouse.elicitation.store import ElicitationRecords, pending_model, stream_id, violation_stream
+from lighthouse.elicitation.signing import data_hash, response_key, sign_response, verify_response
+from lighthouse.elicitation.store import (
+    ElicitationRecords,
+    answered_model,
+    pending_model,
+    stream_id,
+    violation_stream,
+)
 from lighthouse.errors import Conflict, Forbidden, MalformedRequest, NotFound, ValidationFailed
 from lighthouse.events import EventStore, ReadModelStore, StoredEvent
 from lighthouse.events.command import Outcome, execute
@@ -45,7 +53,7 @@ from lighthouse.events.recorders import Action, AlongsideRefused
 from lighthouse.lazy import Lazy
 from lighthouse.notify import Notifier, admit, model_topic, stream_topic
 from lighthouse.notify import notifier as process_notifier
-from lighthouse.paging import decode_cursor, encode_cursor
+from lighthouse.paging import cursor_string, decode_cursor, encode_cursor
 from lighthouse.ratelimit import Limit, TokenBucketLimiter
 from lighthouse.waits import TaskTokens
 
@@ -320,6 +328,20 @@ class ElicitationService:
             generation = self._wait(topic, generation, min(next(pauses), max(0.0, deadline - self._clock.now())))
             state, _ = self._state(elicitation_id)
         return _view(state, principal)
+
+    def answered(self, principal: Principal, limit: int, next_token: str | None) -> AnsweredPage:
+        """What the caller answered, newest first, each response's signature checked."""
+        documents, last = self._read_models.list(answered_model(principal.agent_id), limit, cursor_string(next_token))
+        entries = []
+        for document in documents:
+            body = dict(document.body or {})
+            salt, response = body.pop("salt", ""), body.get("response")
+            if not response:
+                continue
+            key = response_key(self._master_secret.get(), body["elicitation_id"], salt)
+            valid = verify_response(key, response, body["elicitation_id"])
+            entries.append(AnsweredElicitation(**body, signature_valid=valid))
+        return AnsweredPage(elicitations=entries, next_token=encode_cursor(last) if last else None)
 
     def metrics(self) -> ElicitationMetrics:
         counters = self._read_models.counters("metrics", logic.ElicitationMetricsProjection.key)

@@ -33,6 +33,9 @@ def violation_stream(violation_id: str) -> str:
     return f"violation#{violation_id}"
 
 
+_NEWEST_FIRST_MS = 10**13  # keys sort newest first: milliseconds counted down from here
+
+
 def asked_model(agent_id: str) -> str:
     """The open elicitations an agent asked (entries put on create, deleted when final)."""
     return f"elicitations-asked#{agent_id}"
@@ -40,6 +43,28 @@ def asked_model(agent_id: str) -> str:
 
 def pending_model(agent_id: str) -> str:
     return f"{PENDING_MODEL}#{agent_id}"
+
+
+def answered_model(agent_id: str) -> str:
+    """What an agent answered (accepted or declined), newest first: the console's inbox history."""
+    return f"elicitations-answered#{agent_id}"
+
+
+def answered_key(finished_at: float, elicitation_id: str) -> str:
+    return f"{_NEWEST_FIRST_MS - int(finished_at * 1000):013d}#{elicitation_id}"
+
+
+def answered_entry(state: ElicitationState) -> dict[str, Any]:
+    """The answer as its responder sees it later; `salt` stays server-side (it keys the signature)."""
+    return {
+        "elicitation_id": state.elicitation_id,
+        "from_agent": state.from_agent,
+        "message": state.message,
+        "status": state.status,
+        "finished_at": state.finished_at,
+        "response": state.response.model_dump(mode="json") if state.response else None,
+        "salt": state.salt,
+    }
 
 
 def inbox_entry(state: ElicitationState) -> dict[str, Any]:
@@ -114,7 +139,15 @@ class ElicitationRecords:
             items = [{**key, "doc": document, "revision": {"N": "1"}, "applied": {"S": "{}"}} for key in keys]
             return [{"Put": {"TableName": self._table, "Item": item}} for item in items]
         if new.final and old.exists and not old.final:
-            return [{"Delete": {"TableName": self._table, "Key": key}} for key in keys]
+            actions: list[Action] = [{"Delete": {"TableName": self._table, "Key": key}} for key in keys]
+            if new.response is not None:
+                answered = self._key(
+                    answered_model(new.to_agent), answered_key(new.finished_at or 0.0, new.elicitation_id)
+                )
+                document = {"S": json.dumps(answered_entry(new))}
+                item = {**answered, "doc": document, "revision": {"N": "1"}, "applied": {"S": "{}"}}
+                actions.append({"Put": {"TableName": self._table, "Item": item}})
+            return actions
         return []
 
     def agent_registered(self, agent_id: str) -> Action:
