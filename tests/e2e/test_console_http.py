@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
@@ -16,6 +17,17 @@ from tests.e2e.conftest import Platform, open_session, wait_for
 from tests.helpers import signed_session_body
 
 pytestmark = pytest.mark.e2e
+
+
+def _values_of(key: str, value: object) -> Iterator[object]:
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            if name == key:
+                yield inner
+            yield from _values_of(key, inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _values_of(key, inner)
 
 
 def _agent(platform: Platform, role: str) -> tuple[str, str]:
@@ -130,9 +142,12 @@ def test_an_elicitation_execution_is_drawn_with_its_meaning(platform: Platform) 
 
     detail = wait_for(waiting, timeout=30)
     assert detail["history"][0]["type"] == "ExecutionStarted"
-    # The wait's task token went to the lifecycle function in the TaskScheduled parameters: redacted.
-    scheduled = next(h for h in detail["history"] if h["type"] == "TaskScheduled")
-    assert scheduled["detail"]["parameters"]["Payload"]["task_token"] == "[redacted]"
+    # The wait's task token goes to the lifecycle function (in TaskScheduled's parameters, where the
+    # target's history shows them; MiniStack's does not): wherever it shows, it is redacted.
+    tokens = list(_values_of("task_token", detail))
+    assert all(value == "[redacted]" for value in tokens), tokens
+    if platform.process is not None:
+        assert tokens
     bad = admin.get(f"{api}/executions/not-an-arn", timeout=30)
     assert bad.status_code == 400
     ghost = "arn:aws:states:us-east-1:000000000000:execution:ghost:ghost"
