@@ -132,10 +132,13 @@ def test_signing_in_and_every_page_is_accessible_at_desktop_and_narrow_widths(
         page.wait_for_load_state("networkidle")
         audited(page, path)
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(f"{console_url(platform)}#/overview")
-    expect(page.get_by_role("table")).to_be_visible()
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-    audited(page, "overview-narrow")
+    for path in ("overview", "executions", "inbox", "gate", "work", "fleet", "history"):
+        page.goto(f"{console_url(platform)}#/{path}")
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        # Nothing runs off the side of a phone's screen (wide tables wrap; the graph scrolls in its box).
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+        audited(page, f"{path}-narrow")
     # The keyboard reaches the navigation, and focus is visible (an outline is drawn).
     page.set_viewport_size({"width": 1280, "height": 800})
     page.keyboard.press("Tab")
@@ -447,3 +450,48 @@ def test_the_csp_forbids_inline_scripts_and_no_secret_reaches_the_page_or_storag
             assert secret not in value, f"a secret is in {name}"
     assert stored["local"] == "[]"
     assert stored["session"] == "[]"
+
+
+def test_a_projects_files_are_browsed_with_the_annotated_view_and_a_diff(
+    platform: Platform, people: dict[str, Agent], context: BrowserContext, tmp_path: Path
+) -> None:
+    project = f"console-shop-{secrets.token_hex(2)}"
+    coder = f"console-coder-{secrets.token_hex(3)}"
+    added = platform.cli("agents", "add", coder, "--project", project, "--json")
+    assert added.returncode == 0, added.stderr
+    token = platform.cli("hook", "token", coder, "--secret", json.loads(added.stdout)["secret"]).stdout.strip()
+    cwd = tmp_path / project
+    path = f"{cwd}/src/app.py"
+
+    def hook(tool: str, tool_input: dict[str, Any], response: dict[str, Any]) -> None:
+        body = {
+            "session_id": "00893aaf-19fa-41d2-8238-13269b9b3ca0", "transcript_path": f"{cwd}/.claude/t.jsonl",
+            "cwd": str(cwd), "permission_mode": "default", "hook_event_name": "PostToolUse", "tool_name": tool,
+            "tool_input": tool_input, "tool_response": response, "tool_use_id": f"toolu_01{secrets.token_hex(8)}",
+        }  # fmt: skip
+        recorded = requests.post(
+            f"{platform.api_url}/hooks/claude-code/post-tool-use", json=body,
+            headers={"Authorization": f"Bearer {token}"}, timeout=30,
+        )  # fmt: skip
+        assert recorded.status_code == 200, recorded.text
+
+    first = "class Cart:\n    def total(self, items):\n        return sum(items)\n"
+    hook("Write", {"file_path": path, "content": first}, {"filePath": path, "success": True})
+    between = time.time()
+    time.sleep(0.05)
+    edit = {"file_path": path, "old_string": "return sum(items)\n", "new_string": "return sum(items) * 2\n"}
+    hook("Edit", edit, {"filePath": path, "originalFile": first})
+    page = context.new_page()
+    sign_in(page, platform, people["admin"])
+    page.goto(f"{console_url(platform)}#/history")
+    page.get_by_label("Project").fill(project)
+    page.get_by_role("button", name="Browse").click()
+    page.get_by_role("button", name="src/app.py").click()
+    annotated = page.get_by_label("src/app.py, annotated")
+    expect(annotated).to_contain_text("LIGHTHOUSE CURRENT VIEW")
+    expect(annotated).to_contain_text("return sum(items) * 2")
+    page.get_by_label("Diff from instant").fill(f"{between:.3f}")
+    diff = page.get_by_label("Diff", exact=True)
+    expect(diff).to_contain_text("-        return sum(items)")
+    expect(diff).to_contain_text("+        return sum(items) * 2")
+    audited(page, "history-file")
