@@ -80,18 +80,21 @@ class ConsoleAssets:
     def serve(self, path: str | None, request_path: str) -> dict[str, Any]:
         key = asset_key(path)
         kind = content_type(key) if key else None
-        if key is None or kind is None:
+        body = self._read(key) if key and kind else None
+        if key is None or kind is None or body is None:
             return not_found(path or "")
-        try:
-            found = self._s3.get_object(Bucket=self._bucket, Key=key)
-        except ClientError as error:
-            if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NoSuchBucket"):
-                return not_found(path or "")
-            raise
-        if found.get("ContentLength", 0) > MAX_ASSET_BYTES:
-            return not_found(path or "")
-        body = found["Body"].read().decode()
         if key.endswith(".html"):
             # It names the hashed bundles, so it is re-read each time; the bundles never change.
             return response(200, body.replace("%BASE%", base_href(request_path)), kind, "no-cache")
         return response(200, body, kind, "public, max-age=31536000, immutable")
+
+    def _read(self, key: str) -> str | None:
+        try:
+            found = self._s3.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NoSuchBucket"):
+                return None
+            raise
+        if found.get("ContentLength", 0) > MAX_ASSET_BYTES:
+            return None
+        return str(found["Body"].read().decode())

@@ -112,20 +112,10 @@ def _add_states(
     terminals: list[str] = []
     for name, state in (machine.get("States") or {}).items():
         kind = str(state.get("Type", "Unknown"))
-        resource = str(state.get("Resource", ""))
-        nodes.append(
-            GraphNode(id=name, type=kind, parent=parent, waits_for_task_token=resource.endswith(".waitForTaskToken"))
-        )
-        for target, label in _transitions(state):
-            edges.append(GraphEdge(source=name, target=target, label=label))
-        inner_ends: list[str] = []
-        for branch in state.get("Branches") or []:
-            edges.append(GraphEdge(source=name, target=str(branch.get("StartAt")), label="branch"))
-            inner_ends += _add_states(branch, name, nodes, edges)
-        iterator = state.get("ItemProcessor") or state.get("Iterator")
-        if iterator:
-            edges.append(GraphEdge(source=name, target=str(iterator.get("StartAt")), label="each item"))
-            inner_ends += _add_states(iterator, name, nodes, edges)
+        waits = str(state.get("Resource", "")).endswith(".waitForTaskToken")
+        nodes.append(GraphNode(id=name, type=kind, parent=parent, waits_for_task_token=waits))
+        edges += [GraphEdge(source=name, target=target, label=label) for target, label in _transitions(state)]
+        inner_ends = _add_inner_machines(name, state, nodes, edges)
         if state.get("Next") and inner_ends:
             edges += [GraphEdge(source=end, target=str(state["Next"]), label="joined") for end in inner_ends]
         if state.get("End") or kind in ("Succeed", "Fail"):
@@ -133,16 +123,33 @@ def _add_states(
     return terminals
 
 
+def _inner_machines(state: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], str]]:
+    """A Parallel's branches and a Map's iterator, each with the label of the edge into it."""
+    iterator = state.get("ItemProcessor") or state.get("Iterator")
+    return [(branch, "branch") for branch in state.get("Branches") or []] + (
+        [(iterator, "each item")] if iterator else []
+    )
+
+
+def _add_inner_machines(
+    name: str, state: Mapping[str, Any], nodes: list[GraphNode], edges: list[GraphEdge]
+) -> list[str]:
+    ends: list[str] = []
+    for inner, label in _inner_machines(state):
+        edges.append(GraphEdge(source=name, target=str(inner.get("StartAt")), label=label))
+        ends += _add_states(inner, name, nodes, edges)
+    return ends
+
+
 def _transitions(state: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
-    if state.get("Next") and not (state.get("Branches") or state.get("ItemProcessor") or state.get("Iterator")):
+    # A Parallel's or Map's Next is reached from its inner machines' ends ("joined"), not from itself.
+    if state.get("Next") and not _inner_machines(state):
         yield str(state["Next"]), ""
-    for choice in state.get("Choices") or []:
-        yield str(choice.get("Next")), "choice"
+    yield from ((str(choice.get("Next")), "choice") for choice in state.get("Choices") or [])
     if state.get("Default"):
         yield str(state["Default"]), "default"
     for catcher in state.get("Catch") or []:
-        errors = ",".join(catcher.get("ErrorEquals") or [])
-        yield str(catcher.get("Next")), f"catch {errors}"
+        yield str(catcher.get("Next")), "catch " + ",".join(catcher.get("ErrorEquals") or [])
 
 
 # ---- each state's status from the execution's history --------------------------------------

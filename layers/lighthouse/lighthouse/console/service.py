@@ -142,45 +142,72 @@ class ConsoleService:
     # ---- overview
 
     def overview(self) -> Overview:
-        now, sources = self._clock.now(), self._sources
-        served, server_errors, p99 = sources.requests.figures()
-        requested, expired = sources.expiry_counts()
-        presence = sources.fleet_presence()
-        offline = sum(1 for p in presence if p == "offline")
-        decisions = [e for e in sources.recent_decisions(200) if e.decided_at is not None]
-        gate_ms = sorted((e.decided_at - e.requested_at) * 1000 for e in decisions if e.decided_at)
-        failed = self._failed_executions_since(now - HOUR)
+        """Each figure beside the alarm that watches it on AWS, and whether that alarm would fire."""
+        now = self._clock.now()
         figures = [
-            Figure(name="API 5xx answers", value=server_errors, unit=f"of the last {served} requests",
-                   alarm="ApiServerErrorsAlarm", breaching=server_errors > 5, source="this API container"),
-            Figure(name="API p99 latency", value=_round(p99), unit="ms", alarm="ApiLatencyAlarm",
-                   breaching=(p99 or 0) > 25_000, source="this API container (long-polls included)"),
-            *[
-                Figure(name=f"dead letters: {queue}", value=depth, unit="messages", alarm=DEAD_LETTER_ALARMS.get(queue),
-                       breaching=depth > 0, source="SQS ApproximateNumberOfMessages")
-                for queue, depth in sorted(sources.dead_letter_depths().items())
-            ],
-            Figure(name="Step Functions failed executions", value=failed, unit="in the last hour",
-                   alarm="StateMachineFailuresAlarm", breaching=failed > 0, source="ListExecutions(FAILED)"),
-            Figure(name="elicitation expiry rate", value=_round(expired / requested if requested else 0.0, 3),
-                   unit=f"{expired} of {requested} expired", alarm="ElicitationExpiryRateAlarm",
-                   breaching=requested >= 20 and expired / requested > 0.25, source="elicitation metrics read model"),
-            Figure(name="gate decision latency p99", value=_round(_percentile(gate_ms, 0.99)), unit="ms",
-                   alarm="GateDecisionLatencyAlarm", breaching=(_percentile(gate_ms, 0.99) or 0) > 60_000,
-                   source=f"the last {len(gate_ms)} decisions (audit read model)"),
-            Figure(name="stream iterator age", value=_round(sources.stream_lag_seconds()), unit="s",
-                   alarm="StreamIteratorAgeAlarm", breaching=(sources.stream_lag_seconds() or 0) > 60,
-                   source="DynamoDB Streams IteratorAge: AWS only (the embedded cloud hands records over at once)"),
-            Figure(name="fleet agents offline", value=offline, unit=f"of {len(presence)}",
-                   alarm="FleetOfflineAlarm", breaching=offline > 0, source="fleet read model"),
-        ]  # fmt: skip
+            *self._api_figures(),
+            *self._dead_letter_figures(),
+            self._failed_executions_figure(now),
+            self._expiry_figure(),
+            self._gate_figure(),
+            self._stream_figure(),
+            self._fleet_figure(),
+        ]
         return Overview(figures=figures, at=now)
 
-    def _failed_executions_since(self, since: float) -> int:
-        return sum(
-            self._executions.count_failed_since(machine["stateMachineArn"], since)
+    def _api_figures(self) -> list[Figure]:
+        served, errors, p99 = self._sources.requests.figures()
+        return [
+            Figure(name="API 5xx answers", value=errors, unit=f"of the last {served} requests",
+                   alarm="ApiServerErrorsAlarm", breaching=errors > 5, source="this API container"),
+            Figure(name="API p99 latency", value=_round(p99), unit="ms", alarm="ApiLatencyAlarm",
+                   breaching=(p99 or 0) > 25_000, source="this API container (long-polls included)"),
+        ]  # fmt: skip
+
+    def _dead_letter_figures(self) -> list[Figure]:
+        return [
+            Figure(name=f"dead letters: {queue}", value=depth, unit="messages", alarm=DEAD_LETTER_ALARMS.get(queue),
+                   breaching=depth > 0, source="SQS ApproximateNumberOfMessages")
+            for queue, depth in sorted(self._sources.dead_letter_depths().items())
+        ]  # fmt: skip
+
+    def _failed_executions_figure(self, now: float) -> Figure:
+        failed = sum(
+            self._executions.count_failed_since(machine["stateMachineArn"], now - HOUR)
             for machine in self._executions.state_machines()
         )
+        return Figure(
+            name="Step Functions failed executions", value=failed, unit="in the last hour",
+            alarm="StateMachineFailuresAlarm", breaching=failed > 0, source="ListExecutions(FAILED)",
+        )  # fmt: skip
+
+    def _expiry_figure(self) -> Figure:
+        requested, expired = self._sources.expiry_counts()
+        rate = expired / requested if requested else 0.0
+        return Figure(name="elicitation expiry rate", value=_round(rate, 3), unit=f"{expired} of {requested} expired",
+                      alarm="ElicitationExpiryRateAlarm", breaching=requested >= 20 and rate > 0.25,
+                      source="elicitation metrics read model")  # fmt: skip
+
+    def _gate_figure(self) -> Figure:
+        decided = [e for e in self._sources.recent_decisions(200) if e.decided_at is not None]
+        p99 = _percentile(sorted(((e.decided_at or 0.0) - e.requested_at) * 1000 for e in decided), 0.99)
+        return Figure(name="gate decision latency p99", value=_round(p99), unit="ms",
+                      alarm="GateDecisionLatencyAlarm", breaching=(p99 or 0) > 60_000,
+                      source=f"the last {len(decided)} decisions (audit read model)")  # fmt: skip
+
+    def _stream_figure(self) -> Figure:
+        lag = self._sources.stream_lag_seconds()
+        return Figure(
+            name="stream iterator age", value=_round(lag), unit="s", alarm="StreamIteratorAgeAlarm",
+            breaching=(lag or 0) > 60,
+            source="DynamoDB Streams IteratorAge: AWS only (the embedded cloud hands records over at once)",
+        )  # fmt: skip
+
+    def _fleet_figure(self) -> Figure:
+        presence = self._sources.fleet_presence()
+        offline = sum(1 for p in presence if p == "offline")
+        return Figure(name="fleet agents offline", value=offline, unit=f"of {len(presence)}",
+                      alarm="FleetOfflineAlarm", breaching=offline > 0, source="fleet read model")  # fmt: skip
 
 
 def _percentile(values: list[float], share: float) -> float | None:

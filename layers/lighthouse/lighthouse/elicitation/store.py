@@ -139,16 +139,17 @@ class ElicitationRecords:
             items = [{**key, "doc": document, "revision": {"N": "1"}, "applied": {"S": "{}"}} for key in keys]
             return [{"Put": {"TableName": self._table, "Item": item}} for item in items]
         if new.final and old.exists and not old.final:
-            actions: list[Action] = [{"Delete": {"TableName": self._table, "Key": key}} for key in keys]
-            if new.response is not None:
-                answered = self._key(
-                    answered_model(new.to_agent), answered_key(new.finished_at or 0.0, new.elicitation_id)
-                )
-                document = {"S": json.dumps(answered_entry(new))}
-                item = {**answered, "doc": document, "revision": {"N": "1"}, "applied": {"S": "{}"}}
-                actions.append({"Put": {"TableName": self._table, "Item": item}})
-            return actions
+            deletes: list[Action] = [{"Delete": {"TableName": self._table, "Key": key}} for key in keys]
+            return deletes + self._answered(new)
         return []
+
+    def _answered(self, state: ElicitationState) -> list[Action]:
+        """An answered question (not an expired or cancelled one) in its responder's history."""
+        if state.response is None:
+            return []
+        key = self._key(answered_model(state.to_agent), answered_key(state.finished_at or 0.0, state.elicitation_id))
+        item = {**key, "doc": {"S": json.dumps(answered_entry(state))}, "revision": {"N": "1"}, "applied": {"S": "{}"}}
+        return [{"Put": {"TableName": self._table, "Item": item}}]
 
     def agent_registered(self, agent_id: str) -> Action:
         """A check, in the append's transaction, that the agent has a registration (its stream's
