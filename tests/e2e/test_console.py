@@ -154,6 +154,11 @@ def test_a_human_answers_through_the_generated_form_and_the_requester_sees_it_ac
     platform: Platform, people: dict[str, Agent], context: BrowserContext
 ) -> None:
     human, asker = people["human"], people["asker"]
+    page = context.new_page()
+    sign_in(page, platform, human)
+    expect(page.get_by_text("Nothing is waiting for you.")).to_be_visible()
+    # The inbox is held open on the API's long-poll: a new question shows without a reload.
+    asked_at = time.monotonic()
     created = asker.http.post(
         f"{platform.api_url}/elicitation/create",
         json={"to_agent": human.agent_id, "message": "Approve the release?", "schema": ANSWER_SCHEMA,
@@ -162,9 +167,8 @@ def test_a_human_answers_through_the_generated_form_and_the_requester_sees_it_ac
     )  # fmt: skip
     assert created.status_code == 201, created.text
     elicitation_id = created.json()["elicitation_id"]
-    page = context.new_page()
-    sign_in(page, platform, human)
-    expect(page.get_by_role("heading", name="Approve the release?")).to_be_visible()
+    expect(page.get_by_role("heading", name="Approve the release?")).to_be_visible(timeout=5_000)
+    assert time.monotonic() - asked_at < 5
     audited(page, "inbox-form")
     page.get_by_label("Approver").fill("al")  # too short
     page.get_by_label("Window (hours)").fill("0")  # below the minimum

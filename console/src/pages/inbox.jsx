@@ -2,13 +2,15 @@ import Form from "@rjsf/core";
 import { useState } from "react";
 import { ApiError, api, randomHex } from "../api.js";
 import { Problem } from "../components.jsx";
-import { formatTime, usePolled } from "../hooks.js";
+import { formatTime, useLongPolled, usePolled } from "../hooks.js";
 import { serverErrors, validator } from "../validator.js";
 
 const URGENCY = { urgent: 0, high: 1, normal: 2, low: 3 };
+const PENDING = "/elicitation/pending?limit=100";
+const waitForNew = (page) => `/elicitation/pending?limit=1&wait=20&after=${encodeURIComponent(page.cursor)}`;
 
 export function Inbox({ route }) {
-  const { data, error, reload } = usePolled("/elicitation/pending?limit=100", 2000);
+  const { data, error, reload } = useLongPolled(PENDING, waitForNew);
   const answered = usePolled("/elicitation/answered?limit=20", 3000);
   const pending = [...(data?.elicitations || [])].sort(
     (a, b) => (URGENCY[a.priority] ?? 9) - (URGENCY[b.priority] ?? 9) || a.created_at - b.created_at,
