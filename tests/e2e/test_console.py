@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -328,6 +329,14 @@ def test_a_fleet_refresh_is_sent_and_its_result_shown(
         expect(result).to_have_attribute("data-command-status", "succeeded", timeout=30_000)
         expect(result).to_contain_text("snapshots_updated")
         audited(page, "fleet-agent")
+        # A rollout of the same command to this agent, started and watched from the fleet page.
+        page.goto(f"{console_url(platform)}#/fleet")
+        page.get_by_label("Agent ids (comma-separated)").fill(core.agent_id)
+        page.get_by_role("button", name="Start rollout").click()
+        expect(page.get_by_role("heading", name=re.compile("^Rollout ro-"))).to_be_visible()
+        expect(page.locator(".badge").first).to_have_text("completed", timeout=30_000)
+        expect(page.get_by_role("cell", name=f"{core.agent_id}: succeeded")).to_be_visible()
+        audited(page, "fleet-rollout")
     finally:
         process.terminate()
         process.wait(15)
