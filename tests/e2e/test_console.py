@@ -185,6 +185,19 @@ def test_a_human_answers_through_the_generated_form_and_the_requester_sees_it_ac
     page.get_by_label("Risk").select_option("medium")
     page.get_by_label("Window (hours)").fill("4")
     page.get_by_label("Rollback planned").check()
+    # What the server refuses shows at its field too. The two validators agree on every schema used
+    # here, so this one answer is the API's 422 as it words it, played back to the page once.
+    refusal = {
+        "error": {
+            "code": "VALIDATION_FAILED",
+            "message": "data does not match the elicitation's schema",
+            "details": {"violations": [{"path": "$.approver", "message": "'alice' is not allowed here"}]},
+        }
+    }
+    page.route("**/elicitation/respond", lambda route: route.fulfill(status=422, json=refusal), times=1)
+    page.get_by_role("button", name="Accept").click()
+    expect(page.locator(f"#answer-{elicitation_id[:8]}_approver__error")).to_contain_text("is not allowed here")
+    expect(page.get_by_role("alert").last).to_contain_text("422")
     page.get_by_role("button", name="Accept").click()
     expect(page.get_by_text("Nothing is waiting for you.")).to_be_visible()
     answered = page.locator(f'[data-answered="{elicitation_id}"]')
