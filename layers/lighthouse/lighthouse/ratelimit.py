@@ -10,6 +10,8 @@ conditions make the check and the write one atomic step, so concurrent requests 
 from __future__ import annotations
 
 import math
+import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,12 @@ from botocore.exceptions import ClientError
 from lighthouse.clock import Clock
 from lighthouse.errors import DependencyUnavailable, RateLimited
 
-MAX_ATTEMPTS = 10
+MAX_ATTEMPTS = 16
+# When a bucket's tat sits right at "now" (requests arriving at about the limit's rate, all at once),
+# the busy and idle updates can each lose to the other in turn; after two lost tries a request waits
+# a random moment (full jitter, doubling, at most 50 ms) so that the racers fall out of step.
+JITTER_AFTER = 2
+MAX_JITTER_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class TokenBucketLimiter:
         """Take `cost` tokens from the bucket `key`; returns the tokens left, or raises RateLimited."""
         step = cost * limit.interval
         known: float | None = self._remembered.get(key)
-        for _attempt in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             now = self._clock.now()
             if known is not None and known + step - now > limit.burst * limit.interval:
                 scope = key.split("#")[0]
@@ -99,6 +106,8 @@ class TokenBucketLimiter:
                 return tokens_left(outcome.tat, now, limit)
             # The row was not as this container thought (or another request raced it): its tat now.
             known = outcome.tat if outcome.row_returned else self._tat(key)
+            if attempt >= JITTER_AFTER:
+                time.sleep(random.uniform(0, min(MAX_JITTER_SECONDS, 0.001 * 2**attempt)))
         raise DependencyUnavailable(f"rate limiter for {key} is too contended to update")
 
     def _remember(self, key: str, tat: float) -> None:
