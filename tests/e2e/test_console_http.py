@@ -152,5 +152,17 @@ def test_an_elicitation_execution_is_drawn_with_its_meaning(platform: Platform) 
     assert bad.status_code == 400
     ghost = "arn:aws:states:us-east-1:000000000000:execution:ghost:ghost"
     assert admin.get(f"{api}/executions/{quote(ghost, safe='')}", timeout=30).status_code == 404
+    decided = asker.post(
+        f"{api}/validate",
+        json={"tool_name": "Bash", "tool_input": {"command": "rm -rf /"}, "context": {"cwd": "/home/a/project"}},
+        timeout=30,
+    )
+    assert decided.json()["decision"] == "blocked", decided.text
     figures = {f["name"]: f for f in admin.get(f"{api}/overview", timeout=30).json()["figures"]}
     assert figures["elicitation expiry rate"]["alarm"] == "ElicitationExpiryRateAlarm"
+    # Every agent's decisions (the audit's `*` listing) feed the gate's latency figure.
+    assert figures["gate decision latency p99"]["value"] is not None
+    audit = admin.get(f"{api}/validation/audit?agent=*", timeout=30).json()["entries"]
+    assert decided.json()["request_id"] in {entry["request_id"] for entry in audit}
+    assert asker.get(f"{api}/validation/audit?agent=*", timeout=30).status_code == 403
+    assert requests.get(f"{api}/health", timeout=30).status_code == 200  # the refusals above broke nothing

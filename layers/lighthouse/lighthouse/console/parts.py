@@ -3,7 +3,6 @@ which every function imports)."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from lighthouse.console.models import ExecutionKind
@@ -20,7 +19,7 @@ def console_service(parts: Components, requests: RecentRequests) -> ConsoleServi
     from lighthouse.elicitation.logic import ElicitationMetricsProjection
     from lighthouse.validation.logic import EVERY_AGENT, audit_model
 
-    settings, dynamodb, sqs = parts.settings, parts.client("dynamodb"), parts.client("sqs")
+    settings, sqs = parts.settings, parts.client("sqs")
     kinds: dict[str, ExecutionKind] = {
         settings.elicitation_state_machine_arn: "elicitation",
         settings.validation_state_machine_arn: "expert_round",
@@ -44,15 +43,9 @@ def console_service(parts: Components, requests: RecentRequests) -> ConsoleServi
         return [agent.presence for agent in parts.fleet.agents(200, None).agents]
 
     def recent_decisions(limit: int) -> list[AuditEntry]:
-        page = dynamodb.query(
-            TableName=settings.read_models_table,
-            KeyConditionExpression="#m = :m",
-            ExpressionAttributeNames={"#m": "model"},
-            ExpressionAttributeValues={":m": {"S": audit_model(EVERY_AGENT)}},
-            ScanIndexForward=True,
-            Limit=limit,
-        )  # fmt: skip  (keys are newest first: an inverted time)
-        return [AuditEntry.model_validate(json.loads(item["doc"]["S"])) for item in page.get("Items", [])]
+        # Keys count time down, so the read model's key order is newest first.
+        documents, _ = parts.read_models.list(audit_model(EVERY_AGENT), limit)
+        return [AuditEntry.model_validate(document.body) for document in documents if document.body]
 
     def dead_letter_depths() -> dict[str, int]:
         depths = {}
