@@ -60,3 +60,19 @@ export function Field({ id, label, children }) {
     </div>
   );
 }
+
+// A page about one object: its heading, the way back to the list it came from, and a load error.
+export function DetailPage({ id, title, back, backLabel, error, children }) {
+  return (
+    <section aria-labelledby={id}>
+      <h1 id={id}>{title}</h1>
+      {back && (
+        <p>
+          <a href={back}>{backLabel}</a>
+        </p>
+      )}
+      <Problem error={error} />
+      {children}
+    </section>
+  );
+}

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { api } from "../api.js";
-import { ActionButton, Field, Json, Problem, Status } from "../components.jsx";
+import { ActionButton, DetailPage, Field, Json, Problem, Status } from "../components.jsx";
 import { formatTime, usePolled } from "../hooks.js";
 import { ExecutionTable } from "./executions.jsx";
 
@@ -88,12 +88,7 @@ function Agent({ agentId }) {
     setSent(finished);
   };
   return (
-    <section aria-labelledby="agent-title">
-      <h1 id="agent-title">Agent {agentId}</h1>
-      <p>
-        <a href="#/fleet">The fleet</a>
-      </p>
-      <Problem error={error} />
+    <DetailPage id="agent-title" title={`Agent ${agentId}`} back="#/fleet" backLabel="The fleet" error={error}>
       {data && (
         <p>
           <Status value={data.presence} /> last seen {formatTime(data.last_seen)} · core {data.core_version || "—"}
@@ -130,16 +125,14 @@ function Agent({ agentId }) {
       )}
       <h2>Snapshots</h2>
       {data && <Json value={data.snapshots} label="Snapshots" />}
-    </section>
+    </DetailPage>
   );
 }
 
 function Command({ commandId }) {
   const { data, error } = usePolled(`/fleet/commands/${commandId}`, 2000);
   return (
-    <section aria-labelledby="command-title">
-      <h1 id="command-title">Command {commandId}</h1>
-      <Problem error={error} />
+    <DetailPage id="command-title" title={`Command ${commandId}`} back="#/fleet" backLabel="The fleet" error={error}>
       {data && (
         <>
           <p>
@@ -148,7 +141,7 @@ function Command({ commandId }) {
           <Json value={data.result} label="Result" />
         </>
       )}
-    </section>
+    </DetailPage>
   );
 }
 
@@ -196,12 +189,7 @@ function StartRollout() {
 function Rollout({ rolloutId }) {
   const { data, error } = usePolled(`/fleet/rollouts/${rolloutId}`, 1500);
   return (
-    <section aria-labelledby="rollout-title">
-      <h1 id="rollout-title">Rollout {rolloutId}</h1>
-      <p>
-        <a href="#/fleet">The fleet</a>
-      </p>
-      <Problem error={error} />
+    <DetailPage id="rollout-title" title={`Rollout ${rolloutId}`} back="#/fleet" backLabel="The fleet" error={error}>
       {data && (
         <>
           <p>
@@ -230,6 +218,6 @@ function Rollout({ rolloutId }) {
           </table>
         </>
       )}
-    </section>
+    </DetailPage>
   );
 }

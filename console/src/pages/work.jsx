@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { ActionButton, Json, Problem, Status } from "../components.jsx";
+import { ActionButton, DetailPage, Json, Problem, Status } from "../components.jsx";
 import { formatTime, usePolled } from "../hooks.js";
 import { ExecutionTable } from "./executions.jsx";
 
@@ -35,12 +35,7 @@ function Task({ taskId }) {
   const { data, error, reload } = usePolled(`/tasks/${taskId}`, 1500);
   const ended = data && ["COMPLETED", "FAILED", "CANCELLED"].includes(data.status);
   return (
-    <section aria-labelledby="task-title">
-      <h1 id="task-title">Task {taskId}</h1>
-      <p>
-        <a href="#/work">All pipelines and runs</a>
-      </p>
-      <Problem error={error} />
+    <DetailPage id="task-title" title={`Task ${taskId}`} back="#/work" backLabel="All pipelines and runs" error={error}>
       {data && (
         <>
           <p>
@@ -107,7 +102,7 @@ function Task({ taskId }) {
           <Json value={data.mutations} label="Workspace changes" />
         </>
       )}
-    </section>
+    </DetailPage>
   );
 }
 
@@ -155,12 +150,7 @@ function Run({ runId }) {
   const { data, error, reload } = usePolled(`/runs/${runId}/report`, 2000);
   const ended = data && !["pending", "running"].includes(data.status);
   return (
-    <section aria-labelledby="run-title">
-      <h1 id="run-title">Run {runId}</h1>
-      <p>
-        <a href="#/work">All pipelines and runs</a>
-      </p>
-      <Problem error={error} />
+    <DetailPage id="run-title" title={`Run ${runId}`} back="#/work" backLabel="All pipelines and runs" error={error}>
       {data && (
         <>
           <p>
@@ -211,6 +201,6 @@ function Run({ runId }) {
           <Json value={data.tokens} label="Tokens" />
         </>
       )}
-    </section>
+    </DetailPage>
   );
 }
